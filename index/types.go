@@ -1,0 +1,142 @@
+package index
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a study, series or instance is not indexed.
+var ErrNotFound = errors.New("index: not found")
+
+// ErrConflict is returned by Put when the SOP Instance UID is already
+// indexed with different content (different SHA-256).
+var ErrConflict = errors.New("index: instance already stored with different content")
+
+// ErrClosed is returned by every call after Close.
+var ErrClosed = errors.New("index: closed")
+
+// Attr is one attribute as QIDO-RS needs it: its values for matching and its
+// DICOM JSON for answering.
+type Attr struct {
+	Tag uint32
+	VR  string
+	// Values are the decoded (UTF-8) string forms of the values: for PN the
+	// whole value "Alphabetic=Ideographic=Phonetic" as decoded (empty
+	// trailing groups dropped), for numbers their text, for DA/TM/DT the
+	// text as stored, for UI the UID without padding. An empty value inside
+	// a multi-valued attribute is "".
+	Values []string
+	// JSON is the attribute's DICOM JSON value object, e.g.
+	// {"vr":"PN","Value":[{"Alphabetic":"Doe^John"}]}.
+	JSON []byte
+}
+
+// Instance is everything the index keeps about one stored instance. It is
+// built by ingest from the parsed object.
+type Instance struct {
+	StudyUID, SeriesUID, SOPInstanceUID, SOPClassUID string
+	TransferSyntaxUID                                string
+	// PatientID and IssuerOfPatientID identify the patient (both may be
+	// empty; the pair is the key).
+	PatientID, IssuerOfPatientID string
+
+	// ObjectKey is the storage key of the object; SHA256 and Size describe
+	// the stored bytes.
+	ObjectKey string
+	SHA256    [32]byte
+	Size      int64
+
+	// Attributes per QIDO level. Study holds the patient and study level
+	// attributes, Series the series level, Instance the instance level.
+	// Each is sorted by tag. StudyInstanceUID, SeriesInstanceUID and
+	// SOPInstanceUID appear at their own level.
+	Study, Series, Instance []Attr
+
+	// Metadata is the instance's whole DICOM JSON object (PS3.18 F), bulk
+	// values as BulkDataURI relative to the DICOMweb base
+	// ("studies/.../bulkdata/...").
+	Metadata []byte
+	// Layout is the opaque serialised part10.Layout (frames, bulk values).
+	Layout []byte
+
+	Stored time.Time
+}
+
+// Ref is what retrieval needs to know about one instance.
+type Ref struct {
+	StudyUID, SeriesUID, SOPInstanceUID, SOPClassUID string
+	TransferSyntaxUID                                string
+	ObjectKey                                        string
+	SHA256                                           [32]byte
+	Size                                             int64
+	Layout                                           []byte
+}
+
+// PutResult tells what Put did.
+type PutResult struct {
+	// Existed is true when an identical instance (same SHA-256) was already
+	// indexed: nothing was changed.
+	Existed bool
+	// PatientMismatch is true when the study already existed with a
+	// different patient (PatientID/IssuerOfPatientID) or different patient
+	// demographics; the study keeps its first values.
+	PatientMismatch bool
+}
+
+// Level is a QIDO query level.
+type Level int
+
+const (
+	LevelStudy Level = iota
+	LevelSeries
+	LevelInstance
+)
+
+// MatchKind is how one query key matches (PS3.4 C.2.2.2).
+type MatchKind int
+
+const (
+	// MatchSingle: exact value (PN: case/accent-insensitive, trailing
+	// padding and empty trailing components ignored).
+	MatchSingle MatchKind = iota
+	// MatchWildcard: Values[0] contains '*' and/or '?'.
+	MatchWildcard
+	// MatchRange: Low and/or High (DA, TM, DT), inclusive; an empty bound
+	// is open.
+	MatchRange
+	// MatchList: any of Values (UID lists, value lists).
+	MatchList
+)
+
+// Filter is one matching key of a query.
+type Filter struct {
+	Tag    uint32
+	VR     string
+	Kind   MatchKind
+	Values []string
+	Low    string
+	High   string
+}
+
+// Query is a QIDO-RS search, already parsed and validated.
+type Query struct {
+	Level Level
+	// StudyUID and SeriesUID are fixed by the path (may be empty).
+	StudyUID, SeriesUID string
+	Filters             []Filter
+	// Fuzzy enables fuzzy matching of PN values: a key matches when every
+	// component of the key is a prefix of some name component, case and
+	// accent insensitive.
+	Fuzzy         bool
+	Limit, Offset int // Limit 0 means no limit
+}
+
+// Result is one match. The levels above the query level are filled too:
+// a series match carries its study's attributes, an instance match its
+// series' and study's. Computed attributes are included at their level:
+// study ModalitiesInStudy (00080061), SOPClassesInStudy (00080062),
+// NumberOfStudyRelatedSeries (00201206), NumberOfStudyRelatedInstances
+// (00201208); series NumberOfSeriesRelatedInstances (00201209).
+type Result struct {
+	Study, Series, Instance []Attr
+}
