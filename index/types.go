@@ -81,6 +81,14 @@ type PutResult struct {
 	// different patient (PatientID/IssuerOfPatientID) or different patient
 	// demographics; the study keeps its first values.
 	PatientMismatch bool
+	// ExistingObjectKey is, when Existed, the object key of the instance
+	// already indexed; if it differs from the new Instance.ObjectKey, the
+	// caller's new object is not referenced and may be deleted.
+	ExistingObjectKey string
+	// ReplacedObjectKey is, with Options.Replace, the object key of the
+	// instance that this Put replaced (empty if none, or if it equals the
+	// new key). The caller deletes that object after Put returns.
+	ReplacedObjectKey string
 }
 
 // Level is a QIDO query level.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 )
 
 // ErrInvalidKey is returned for keys that ValidKey rejects.
@@ -65,6 +66,17 @@ type Lister interface {
 // Pinger is implemented by stores that can check that the backend answers.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// FilePutter is implemented by stores that can take over a file that the
+// caller has already written completely, avoiding a second copy of the bytes
+// (the disk store hard-links it into place when it can).
+type FilePutter interface {
+	// PutFile stores the current contents of the regular file at path under
+	// key, with the same durability and atomicity as Put. The store may keep
+	// a hard link to the file instead of copying it, so the caller must not
+	// modify the file afterwards; it may remove or rename it.
+	PutFile(ctx context.Context, key, path string) error
 }
 
 // ValidKey reports whether key is acceptable to every backend: 1 to 512
@@ -117,7 +129,7 @@ func GetRange(ctx context.Context, s Store, key string, off, n int64) (io.ReadCl
 	if err != nil {
 		return nil, err
 	}
-	if off+n > size {
+	if off > size || n > size-off {
 		rc.Close()
 		return nil, fmt.Errorf("storage: get range %q [%d,+%d] of %d bytes: %w", key, off, n, size, io.ErrUnexpectedEOF)
 	}
@@ -142,6 +154,31 @@ func Stat(ctx context.Context, s Store, key string) (int64, error) {
 	}
 	rc.Close()
 	return size, nil
+}
+
+// PutFile stores the file at path under key, using the store's FilePutter
+// when it has one and otherwise streaming the file through Put. The caller
+// must not modify the file afterwards (see FilePutter).
+func PutFile(ctx context.Context, s Store, key, path string) error {
+	if fp, ok := s.(FilePutter); ok {
+		return fp.PutFile(ctx, key, path)
+	}
+	if !ValidKey(key) {
+		return fmt.Errorf("storage: put file %q: %w", key, ErrInvalidKey)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("storage: put file %q: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("storage: put file %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("storage: put file %q: %s is not a regular file", key, path)
+	}
+	return s.Put(ctx, key, f, fi.Size())
 }
 
 // IsNotExist reports whether err means the object does not exist.

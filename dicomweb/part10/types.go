@@ -30,27 +30,29 @@ const UndefinedLength = 0xFFFFFFFF
 
 // Well-known tags used across minipacs.
 const (
-	TagTransferSyntaxUID      Tag = 0x00020010
-	TagSpecificCharacterSet   Tag = 0x00080005
-	TagSOPClassUID            Tag = 0x00080016
-	TagSOPInstanceUID         Tag = 0x00080018
-	TagStudyInstanceUID       Tag = 0x0020000D
-	TagSeriesInstanceUID      Tag = 0x0020000E
-	TagPatientID              Tag = 0x00100020
-	TagIssuerOfPatientID      Tag = 0x00100021
-	TagRows                   Tag = 0x00280010
-	TagColumns                Tag = 0x00280011
-	TagNumberOfFrames         Tag = 0x00280008
-	TagBitsAllocated          Tag = 0x00280100
-	TagSamplesPerPixel        Tag = 0x00280002
-	TagPixelData              Tag = 0x7FE00010
-	TagFloatPixelData         Tag = 0x7FE00008
-	TagDoubleFloatPixelData   Tag = 0x7FE00009
-	TagExtendedOffsetTable    Tag = 0x7FE00001
-	TagExtendedOffsetTableLen Tag = 0x7FE00002
-	TagItem                   Tag = 0xFFFEE000
-	TagItemDelimitation       Tag = 0xFFFEE00D
-	TagSequenceDelimitation   Tag = 0xFFFEE0DD
+	TagTransferSyntaxUID         Tag = 0x00020010
+	TagSpecificCharacterSet      Tag = 0x00080005
+	TagSOPClassUID               Tag = 0x00080016
+	TagSOPInstanceUID            Tag = 0x00080018
+	TagStudyInstanceUID          Tag = 0x0020000D
+	TagSeriesInstanceUID         Tag = 0x0020000E
+	TagPatientID                 Tag = 0x00100020
+	TagIssuerOfPatientID         Tag = 0x00100021
+	TagRows                      Tag = 0x00280010
+	TagColumns                   Tag = 0x00280011
+	TagNumberOfFrames            Tag = 0x00280008
+	TagBitsAllocated             Tag = 0x00280100
+	TagSamplesPerPixel           Tag = 0x00280002
+	TagPhotometricInterpretation Tag = 0x00280004
+	TagPixelRepresentation       Tag = 0x00280103
+	TagPixelData                 Tag = 0x7FE00010
+	TagFloatPixelData            Tag = 0x7FE00008
+	TagDoubleFloatPixelData      Tag = 0x7FE00009
+	TagExtendedOffsetTable       Tag = 0x7FE00001
+	TagExtendedOffsetTableLen    Tag = 0x7FE00002
+	TagItem                      Tag = 0xFFFEE000
+	TagItemDelimitation          Tag = 0xFFFEE00D
+	TagSequenceDelimitation      Tag = 0xFFFEE0DD
 )
 
 // Element is one data element as found in the file.
@@ -82,6 +84,10 @@ type Element struct {
 	// Fragments are the items of encapsulated pixel data, the Basic Offset
 	// Table first (Fragments[0], possibly empty).
 	Fragments []Fragment
+	// BigEndian is the byte order of Value: the transfer syntax's, except
+	// inside UN sequences of undefined length, which are always Implicit
+	// VR Little Endian (PS3.5 6.2.2).
+	BigEndian bool
 }
 
 // Fragment locates one item of encapsulated pixel data (value bytes only).
@@ -142,6 +148,10 @@ type File struct {
 	CharacterSet []string
 	// Layout locates frames and bulk values for ranged reads.
 	Layout Layout
+	// Warnings lists tolerated defects, by tag path only (no values):
+	// repeated elements (the first is kept, later ones are dropped from
+	// the DataSet; STOW-RS may report 0xB006) and elements out of order.
+	Warnings []string
 }
 
 // Layout records where the pixel data's frames and the bulk values live in

@@ -1,0 +1,299 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minipacs/minipacs/storage/s3/miniotest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// Shared state built once by TestMain.
+var (
+	binPath  string            // the minipacs binary under test
+	minioSrv *miniotest.Server // nil when there is no minio binary
+	buildErr error
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "minipacs-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(tmp, "minipacs")
+	buildErr = buildBinary(binPath)
+
+	if buildErr == nil && !testing.Short() {
+		s, err := miniotest.StartServer(filepath.Join(tmp, "minio"))
+		if err != nil && !errors.Is(err, miniotest.ErrNoBinary) {
+			fmt.Fprintln(os.Stderr, "e2e: start minio:", err)
+			os.RemoveAll(tmp)
+			os.Exit(1)
+		}
+		minioSrv = s
+	}
+	code := m.Run()
+	if minioSrv != nil {
+		minioSrv.Close()
+	}
+	os.RemoveAll(tmp)
+	os.Exit(code)
+}
+
+// buildBinary builds ./ (cmd/minipacs) into out, with -race when this test
+// binary has the race detector, so that data races in the server show up.
+func buildBinary(out string) error {
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	args := []string{"build", "-o", out}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	args = append(args, ".")
+	cmd := exec.Command(goBin, args...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, buf.String())
+	}
+	return nil
+}
+
+// syncBuffer collects the server's stderr.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// storeKind says which object store a server runs on.
+type storeKind struct {
+	name string
+	// args returns the storage flags for a fresh store (a new bucket for
+	// S3); the same args reopen the same store.
+	args func(t *testing.T) []string
+	env  []string
+}
+
+var diskStore = storeKind{name: "disk", args: func(*testing.T) []string { return []string{"--storage", "disk"} }}
+
+func s3Store(t *testing.T) storeKind {
+	t.Helper()
+	if minioSrv == nil {
+		miniotest.SkipOrFail(t, miniotest.ErrNoBinary)
+	}
+	return storeKind{
+		name: "s3",
+		args: func(t *testing.T) []string {
+			t.Helper()
+			bucket := "e2e-" + randHex(6)
+			createBucket(t, bucket)
+			return []string{"--storage", "s3", "--s3-endpoint", minioSrv.Endpoint, "--s3-bucket", bucket, "--s3-insecure"}
+		},
+		env: []string{"MINIPACS_S3_ACCESS_KEY=" + minioSrv.AccessKey, "MINIPACS_S3_SECRET_KEY=" + minioSrv.SecretKey},
+	}
+}
+
+func createBucket(t *testing.T, bucket string) {
+	t.Helper()
+	c, err := minio.New(minioSrv.Endpoint, &minio.Options{
+		Creds: credentials.NewStaticV4(minioSrv.AccessKey, minioSrv.SecretKey, ""),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("create bucket %s: %v", bucket, err)
+	}
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// server is a running minipacs process.
+type server struct {
+	t       *testing.T
+	base    string // http://127.0.0.1:port
+	dataDir string
+	args    []string
+	env     []string
+	cmd     *exec.Cmd
+	stderr  *syncBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+// dicomweb returns the URL of a DICOMweb path.
+func (s *server) url(path string) string { return s.base + "/dicomweb" + path }
+
+// startServer starts minipacs on a fresh data directory with the given
+// store and stops it when the test ends.
+func startServer(t *testing.T, st storeKind, extraArgs ...string) *server {
+	t.Helper()
+	args := append(st.args(t), extraArgs...)
+	return startServerDir(t, t.TempDir(), args, st.env)
+}
+
+// startServerDir starts minipacs on dataDir with args (storage flags and
+// more). It picks a free loopback port and retries on a port conflict.
+func startServerDir(t *testing.T, dataDir string, args, env []string) *server {
+	t.Helper()
+	if buildErr != nil {
+		t.Fatalf("build of cmd/minipacs failed: %v", buildErr)
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := tryStart(t, dataDir, args, env)
+		if err == nil {
+			t.Cleanup(func() {
+				s.stop(syscall.SIGTERM)
+				if t.Failed() {
+					t.Logf("minipacs stderr (%s):\n%s", s.base, tail(s.stderr.String(), 200))
+				}
+			})
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("start minipacs: %v", lastErr)
+	return nil
+}
+
+func tryStart(t *testing.T, dataDir string, args, env []string) (*server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &server{
+		t: t, base: "http://" + addr, dataDir: dataDir, args: args, env: env,
+		stderr: &syncBuffer{}, exited: make(chan struct{}),
+	}
+	full := append([]string{"serve", "--listen", addr, "--data", dataDir}, args...)
+	s.cmd = exec.Command(binPath, full...)
+	s.cmd.Env = append(cleanEnv(), env...)
+	s.cmd.Stdout = s.stderr
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
+	deadline := time.Now().Add(15 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("minipacs exited during start-up (%v):\n%s", s.waitErr, tail(s.stderr.String(), 50))
+		default:
+		}
+		resp, err := client.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.stop(syscall.SIGKILL)
+	return nil, fmt.Errorf("minipacs did not answer /healthz within 15s:\n%s", tail(s.stderr.String(), 50))
+}
+
+// cleanEnv is the environment without MINIPACS_* variables, which the
+// server reads as flag defaults.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MINIPACS_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// stop sends sig, waits up to 10 s, then kills. It returns the exit code
+// (-1 when killed by a signal) and how long the exit took. Calling it
+// again after the process exited is harmless.
+func (s *server) stop(sig syscall.Signal) (code int, took time.Duration) {
+	start := time.Now()
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Signal(sig)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			s.t.Errorf("minipacs did not exit within 10s of %v: killing it", sig)
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	took = time.Since(start)
+	if s.cmd.ProcessState == nil {
+		return -1, took
+	}
+	if raceEnabled && strings.Contains(s.stderr.String(), "WARNING: DATA RACE") {
+		s.t.Errorf("the server reported a data race:\n%s", tail(s.stderr.String(), 200))
+	}
+	return s.cmd.ProcessState.ExitCode(), took
+}
+
+// restart stops the server (if running) and starts it again on the same
+// data directory and store.
+func (s *server) restart(t *testing.T) *server {
+	t.Helper()
+	s.stop(syscall.SIGTERM)
+	return startServerDir(t, s.dataDir, s.args, s.env)
+}
+
+func tail(s string, lines int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > lines {
+		l = append([]string{"[... " + strconv.Itoa(len(l)-lines) + " lines cut]"}, l[len(l)-lines:]...)
+	}
+	return strings.Join(l, "\n")
+}

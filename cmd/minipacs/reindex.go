@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/index"
+)
+
+// reindex rebuilds the bbolt index from the object store alone. The server
+// must be stopped (the index file is locked while it runs). The new index
+// is built beside the old one and swapped in at the end; the old one is
+// kept as index.db.bak.
+func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := cfg.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	cur := filepath.Join(cfg.data, "index.db")
+	if _, err := os.Stat(cur); err == nil {
+		// Fails while a server holds the lock.
+		old, err := index.Open(ctx, cur, index.Options{Timeout: 2 * time.Second})
+		if err != nil {
+			return fmt.Errorf("the index is in use (stop the server first): %w", err)
+		}
+		old.Close()
+	}
+	store, err := cfg.openStore(ctx)
+	if err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	tmp := cur + ".rebuild"
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	idx, err := cfg.openIndex(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: filepath.Join(cfg.data, "spool"), Logger: log})
+	if err != nil {
+		idx.Close()
+		return err
+	}
+	start := time.Now()
+	st, err := ing.Reindex(ctx)
+	if cerr := idx.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if _, err := os.Stat(cur); err == nil {
+		if err := os.Rename(cur, cur+".bak"); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(tmp, cur); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "reindexed %d objects (%d indexed, %d skipped) in %s\n", st.Objects, st.Indexed, st.Skipped, time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb"
+	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/storage"
+)
+
+// serve runs the archive until ctx is cancelled (SIGINT/SIGTERM), then
+// stops accepting, drains the requests in flight and closes the index last.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
+	var cfg config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := cfg.parse(fs, args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	store, err := cfg.openStore(ctx)
+	if err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	idx, err := cfg.openIndex(ctx, "")
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	defer idx.Close()
+
+	ing, err := ingest.New(store, idx, ingest.Config{
+		SpoolDir: filepath.Join(cfg.data, "spool"),
+		Logger:   log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := ing.Recover(ctx); err != nil {
+		return err
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	dw := dicomweb.New(dicomweb.Config{
+		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
+		Limits: dicomweb.Limits{
+			MaxRequestBytes: cfg.maxRequest, MaxPartBytes: cfg.maxPart, MaxParts: cfg.maxParts,
+			MaxConcurrentIngest: cfg.ingestConc, QIDOMaxLimit: cfg.qidoMax,
+		},
+	})
+	dw.Install(e)
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
+		defer cancel()
+		if err := idx.Ping(ctx); err != nil {
+			return c.String(http.StatusServiceUnavailable, "index not ready\n")
+		}
+		if p, ok := store.(storage.Pinger); ok {
+			if err := p.Ping(ctx); err != nil {
+				log.Warn("readiness: object store unreachable", "err", err)
+				return c.String(http.StatusServiceUnavailable, "object store unreachable\n")
+			}
+		}
+		return c.String(http.StatusOK, "ready\n")
+	})
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Info("minipacs listening", "addr", ln.Addr().String(), "version", version, "storage", cfg.storage, "data", cfg.data)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,112 @@
+package dicomweb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/qido"
+	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/storage"
+)
+
+// httpError is an error with an explicit status, made by the handlers for
+// request problems (bad UID, unacceptable media type...). Msg is sent to the
+// client as text/plain and must never contain request input or patient data.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
+
+func badRequest(format string, a ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
+}
+func notAcceptable(format string, a ...any) error {
+	return &httpError{http.StatusNotAcceptable, fmt.Sprintf(format, a...)}
+}
+func unsupportedMedia(format string, a ...any) error {
+	return &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf(format, a...)}
+}
+
+// errNotFound is the 404 of an unknown study, series, instance or frame.
+var errNotFound = &httpError{http.StatusNotFound, "not found"}
+
+// statusOf maps an error to its HTTP status and the text sent to the client.
+// It is the only place where statuses of errors are decided.
+func statusOf(err error) (int, string) {
+	var he *httpError
+	var ee *echo.HTTPError
+	var qe *qido.Error
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.msg
+	case errors.As(err, &qe):
+		return http.StatusBadRequest, qe.Error()
+	case errors.As(err, &ee):
+		return ee.Code, http.StatusText(ee.Code)
+	case errors.Is(err, index.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return http.StatusNotFound, "not found"
+	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, index.ErrClosed),
+		errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "storage temporarily unavailable"
+	case errors.Is(err, storage.ErrFull):
+		return http.StatusInsufficientStorage, "storage full"
+	case errors.Is(err, context.Canceled):
+		return 499, "request cancelled"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+// errorHandler is echo's HTTPErrorHandler: text/plain, nosniff, no input
+// echoed. When the response has already started, the connection is aborted
+// so that the client sees a broken transfer, never a 200 with an error in it.
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		status, msg := statusOf(err)
+		req := c.Request()
+		if status >= 500 && status != http.StatusServiceUnavailable {
+			log.Error("request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+		} else {
+			log.Debug("request refused", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+		}
+		if c.Response().Committed {
+			panic(http.ErrAbortHandler)
+		}
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		if status == http.StatusServiceUnavailable {
+			h.Set("Retry-After", "5")
+		}
+		if req.Method == http.MethodHead {
+			c.NoContent(status)
+			return
+		}
+		c.String(status, msg+"\n")
+	}
+}
+
+// recoverMiddleware turns a panic in a handler into a 500 (logged with the
+// stack) instead of a crashed process; http.ErrAbortHandler passes through.
+func recoverMiddleware(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					if r == http.ErrAbortHandler {
+						panic(r)
+					}
+					log.Error("panic in handler", "path", c.Request().URL.Path, "panic", r)
+					err = fmt.Errorf("panic: %v", r)
+				}
+			}()
+			return next(c)
+		}
+	}
+}

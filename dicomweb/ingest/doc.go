@@ -1,0 +1,18 @@
+// Package ingest turns uploaded Part-10 objects into durable, indexed
+// instances: the STOW-RS pipeline without HTTP.
+//
+// For each part: Spool copies it to a temporary file under the spool
+// directory (zeroing the 128-byte preamble, hashing with SHA-256, stopping
+// at a size cap); Store parses it with part10 (bounded, never trusting
+// declared lengths), validates the UIDs, builds the index entry and the
+// DICOM JSON, writes the object to the store under a content-addressed key
+// and commits the index entry (group commit). An instance is acknowledged
+// only after both are durable.
+//
+// Crash safety: before the object is written, the spool file is renamed to
+// "<sha256>.<n>.pending". It is removed once the index commit is done. At
+// start-up Recover deletes every spool file and, for each pending one whose
+// object the index does not reference, the object too: an interrupted
+// upload leaves nothing behind. Object keys are derived from the SHA-256 of
+// the stored bytes only ("dicom/ab/cd/<sha256>.dcm"), never from UIDs.
+package ingest

@@ -1,0 +1,344 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/storage"
+)
+
+// Failure and warning reasons of PS3.4 / PS3.18 (STOW-RS FailureReason
+// (0008,1197) and WarningReason (0008,1196)).
+const (
+	FailureProcessing       uint16 = 0x0110
+	FailureDuplicate        uint16 = 0x0111 // same SOP Instance UID, different content
+	FailureMissingAttribute uint16 = 0x0120
+	FailureEmptyAttribute   uint16 = 0x0121
+	FailureOutOfResources   uint16 = 0xA700
+	FailureDataSetMismatch  uint16 = 0xA900
+	FailureCannotUnderstand uint16 = 0xC000
+	FailureTransferSyntax   uint16 = 0xC122
+
+	WarningCoercion        uint16 = 0xB000
+	WarningElementsDropped uint16 = 0xB006
+	WarningSOPClass        uint16 = 0xB007
+)
+
+// Index is what ingest needs of the metadata index.
+type Index interface {
+	Lookup(ctx context.Context, sopInstanceUID string) (*index.Ref, error)
+	Put(ctx context.Context, inst *index.Instance) (index.PutResult, error)
+	HasObject(ctx context.Context, key string) (bool, error)
+}
+
+// Config configures an Ingester.
+type Config struct {
+	// SpoolDir holds parts while they are processed (created if missing).
+	SpoolDir string
+	// Limits bound the Part-10 parser.
+	Limits part10.Limits
+	Logger *slog.Logger
+	// StoreTimeout bounds each object store call (default 2 minutes).
+	StoreTimeout time.Duration
+}
+
+// Ingester runs the ingest pipeline. It is safe for concurrent use.
+type Ingester struct {
+	store    storage.Store
+	idx      Index
+	spoolDir string
+	limits   part10.Limits
+	log      *slog.Logger
+	timeout  time.Duration
+	seed     maphash.Seed
+	locks    [256]sync.Mutex
+}
+
+// New returns an Ingester writing objects to store and entries to idx.
+func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
+	if cfg.SpoolDir == "" {
+		return nil, errors.New("ingest: no spool directory")
+	}
+	if err := os.MkdirAll(cfg.SpoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("ingest: spool dir: %w", err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Limits == (part10.Limits{}) {
+		cfg.Limits = part10.DefaultLimits()
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 2 * time.Minute
+	}
+	return &Ingester{
+		store: store, idx: idx, spoolDir: cfg.SpoolDir, limits: cfg.Limits,
+		log: cfg.Logger.With("component", "ingest"), timeout: cfg.StoreTimeout,
+		seed: maphash.MakeSeed(),
+	}, nil
+}
+
+// lock serialises work on one object key (ingest against delete).
+func (g *Ingester) lock(key string) func() {
+	m := &g.locks[maphash.String(g.seed, key)%uint64(len(g.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Result is the outcome for one instance.
+type Result struct {
+	SOPClassUID, SOPInstanceUID string
+	StudyUID, SeriesUID         string
+	// Failure is 0 when the instance is stored, else a PS3.4 failure reason.
+	Failure uint16
+	// Warning is a warning reason for a stored instance (0: none).
+	Warning uint16
+	// Existed is true when the identical instance was already stored.
+	Existed bool
+	// NotDICOM is true when the part was not a Part-10 object at all.
+	NotDICOM bool
+	// Err explains a failure (for logs; never sent to clients).
+	Err error
+}
+
+func fail(res Result, code uint16, err error) Result {
+	res.Failure = code
+	res.Err = err
+	return res
+}
+
+// Store parses, validates, stores and indexes one spooled part. studyUID,
+// when not empty, is the study the request URL names: an instance of
+// another study fails with 0xA900. Store always consumes the part (its
+// spool file is gone when Store returns).
+func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) (res Result) {
+	defer p.Close()
+	f, err := part10.Parse(ctx, p.f, p.Size, g.limits)
+	if err != nil {
+		switch {
+		case errors.Is(err, part10.ErrUnsupportedTransferSyntax):
+			return fail(res, FailureTransferSyntax, err)
+		case ctx.Err() != nil:
+			return fail(res, FailureProcessing, ctx.Err())
+		}
+		res.NotDICOM = errors.Is(err, part10.ErrNoPart10Header)
+		return fail(res, FailureCannotUnderstand, err)
+	}
+	ds := f.DataSet
+	res.SOPClassUID = uidValue(ds, part10.TagSOPClassUID)
+	res.SOPInstanceUID = uidValue(ds, part10.TagSOPInstanceUID)
+	res.StudyUID = uidValue(ds, part10.TagStudyInstanceUID)
+	res.SeriesUID = uidValue(ds, part10.TagSeriesInstanceUID)
+	for _, t := range []part10.Tag{part10.TagSOPClassUID, part10.TagSOPInstanceUID, part10.TagStudyInstanceUID, part10.TagSeriesInstanceUID} {
+		e := ds.Find(t)
+		if e == nil {
+			return fail(res, FailureMissingAttribute, fmt.Errorf("missing %v", t))
+		}
+		v := uidValue(ds, t)
+		if v == "" {
+			return fail(res, FailureEmptyAttribute, fmt.Errorf("empty %v", t))
+		}
+		if !ValidUID(v) {
+			return fail(res, FailureDataSetMismatch, fmt.Errorf("invalid UID in %v", t))
+		}
+	}
+	if studyUID != "" && res.StudyUID != studyUID {
+		return fail(res, FailureDataSetMismatch, errors.New("study instance UID differs from the request URL"))
+	}
+	key := ObjectKey(p.SHA256)
+
+	unlock := g.lock(key)
+	defer unlock()
+
+	// Idempotent re-send and conflict check before any write.
+	switch ref, err := g.idx.Lookup(ctx, res.SOPInstanceUID); {
+	case err == nil:
+		if ref.SHA256 == p.SHA256 && ref.StudyUID == res.StudyUID && ref.SeriesUID == res.SeriesUID {
+			res.Existed = true
+			return res
+		}
+		return fail(res, FailureDuplicate, errors.New("SOP instance UID already stored with different content"))
+	case !errors.Is(err, index.ErrNotFound):
+		return fail(res, FailureProcessing, fmt.Errorf("index lookup: %w", err))
+	}
+
+	inst, err := buildInstance(f, res, key, p)
+	if err != nil {
+		return fail(res, FailureCannotUnderstand, err)
+	}
+
+	// Intent: the pending name records the object key until the index
+	// commit; Recover removes the object if we crash in between.
+	pending := filepath.Join(g.spoolDir, fmt.Sprintf("%x.%d.pending", p.SHA256, spoolSeq.Add(1)))
+	if err := os.Rename(p.path, pending); err != nil {
+		return fail(res, FailureOutOfResources, fmt.Errorf("spool rename: %w", err))
+	}
+	p.path = pending
+
+	if err := g.putObject(ctx, key, p); err != nil {
+		code := FailureOutOfResources
+		if errors.Is(err, context.Canceled) {
+			code = FailureProcessing
+		}
+		return fail(res, code, err)
+	}
+	inst.Stored = time.Now().UTC()
+	pr, err := g.idx.Put(ctx, inst)
+	if err != nil {
+		if errors.Is(err, index.ErrConflict) {
+			// Our object is unreferenced (content-addressed, and the stored
+			// instance has another hash): remove it.
+			g.deleteIfUnreferenced(context.WithoutCancel(ctx), key)
+			return fail(res, FailureDuplicate, err)
+		}
+		// The commit failed; the pending file makes Recover clean up if we
+		// cannot do it now.
+		g.deleteIfUnreferenced(context.WithoutCancel(ctx), key)
+		return fail(res, FailureProcessing, fmt.Errorf("index put: %w", err))
+	}
+	res.Existed = pr.Existed
+	if pr.PatientMismatch {
+		res.Warning = WarningCoercion
+	}
+	if pr.ReplacedObjectKey != "" && pr.ReplacedObjectKey != key {
+		g.deleteObjectsLocked(context.WithoutCancel(ctx), pr.ReplacedObjectKey)
+	}
+	return res
+}
+
+func (g *Ingester) putObject(ctx context.Context, key string, p *Part) error {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	if fp, ok := g.store.(storage.FilePutter); ok {
+		if err := p.f.Sync(); err != nil {
+			return fmt.Errorf("spool sync: %w", err)
+		}
+		return fp.PutFile(ctx, key, p.path)
+	}
+	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("spool seek: %w", err)
+	}
+	return g.store.Put(ctx, key, p.f, p.Size)
+}
+
+// deleteIfUnreferenced removes the object at key unless the index refers to
+// it. The caller holds the key's lock.
+func (g *Ingester) deleteIfUnreferenced(ctx context.Context, key string) {
+	ok, err := g.idx.HasObject(ctx, key)
+	if err != nil || ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	if err := g.store.Delete(ctx, key); err != nil {
+		g.log.Warn("cannot remove unreferenced object", "key", key, "err", err)
+	}
+}
+
+// DeleteObjects removes objects after their index entries were deleted,
+// keeping any that the index references again (a concurrent re-upload).
+func (g *Ingester) DeleteObjects(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		unlock := g.lock(k)
+		g.deleteIfUnreferenced(ctx, k)
+		unlock()
+	}
+}
+
+func (g *Ingester) deleteObjectsLocked(ctx context.Context, keys ...string) {
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		unlock := g.lock(k)
+		g.deleteIfUnreferenced(ctx, k)
+		unlock()
+	}
+}
+
+// Recover cleans the spool directory after a crash: spool files are
+// removed, and objects of pending uploads that never reached the index are
+// deleted. Call it at start-up before serving.
+func (g *Ingester) Recover(ctx context.Context) error {
+	ents, err := os.ReadDir(g.spoolDir)
+	if err != nil {
+		return fmt.Errorf("ingest: recover: %w", err)
+	}
+	var removed, orphans int
+	for _, e := range ents {
+		name := e.Name()
+		if x, ok := strings.CutSuffix(name, ".pending"); ok {
+			sum, _, _ := strings.Cut(x, ".")
+			if len(sum) == 64 {
+				key := ObjectKeyHex(sum)
+				ok, err := g.idx.HasObject(ctx, key)
+				if err != nil {
+					return fmt.Errorf("ingest: recover: %w", err)
+				}
+				if !ok {
+					if err := g.store.Delete(ctx, key); err != nil && !storage.IsNotExist(err) {
+						return fmt.Errorf("ingest: recover: delete orphan: %w", err)
+					}
+					orphans++
+				}
+			}
+		}
+		if err := os.Remove(filepath.Join(g.spoolDir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("ingest: recover: %w", err)
+		}
+		removed++
+	}
+	if removed > 0 {
+		g.log.Info("recovered spool", "files_removed", removed, "orphan_objects_removed", orphans)
+	}
+	return nil
+}
+
+func uidValue(ds *part10.DataSet, t part10.Tag) string {
+	e := ds.Find(t)
+	if e == nil {
+		return ""
+	}
+	return TrimUID(string(e.Value))
+}
+
+// TrimUID strips the trailing NUL and space padding of a UID value.
+func TrimUID(s string) string {
+	return strings.TrimRight(strings.TrimLeft(s, " "), "\x00 ")
+}
+
+// ValidUID reports whether s is an acceptable UID: 1 to 64 characters of
+// digits and dots, no empty component. Components with leading zeros break
+// PS3.5 §9.1 but real modalities send them, so they are accepted.
+func ValidUID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	prevDot := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if prevDot {
+				return false
+			}
+			prevDot = true
+		case c >= '0' && c <= '9':
+			prevDot = false
+		default:
+			return false
+		}
+	}
+	return !prevDot
+}

@@ -1,0 +1,162 @@
+package dicomweb
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/qido"
+	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/storage"
+)
+
+// Index is what the handlers need of the metadata index.
+type Index interface {
+	Instance(ctx context.Context, study, series, sop string) (*index.Ref, error)
+	Refs(ctx context.Context, study, series string) ([]index.Ref, error)
+	Metadata(ctx context.Context, study, series, sop string, fn func(json []byte) error) error
+	Search(ctx context.Context, q index.Query, fn func(*index.Result) error) error
+	Delete(ctx context.Context, study, series, sop string) ([]string, error)
+}
+
+// Ingester is what STOW-RS and DELETE need of the ingest pipeline.
+type Ingester interface {
+	Spool(ctx context.Context, r io.Reader, max int64) (*ingest.Part, error)
+	Store(ctx context.Context, p *ingest.Part, studyUID string) ingest.Result
+	DeleteObjects(ctx context.Context, keys ...string)
+}
+
+// Limits bound what a client may send.
+type Limits struct {
+	// MaxRequestBytes caps a STOW request body (413 beyond; 0: no cap).
+	MaxRequestBytes int64
+	// MaxPartBytes caps one part of a STOW request.
+	MaxPartBytes int64
+	// MaxParts caps the number of parts in one STOW request.
+	MaxParts int
+	// MaxConcurrentIngest bounds the parts processed at once, server-wide.
+	MaxConcurrentIngest int
+	// QIDOMaxLimit caps QIDO's limit (a Warning says when it was clamped).
+	QIDOMaxLimit int
+}
+
+// Config configures the DICOMweb service.
+type Config struct {
+	Index    Index
+	Store    storage.Store
+	Ingester Ingester
+	Logger   *slog.Logger
+	Limits   Limits
+	// BaseURL, when set, is the external URL of the DICOMweb root used in
+	// RetrieveURL and BulkDataURI (e.g. "https://pacs.example.org/dicomweb").
+	// When empty it is derived from each request's Host.
+	BaseURL string
+	// Prefix is the path the service is mounted at ("/dicomweb").
+	Prefix string
+}
+
+// Server holds the DICOMweb handlers.
+type Server struct {
+	idx    Index
+	store  storage.Store
+	ing    Ingester
+	log    *slog.Logger
+	lim    Limits
+	base   string
+	prefix string
+	sem    chan struct{}
+}
+
+// New returns the DICOMweb service.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	l := cfg.Limits
+	if l.MaxPartBytes <= 0 {
+		l.MaxPartBytes = 4 << 30
+	}
+	if l.MaxParts <= 0 {
+		l.MaxParts = 10000
+	}
+	if l.MaxConcurrentIngest <= 0 {
+		l.MaxConcurrentIngest = 16
+	}
+	if l.QIDOMaxLimit <= 0 {
+		l.QIDOMaxLimit = 1000
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/dicomweb"
+	}
+	return &Server{
+		idx: cfg.Index, store: cfg.Store, ing: cfg.Ingester,
+		log: cfg.Logger.With("component", "dicomweb"), lim: l,
+		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
+		sem: make(chan struct{}, l.MaxConcurrentIngest),
+	}
+}
+
+// Install configures e for minipacs (error handling, panic recovery) and
+// registers the DICOMweb routes under the prefix.
+func (s *Server) Install(e *echo.Echo) {
+	e.HTTPErrorHandler = errorHandler(s.log)
+	e.Use(recoverMiddleware(s.log))
+	g := e.Group(s.prefix)
+
+	g.POST("/studies", s.stow)
+	g.POST("/studies/:study", s.stow)
+
+	g.GET("/studies", s.search(index.LevelStudy))
+	g.GET("/series", s.search(index.LevelSeries))
+	g.GET("/instances", s.search(index.LevelInstance))
+	g.GET("/studies/:study/series", s.search(index.LevelSeries))
+	g.GET("/studies/:study/instances", s.search(index.LevelInstance))
+	g.GET("/studies/:study/series/:series/instances", s.search(index.LevelInstance))
+
+	g.GET("/studies/:study", s.retrieve)
+	g.GET("/studies/:study/series/:series", s.retrieve)
+	g.GET("/studies/:study/series/:series/instances/:instance", s.retrieve)
+
+	g.GET("/studies/:study/metadata", s.metadata)
+	g.GET("/studies/:study/series/:series/metadata", s.metadata)
+	g.GET("/studies/:study/series/:series/instances/:instance/metadata", s.metadata)
+
+	g.GET("/studies/:study/series/:series/instances/:instance/frames/:frames", s.frames)
+	g.GET("/studies/:study/series/:series/instances/:instance/bulkdata/*", s.bulkdata)
+
+	g.DELETE("/studies/:study", s.delete)
+	g.DELETE("/studies/:study/series/:series", s.delete)
+	g.DELETE("/studies/:study/series/:series/instances/:instance", s.delete)
+}
+
+// baseURL is the external URL of the DICOMweb root for this request.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.base != "" {
+		return s.base
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + s.prefix
+}
+
+// uids validates the UIDs named in the path: 400 before any storage access.
+func uids(c echo.Context) (study, series, instance string, err error) {
+	study, series, instance = c.Param("study"), c.Param("series"), c.Param("instance")
+	for _, u := range []string{study, series, instance} {
+		if u != "" && !ingest.ValidUID(u) {
+			return "", "", "", badRequest("invalid UID in the path")
+		}
+	}
+	return study, series, instance, nil
+}
+
+// qidoOptions are the query parser options of this server.
+func (s *Server) qidoOptions() qido.Options {
+	return qido.Options{MaxLimit: s.lim.QIDOMaxLimit}
+}

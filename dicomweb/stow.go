@@ -1,0 +1,311 @@
+package dicomweb
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/ingest"
+)
+
+// stow handles STOW-RS: POST /studies[/{study}] with a multipart/related
+// body of Part-10 objects (or one bare application/dicom object). Parts are
+// read one at a time and spooled to disk; processing of a part overlaps the
+// reading of the next.
+func (s *Server) stow(c echo.Context) error {
+	req := c.Request()
+	study, _, _, err := uids(c)
+	if err != nil {
+		return err
+	}
+	if ce := strings.TrimSpace(req.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return unsupportedMedia("Content-Encoding is not supported; send the body uncompressed")
+	}
+	if !acceptsDICOMJSON(req.Header.Get("Accept")) {
+		return notAcceptable("the STOW-RS response is application/dicom+json")
+	}
+	if s.lim.MaxRequestBytes > 0 {
+		if req.ContentLength > s.lim.MaxRequestBytes {
+			return &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+		}
+		req.Body = http.MaxBytesReader(c.Response(), req.Body, s.lim.MaxRequestBytes)
+	}
+	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	if err != nil {
+		return unsupportedMedia("Content-Type must be multipart/related; type=\"application/dicom\"")
+	}
+	var next func() (io.Reader, string, error)
+	switch mt {
+	case "multipart/related":
+		if t := strings.ToLower(params["type"]); t != "" && t != "application/dicom" {
+			return unsupportedMedia("only type=\"application/dicom\" parts are supported")
+		}
+		boundary := params["boundary"]
+		if boundary == "" {
+			return badRequest("multipart/related without a boundary")
+		}
+		mr := multipart.NewReader(req.Body, boundary)
+		next = func() (io.Reader, string, error) {
+			p, err := mr.NextRawPart()
+			if err != nil {
+				return nil, "", err
+			}
+			return p, p.Header.Get("Content-Type"), nil
+		}
+	case "application/dicom":
+		done := false
+		next = func() (io.Reader, string, error) {
+			if done {
+				return nil, "", io.EOF
+			}
+			done = true
+			return req.Body, "application/dicom", nil
+		}
+	default:
+		return unsupportedMedia("Content-Type must be multipart/related; type=\"application/dicom\"")
+	}
+
+	ctx := req.Context()
+	var slots []*stowSlot
+	var framing error
+parts:
+	for {
+		r, ct, err := next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			framing = err
+			break
+		}
+		if len(slots) >= s.lim.MaxParts {
+			framing = &httpError{http.StatusRequestEntityTooLarge, "too many parts in one request"}
+			break
+		}
+		sl := &stowSlot{done: make(chan struct{})}
+		if !isDICOMPart(ct) {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				framing = err
+				break
+			}
+			sl.res = ingest.Result{Failure: ingest.FailureCannotUnderstand, Err: errors.New("part is not application/dicom")}
+			sl.notDICOM = true
+			close(sl.done)
+			slots = append(slots, sl)
+			continue
+		}
+		p, err := s.ing.Spool(ctx, r, s.lim.MaxPartBytes)
+		if errors.Is(err, ingest.ErrTooLarge) {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				framing = err
+				break
+			}
+			sl.res = ingest.Result{Failure: ingest.FailureOutOfResources, Err: err}
+			close(sl.done)
+			slots = append(slots, sl)
+			continue
+		}
+		if err != nil {
+			framing = err
+			break
+		}
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			p.Close()
+			framing = ctx.Err()
+			break parts
+		}
+		slots = append(slots, sl)
+		go func() {
+			defer func() { <-s.sem; close(sl.done) }()
+			sl.res = s.ing.Store(ctx, p, study)
+			sl.notDICOM = sl.res.NotDICOM
+		}()
+	}
+	for _, sl := range slots {
+		<-sl.done
+	}
+	if framing != nil {
+		// Nothing of a request that could not be read is kept: undo what
+		// this request newly stored.
+		s.rollback(context.WithoutCancel(ctx), slots)
+		var he *httpError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(framing, &he), ctx.Err() != nil:
+			return framing
+		case errors.As(framing, &mbe):
+			return &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+		}
+		return badRequest("malformed multipart body")
+	}
+	if len(slots) == 0 {
+		return badRequest("the request holds no instance")
+	}
+
+	results := make([]ingest.Result, len(slots))
+	failed, warned, notDICOM := 0, 0, 0
+	for i, sl := range slots {
+		results[i] = sl.res
+		switch {
+		case sl.res.Failure != 0:
+			failed++
+			if sl.notDICOM {
+				notDICOM++
+			}
+			s.log.Info("instance refused", "reason", sl.res.Failure, "err", sl.res.Err)
+		case sl.res.Warning != 0:
+			warned++
+		}
+	}
+	status := http.StatusOK
+	switch {
+	case failed == len(slots) && notDICOM == failed:
+		status = http.StatusBadRequest
+	case failed == len(slots):
+		status = http.StatusConflict
+	case failed > 0 || warned > 0:
+		status = http.StatusAccepted
+	}
+	var buf bytes.Buffer
+	writeStowResponse(&buf, s.baseURL(req), study, results)
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "application/dicom+json")
+	return c.Blob(status, "application/dicom+json", buf.Bytes())
+}
+
+// stowSlot is one part of a STOW request: its result once done is closed.
+type stowSlot struct {
+	res      ingest.Result
+	notDICOM bool
+	done     chan struct{}
+}
+
+// rollback deletes the instances that a request which failed as a whole
+// had newly stored (instances that existed before are left alone).
+func (s *Server) rollback(ctx context.Context, slots []*stowSlot) {
+	for _, sl := range slots {
+		r := sl.res
+		if r.Failure != 0 || r.Existed {
+			continue
+		}
+		keys, err := s.idx.Delete(ctx, r.StudyUID, r.SeriesUID, r.SOPInstanceUID)
+		if err != nil {
+			s.log.Warn("rollback of a failed request", "err", err)
+			continue
+		}
+		s.ing.DeleteObjects(ctx, keys...)
+	}
+}
+
+func isDICOMPart(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/dicom"
+}
+
+// acceptsDICOMJSON reports whether an Accept header allows a DICOM JSON
+// answer (application/dicom+json, application/json or a wildcard).
+func acceptsDICOMJSON(h string) bool {
+	if strings.TrimSpace(h) == "" {
+		return true
+	}
+	for _, mr := range parseAccept(h) {
+		switch mr.typ {
+		case "application/dicom+json", "application/json", "*/*", "application/*":
+			return true
+		}
+	}
+	return false
+}
+
+// writeStowResponse writes the STOW-RS response data set (PS3.18 §10.5.3).
+func writeStowResponse(w *bytes.Buffer, base, study string, results []ingest.Result) {
+	if study == "" {
+		for _, r := range results {
+			if r.Failure != 0 {
+				continue
+			}
+			if study == "" {
+				study = r.StudyUID
+			} else if study != r.StudyUID {
+				study = "" // several studies: no single RetrieveURL
+				break
+			}
+		}
+	}
+	w.WriteByte('{')
+	if study != "" {
+		w.WriteString(`"00081190":{"vr":"UR","Value":[`)
+		writeJSONString(w, base+"/studies/"+study)
+		w.WriteString(`]},`)
+	} else {
+		w.WriteString(`"00081190":{"vr":"UR"},`)
+	}
+	// FailedSOPSequence (0008,1198) then ReferencedSOPSequence (0008,1199).
+	writeSeq := func(tag string, failed bool) {
+		w.WriteString(`"` + tag + `":{"vr":"SQ"`)
+		n := 0
+		for _, r := range results {
+			if (r.Failure != 0) != failed {
+				continue
+			}
+			if n == 0 {
+				w.WriteString(`,"Value":[`)
+			} else {
+				w.WriteByte(',')
+			}
+			n++
+			w.WriteByte('{')
+			sep := ""
+			if r.SOPClassUID != "" {
+				w.WriteString(`"00081150":{"vr":"UI","Value":[`)
+				writeJSONString(w, r.SOPClassUID)
+				w.WriteString(`]}`)
+				sep = ","
+			}
+			if r.SOPInstanceUID != "" {
+				w.WriteString(sep + `"00081155":{"vr":"UI","Value":[`)
+				writeJSONString(w, r.SOPInstanceUID)
+				w.WriteString(`]}`)
+				sep = ","
+			}
+			if failed {
+				w.WriteString(sep + `"00081197":{"vr":"US","Value":[` + strconv.Itoa(int(r.Failure)) + `]}`)
+			} else {
+				w.WriteString(sep + `"00081190":{"vr":"UR","Value":[`)
+				writeJSONString(w, base+"/studies/"+r.StudyUID+"/series/"+r.SeriesUID+"/instances/"+r.SOPInstanceUID)
+				w.WriteString(`]}`)
+				if r.Warning != 0 {
+					w.WriteString(`,"00081196":{"vr":"US","Value":[` + strconv.Itoa(int(r.Warning)) + `]}`)
+				}
+			}
+			w.WriteByte('}')
+		}
+		if n > 0 {
+			w.WriteByte(']')
+		}
+		w.WriteByte('}')
+	}
+	writeSeq("00081198", true)
+	w.WriteByte(',')
+	writeSeq("00081199", false)
+	w.WriteByte('}')
+}
+
+// writeJSONString writes s as a JSON string.
+func writeJSONString(w *bytes.Buffer, s string) {
+	b, _ := json.Marshal(s)
+	w.Write(b)
+}

@@ -1,0 +1,143 @@
+// Package index is the metadata index of minipacs: an embedded bbolt
+// database that knows every stored instance, its place in the
+// study/series/instance hierarchy, its QIDO-RS attributes and its DICOM JSON
+// metadata. The objects themselves live in the object store (package
+// storage); the index only records their keys, so it can be rebuilt from the
+// objects.
+//
+// # Writes
+//
+// Put uses group commit: concurrent Put calls are queued to one committer
+// goroutine, which applies every queued request (up to 256 instances or
+// 8 MiB) in one read-write transaction, hence one fsync for the group. There
+// is no artificial delay: the committer takes whatever is queued when the
+// previous commit finishes. Each request is validated (every read and check)
+// before its first write, so a rejected instance (ErrConflict, bad input)
+// does not touch the transaction; if the transaction itself fails, the
+// members are retried one transaction each. Put returns after its group is
+// durably committed. The encoding of records and index keys is done by the
+// calling goroutine before queueing, so the committer only does bbolt work.
+//
+// Delete runs in its own transaction and returns the object keys that the
+// caller deletes from the object store after the index commit.
+//
+// # Reads
+//
+// bbolt values are only valid inside their transaction: every read method
+// copies what it returns. Metadata and ForEachObject call their callback
+// outside any transaction, in batches, so a slow consumer never holds a read
+// transaction open (which would stall the writer when the file grows).
+// Search collects its (copied) results in a read transaction and calls its
+// callback afterwards.
+//
+// # Invariants
+//
+//   - Study, series and patient records exist exactly while they have at
+//     least one instance (resp. study). Counts in them and in the meta
+//     bucket are maintained in the same transaction as the change.
+//   - A study keeps the patient and study attributes of its first instance;
+//     a later instance with other patient identity or demographics is stored
+//     and reported with PutResult.PatientMismatch.
+//   - A study's attributes never change while it exists, so the sort key
+//     stored in its secondary index entries never goes stale.
+//   - UIDs never contain NUL (Put rejects them), so "\x00" separates the
+//     parts of composite keys and the study UID of an index key is the part
+//     after its last NUL.
+//
+// # Buckets
+//
+// All buckets are top-level. "\x00" is a NUL byte; "|" in the value
+// descriptions only separates fields (no byte). Strings inside records are
+// uvarint-length-prefixed ("str"); integers are uvarints ("uv") or zig-zag
+// varints ("sv"); every record starts with a format version byte (1).
+//
+//	meta       "schema" -> decimal schema version ("1"); Open refuses others
+//	           "studies", "series", "instances" -> 8-byte big-endian counts
+//
+//	instances  SOPInstanceUID ->
+//	           v | str StudyUID | str SeriesUID | str SOPInstanceUID |
+//	           str SOPClassUID | str TransferSyntaxUID | str ObjectKey |
+//	           32-byte SHA-256 | uv Size | sv Stored (Unix ns) |
+//	           byte hasInstanceNumber | sv InstanceNumber |
+//	           str Layout | str instance-level attrs (attr list)
+//
+//	hier       StudyUID \x00 SeriesUID \x00 order(8) SOPInstanceUID -> ""
+//	           order is InstanceNumber as a sortable big-endian int64 (sign
+//	           bit flipped; missing number = max), so a prefix scan of
+//	           "study\x00series\x00" lists a series in instance order, ties
+//	           broken by SOP UID.
+//
+//	series     StudyUID \x00 SeriesUID ->
+//	           v | byte hasSeriesNumber | sv SeriesNumber | str Modality |
+//	           uv NumberOfSeriesRelatedInstances | str series attrs
+//	           (prefix "study\x00" lists the series of a study)
+//
+//	seriesuid  SeriesUID -> StudyUID (finds a series without its study)
+//
+//	studies    StudyUID ->
+//	           v | str PatientID | str IssuerOfPatientID | str demographics
+//	           (encoded PatientID, Issuer, PatientName, BirthDate, Sex values,
+//	           compared bytewise to detect patient mismatches) |
+//	           sortkey(21) | uv series count | uv instance count |
+//	           uv n | n × (str Modality | uv series with it) |
+//	           uv n | n × (str SOPClassUID | uv instances of it) |
+//	           sv created (Unix ns) | str study attrs
+//
+//	patients   PatientID \x00 IssuerOfPatientID ->
+//	           v | uv number of studies | str patient attrs (group 0010 of
+//	           the first study)
+//
+//	metadata   SOPInstanceUID -> the instance's DICOM JSON object, as given
+//	           (kept apart so that searching never loads it)
+//
+//	objects    ObjectKey -> SOPInstanceUID (crash recovery, gc)
+//
+// Secondary study indexes (value = the study's 21-byte sort key, so that
+// candidates can be ordered without loading study records):
+//
+//	x_date     StudyDate(8) StudyTime(13) StudyUID -> "" — every study, also
+//	           those without a date ("00000000"); reverse order is the
+//	           result order, so an unfiltered search stops after Limit
+//	x_pid      PatientID \x00 StudyUID -> sortkey
+//	x_acc      AccessionNumber \x00 StudyUID -> sortkey
+//	x_pn       normalised name group \x00 StudyUID -> sortkey, one entry per
+//	           distinct Alphabetic, Ideographic and Phonetic group
+//	x_pnc      normalised name component \x00 StudyUID -> sortkey (fuzzy
+//	           matching); components are split at '^' and spaces
+//	x_mod      Modality \x00 StudyUID -> sortkey (ModalitiesInStudy)
+//
+// Index values are the attribute values trimmed as for matching (leading
+// and trailing spaces for CS/SH/LO/...); index keys longer than 1024 bytes
+// are truncated, which only widens candidate sets (every filter is applied
+// to every candidate).
+//
+// The sort key is StudyDate as YYYYMMDD ("00000000" when missing or
+// invalid) followed by StudyTime normalised to "HHMMSS.ffffff".
+//
+// An attr list ("attrs" above) is: uv count, then per attribute, in tag
+// order: tag (4 bytes big-endian) | VR (2 bytes) | uv length of the rest |
+// uv number of values | values (str each) | str DICOM JSON. The length
+// lets matching skip attributes without decoding them.
+//
+// Patient names are normalised for indexing and matching: split into
+// groups at '=', decomposed (NFD), Latin/Greek/Cyrillic combining accents
+// removed (kana voicing marks and the like are kept), recomposed (NFC),
+// upper-cased,
+// spaces around components trimmed, trailing empty components removed.
+//
+// # Search
+//
+// Studies are planned from the most selective usable index: the study UID
+// of the path or a StudyInstanceUID list, then (series/instance queries)
+// SOPInstanceUID or SeriesInstanceUID lists, PatientID, AccessionNumber,
+// PatientName (exact, 'ABC*' prefix or fuzzy), StudyDate, PatientName with
+// other wildcards (scanning x_pn keys only), Modality/ModalitiesInStudy,
+// and finally x_date in reverse. All filters are then applied to every
+// candidate. Series and instance queries descend from the candidate studies
+// through the series and hier buckets.
+//
+// Result order: studies by StudyDate, StudyTime, StudyInstanceUID, all
+// descending (newest first); series by SeriesNumber (missing last) then
+// SeriesInstanceUID; instances by InstanceNumber (missing last) then
+// SOPInstanceUID.
+package index

@@ -1,0 +1,683 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// errStop ends a search early once Limit results are collected.
+var errStop = errors.New("index: search limit reached")
+
+// Search runs a QIDO-RS query (see doc.go for the plan and the result
+// order) and calls fn for each match after Offset, at most Limit times
+// (Limit 0: no limit). Results are collected, copied, in one read
+// transaction and fn is called after it ends; Results may share their
+// upper-level attribute slices (treat them as read-only). An error from fn
+// stops the walk and is returned as is. A query whose path study or series
+// does not exist simply has no results.
+func (ix *Index) Search(ctx context.Context, q Query, fn func(*Result) error) error {
+	if q.Limit < 0 || q.Offset < 0 {
+		return fmt.Errorf("index: search: negative limit or offset")
+	}
+	if q.Level < LevelStudy || q.Level > LevelInstance {
+		return fmt.Errorf("index: search: bad level %d", q.Level)
+	}
+	var results []*Result
+	err := ix.view(ctx, "search", func(tx *bolt.Tx) error {
+		s := newSearcher(ctx, tx, q)
+		err := s.run()
+		results = s.out
+		if errors.Is(err, errStop) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cand is a candidate study with its sort key.
+type cand struct {
+	uid string
+	sk  []byte
+}
+
+type searcher struct {
+	ctx   context.Context
+	tx    *bolt.Tx
+	q     Query
+	ms    []matcher // non-universal matchers
+	never bool      // some matcher can never match
+	// seriesSet and sopSet restrict series and instances (nil: all).
+	seriesSet map[string]bool
+	sopSet    map[string]bool
+	matched   int
+	out       []*Result
+	ticks     int
+}
+
+func newSearcher(ctx context.Context, tx *bolt.Tx, q Query) *searcher {
+	s := &searcher{ctx: ctx, tx: tx, q: q}
+	for _, f := range q.Filters {
+		if q.Level == LevelStudy && f.Tag == tagModality {
+			f.Tag = tagModalitiesInStudy
+		}
+		m := compile(f, q.Fuzzy)
+		if m.universal {
+			continue
+		}
+		if m.never {
+			s.never = true
+		}
+		s.ms = append(s.ms, m)
+	}
+	if q.Level >= LevelSeries {
+		if q.SeriesUID != "" {
+			s.seriesSet = map[string]bool{q.SeriesUID: true}
+		} else if m := s.uidList(tagSeriesInstanceUID); m != nil {
+			s.seriesSet = setOf(m.vals)
+		}
+	}
+	if q.Level == LevelInstance {
+		if m := s.uidList(tagSOPInstanceUID); m != nil {
+			s.sopSet = setOf(m.vals)
+		}
+	}
+	return s
+}
+
+func setOf(vals []string) map[string]bool {
+	set := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		set[v] = true
+	}
+	return set
+}
+
+// uidList returns the single-value or list matcher of a UI tag.
+func (s *searcher) uidList(tag uint32) *matcher {
+	for i := range s.ms {
+		m := &s.ms[i]
+		if m.tag == tag && (m.kind == MatchSingle || m.kind == MatchList) && m.vr == "UI" {
+			return m
+		}
+	}
+	return nil
+}
+
+// tick checks the context now and then.
+func (s *searcher) tick() error {
+	s.ticks++
+	if s.ticks%128 == 0 {
+		return s.ctx.Err()
+	}
+	return nil
+}
+
+func (s *searcher) run() error {
+	if s.never {
+		return nil
+	}
+	cands, scan, err := s.plan()
+	if err != nil {
+		return err
+	}
+	if scan {
+		c := s.tx.Bucket(bxDate).Cursor()
+		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+			if len(k) <= sortKeyLen {
+				return fmt.Errorf("date index key: %w", errCorrupt)
+			}
+			if err := s.study(string(k[sortKeyLen:])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, c := range cands {
+		if err := s.study(c.uid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan picks the candidate studies (sorted) or asks for a full scan.
+func (s *searcher) plan() ([]cand, bool, error) {
+	var cs []cand
+	switch {
+	case s.q.StudyUID != "":
+		cs = []cand{{uid: s.q.StudyUID}}
+	case s.uidList(tagStudyInstanceUID) != nil:
+		for _, v := range s.uidList(tagStudyInstanceUID).vals {
+			cs = append(cs, cand{uid: v})
+		}
+	case s.sopSet != nil:
+		for sop := range s.sopSet {
+			if r, err := getInst(s.tx, sop); err == nil {
+				cs = append(cs, cand{uid: r.StudyUID})
+			}
+		}
+	case s.seriesSet != nil:
+		b := s.tx.Bucket(bSeriesUID)
+		for series := range s.seriesSet {
+			if st := b.Get([]byte(series)); st != nil {
+				cs = append(cs, cand{uid: string(st)})
+			}
+		}
+	default:
+		m, class := s.bestIndex()
+		if m == nil {
+			return nil, true, nil
+		}
+		var err error
+		if cs, err = s.probe(m, class); err != nil {
+			return nil, false, err
+		}
+	}
+	return s.order(cs)
+}
+
+// Index classes, most selective first.
+const (
+	classNone = iota
+	classPIDExact
+	classAccExact
+	classNamePrefix // PN exact, fuzzy, 'ABC*'; PatientID/Accession 'ABC*'
+	classDate
+	classKeyScan // other wildcards: scan index keys only
+	classModality
+)
+
+// indexClass tells how a matcher can use a secondary index.
+func indexClass(m *matcher) int {
+	switch m.tag {
+	case tagPatientID, tagAccessionNumber:
+		switch m.kind {
+		case MatchSingle, MatchList:
+			if m.tag == tagPatientID {
+				return classPIDExact
+			}
+			return classAccExact
+		case MatchWildcard:
+			if _, ok := literalPrefix(m.vals[0]); ok {
+				return classNamePrefix
+			}
+			return classKeyScan
+		}
+	case tagPatientName:
+		if m.vr != "PN" || m.pnGroups != nil {
+			return classNone
+		}
+		switch m.kind {
+		case MatchSingle, MatchList:
+			return classNamePrefix
+		case MatchWildcard:
+			if _, ok := literalPrefix(m.vals[0]); ok {
+				return classNamePrefix
+			}
+			return classKeyScan
+		}
+	case tagStudyDate:
+		if m.kind == MatchSingle || m.kind == MatchList || m.kind == MatchRange {
+			return classDate
+		}
+	case tagModality, tagModalitiesInStudy:
+		if m.kind == MatchSingle || m.kind == MatchList {
+			return classModality
+		}
+	}
+	return classNone
+}
+
+func (s *searcher) bestIndex() (*matcher, int) {
+	var best *matcher
+	bestClass := classNone
+	for i := range s.ms {
+		c := indexClass(&s.ms[i])
+		if c != classNone && (best == nil || c < bestClass) {
+			best, bestClass = &s.ms[i], c
+		}
+	}
+	return best, bestClass
+}
+
+// probe reads the candidates of one matcher from its index.
+func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
+	var bucket []byte
+	switch m.tag {
+	case tagPatientID:
+		bucket = bxPID
+	case tagAccessionNumber:
+		bucket = bxAcc
+	case tagPatientName:
+		bucket = bxPN
+	case tagModality, tagModalitiesInStudy:
+		bucket = bxMod
+	case tagStudyDate:
+		return s.probeDates(m)
+	}
+	b := s.tx.Bucket(bucket)
+	var out []cand
+	switch {
+	case m.fuzzy != nil:
+		return s.probeFuzzy(m.fuzzy), nil
+	case m.kind == MatchSingle || m.kind == MatchList:
+		for _, v := range m.vals {
+			out = scanPrefix(b, []byte(truncate(v)+"\x00"), out)
+		}
+	case class == classNamePrefix:
+		pre, _ := literalPrefix(m.vals[0])
+		out = scanPrefix(b, []byte(truncate(pre)), out)
+	default:
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			i := bytes.LastIndexByte(k, 0)
+			if i < 0 {
+				continue
+			}
+			if i >= maxIndexValueLen || glob(m.vals[0], string(k[:i])) {
+				out = append(out, cand{uid: string(k[i+1:]), sk: v})
+			}
+		}
+	}
+	return out, nil
+}
+
+// scanPrefix appends the studies of index keys starting with prefix.
+func scanPrefix(b *bolt.Bucket, prefix []byte, out []cand) []cand {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		i := bytes.LastIndexByte(k, 0)
+		if i < 0 {
+			continue
+		}
+		out = append(out, cand{uid: string(k[i+1:]), sk: v})
+	}
+	return out
+}
+
+// probeFuzzy intersects the studies of every key component's prefix scan.
+func (s *searcher) probeFuzzy(comps []string) []cand {
+	b := s.tx.Bucket(bxPNC)
+	var acc map[string][]byte
+	for _, comp := range comps {
+		found := scanPrefix(b, []byte(truncate(comp)), nil)
+		next := make(map[string][]byte, len(found))
+		for _, c := range found {
+			if acc == nil || acc[c.uid] != nil {
+				next[c.uid] = c.sk
+			}
+		}
+		acc = next
+		if len(acc) == 0 {
+			break
+		}
+	}
+	out := make([]cand, 0, len(acc))
+	for uid, sk := range acc {
+		out = append(out, cand{uid: uid, sk: sk})
+	}
+	return out
+}
+
+// probeDates reads the date index for single dates, lists and ranges.
+func (s *searcher) probeDates(m *matcher) ([]cand, error) {
+	type span struct{ lo, hi string }
+	var spans []span
+	switch m.kind {
+	case MatchRange:
+		spans = append(spans, span{m.low, m.high})
+	default:
+		for _, v := range m.vals {
+			if d, ok := normDA(v); ok {
+				spans = append(spans, span{d, d})
+			}
+		}
+	}
+	var out []cand
+	c := s.tx.Bucket(bxDate).Cursor()
+	for _, sp := range spans {
+		var k []byte
+		if sp.lo == "" {
+			k, _ = c.First()
+		} else {
+			k, _ = c.Seek([]byte(sp.lo))
+		}
+		for ; k != nil; k, _ = c.Next() {
+			if len(k) <= sortKeyLen {
+				return nil, fmt.Errorf("date index key: %w", errCorrupt)
+			}
+			if sp.hi != "" && string(k[:8]) > sp.hi {
+				break
+			}
+			out = append(out, cand{uid: string(k[sortKeyLen:]), sk: k[:sortKeyLen]})
+		}
+	}
+	return out, nil
+}
+
+// order dedupes candidates, fills missing sort keys and sorts them newest
+// first.
+func (s *searcher) order(cs []cand) ([]cand, bool, error) {
+	seen := make(map[string]bool, len(cs))
+	out := cs[:0]
+	sb := s.tx.Bucket(bStudies)
+	for _, c := range cs {
+		if seen[c.uid] {
+			continue
+		}
+		seen[c.uid] = true
+		if len(c.sk) != sortKeyLen {
+			v := sb.Get([]byte(c.uid))
+			if v == nil {
+				continue
+			}
+			st, err := decodeStudy(v)
+			if err != nil {
+				return nil, false, fmt.Errorf("study record: %w", err)
+			}
+			c.sk = st.SortKey[:]
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b cand) int {
+		if c := bytes.Compare(b.sk, a.sk); c != 0 {
+			return c
+		}
+		return strings.Compare(b.uid, a.uid)
+	})
+	return out, false, nil
+}
+
+// studyCtx is a candidate study being evaluated.
+type studyCtx struct {
+	uid      string
+	rec      studyRec
+	computed []rawAttr // ModalitiesInStudy, SOPClassesInStudy, counts
+	result   []Attr    // built once, shared by lower-level results
+}
+
+// study evaluates one candidate study (and its series/instances).
+func (s *searcher) study(uid string) error {
+	if err := s.tick(); err != nil {
+		return err
+	}
+	v := s.tx.Bucket(bStudies).Get([]byte(uid))
+	if v == nil {
+		return nil
+	}
+	rec, err := decodeStudy(v)
+	if err != nil {
+		return fmt.Errorf("study record: %w", err)
+	}
+	st := &studyCtx{uid: uid, rec: rec}
+	if s.q.Level == LevelStudy {
+		if s.matches(st, nil, nil) {
+			return s.emit(st, nil, nil)
+		}
+		return nil
+	}
+	series, err := studySeries(s.tx, uid)
+	if err != nil {
+		return err
+	}
+	for i := range series {
+		se := &series[i]
+		if s.seriesSet != nil && !s.seriesSet[se.uid] {
+			continue
+		}
+		if s.q.Level == LevelSeries {
+			if err := s.tick(); err != nil {
+				return err
+			}
+			if s.matches(st, se, nil) {
+				if err := s.emit(st, se, nil); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := s.instances(st, se); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// instances evaluates the instances of one series.
+func (s *searcher) instances(st *studyCtx, se *seriesEntry) error {
+	var sops []string
+	if s.sopSet != nil {
+		type ord struct {
+			key [8]byte
+			sop string
+		}
+		var os []ord
+		for sop := range s.sopSet {
+			r, err := getInst(s.tx, sop)
+			if err != nil || r.StudyUID != st.uid || r.SeriesUID != se.uid {
+				continue
+			}
+			os = append(os, ord{orderBytes(r.HasNumber, r.Number), sop})
+		}
+		slices.SortFunc(os, func(a, b ord) int {
+			if c := bytes.Compare(a.key[:], b.key[:]); c != 0 {
+				return c
+			}
+			return strings.Compare(a.sop, b.sop)
+		})
+		for _, o := range os {
+			sops = append(sops, o.sop)
+		}
+	} else {
+		var err error
+		if sops, err = seriesSOPs(s.tx, st.uid, se.uid); err != nil {
+			return err
+		}
+	}
+	ib := s.tx.Bucket(bInstances)
+	for _, sop := range sops {
+		if err := s.tick(); err != nil {
+			return err
+		}
+		v := ib.Get([]byte(sop))
+		if v == nil {
+			continue
+		}
+		attrs, err := instAttrs(v)
+		if err != nil {
+			return fmt.Errorf("instance record: %w", err)
+		}
+		if s.matches(st, se, attrs) {
+			if err := s.emit(st, se, attrs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// instAttrs returns the attr list of an instance record without decoding
+// the rest.
+func instAttrs(b []byte) ([]byte, error) {
+	d := dec{b: b}
+	d.version()
+	for i := 0; i < 6; i++ {
+		d.bytes()
+	}
+	d.fixed(32)
+	d.uv()
+	d.sv()
+	d.bool()
+	d.sv()
+	d.bytes()
+	a := d.bytes()
+	return a, d.err
+}
+
+// matches applies every filter; each looks its tag up at the query level
+// first, then the levels above.
+func (s *searcher) matches(st *studyCtx, se *seriesEntry, inst []byte) bool {
+	for i := range s.ms {
+		m := &s.ms[i]
+		a, ok := s.lookup(m.tag, st, se, inst)
+		if !m.match(a, ok) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte) (rawAttr, bool) {
+	if inst != nil {
+		if a, ok := findAttr(inst, tag); ok {
+			return a, true
+		}
+	}
+	if se != nil {
+		if tag == tagNumSeriesInstances {
+			return rawValues(tag, "IS", []string{strconv.FormatUint(se.rec.NInst, 10)}), true
+		}
+		if a, ok := findAttr(se.rec.Attrs, tag); ok {
+			return a, true
+		}
+	}
+	switch tag {
+	case tagModalitiesInStudy, tagSOPClassesInStudy, tagNumStudySeries, tagNumStudyInstances:
+		for _, a := range st.computedAttrs() {
+			if a.Tag == tag {
+				return a, true
+			}
+		}
+		return rawAttr{}, false
+	}
+	return findAttr(st.rec.Attrs, tag)
+}
+
+// computedAttrs are the study's computed attributes, in tag order.
+func (st *studyCtx) computedAttrs() []rawAttr {
+	if st.computed != nil {
+		return st.computed
+	}
+	names := func(set []counted) []string {
+		out := make([]string, len(set))
+		for i, c := range set {
+			out[i] = c.Name
+		}
+		return out
+	}
+	st.computed = []rawAttr{
+		rawValues(tagModalitiesInStudy, "CS", names(st.rec.Modalities)),
+		rawValues(tagSOPClassesInStudy, "UI", names(st.rec.SOPClasses)),
+		rawValues(tagNumStudySeries, "IS", []string{strconv.FormatUint(st.rec.NSeries, 10)}),
+		rawValues(tagNumStudyInstances, "IS", []string{strconv.FormatUint(st.rec.NInst, 10)}),
+	}
+	return st.computed
+}
+
+// rawValues builds a rawAttr (with its DICOM JSON) from values.
+func rawValues(tag uint32, vr string, vals []string) rawAttr {
+	e := enc{}
+	for _, v := range vals {
+		e.str(v)
+	}
+	return rawAttr{Tag: tag, VR: vr, n: len(vals), vals: e.buf, JSON: valuesJSON(vr, vals)}
+}
+
+// valuesJSON is the DICOM JSON of a computed attribute.
+func valuesJSON(vr string, vals []string) []byte {
+	type obj struct {
+		VR    string `json:"vr"`
+		Value []any  `json:"Value,omitempty"`
+	}
+	o := obj{VR: vr}
+	for _, v := range vals {
+		if vr == "IS" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				o.Value = append(o.Value, n)
+				continue
+			}
+		}
+		o.Value = append(o.Value, v)
+	}
+	b, err := json.Marshal(o)
+	if err != nil { // cannot happen for strings and ints
+		return []byte(`{"vr":"` + vr + `"}`)
+	}
+	return b
+}
+
+// emit counts a match and, past the offset, records its result.
+func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
+	s.matched++
+	if s.matched <= s.q.Offset {
+		return nil
+	}
+	r := &Result{}
+	var err error
+	if r.Study, err = st.attrs(); err != nil {
+		return err
+	}
+	if se != nil {
+		if r.Series, err = decodeAttrs(se.rec.Attrs); err != nil {
+			return fmt.Errorf("series attributes: %w", err)
+		}
+		r.Series = withComputed(r.Series, []rawAttr{
+			rawValues(tagNumSeriesInstances, "IS", []string{strconv.FormatUint(se.rec.NInst, 10)}),
+		})
+	}
+	if inst != nil {
+		if r.Instance, err = decodeAttrs(inst); err != nil {
+			return fmt.Errorf("instance attributes: %w", err)
+		}
+	}
+	s.out = append(s.out, r)
+	if s.q.Limit > 0 && len(s.out) >= s.q.Limit {
+		return errStop
+	}
+	return nil
+}
+
+// attrs returns (once) the study's result attributes, computed included.
+func (st *studyCtx) attrs() ([]Attr, error) {
+	if st.result != nil {
+		return st.result, nil
+	}
+	as, err := decodeAttrs(st.rec.Attrs)
+	if err != nil {
+		return nil, fmt.Errorf("study attributes: %w", err)
+	}
+	st.result = withComputed(as, st.computedAttrs())
+	return st.result, nil
+}
+
+// withComputed merges computed attributes into a sorted list, replacing
+// stored ones with the same tag.
+func withComputed(as []Attr, computed []rawAttr) []Attr {
+	for _, c := range computed {
+		a := c.toAttr()
+		i, found := slices.BinarySearchFunc(as, a.Tag, func(x Attr, t uint32) int { return cmpAttr(x, Attr{Tag: t}) })
+		if found {
+			as[i] = a
+		} else {
+			as = slices.Insert(as, i, a)
+		}
+	}
+	return as
+}

@@ -1,0 +1,154 @@
+// Package disk is a storage.Store that keeps each object in its own file.
+//
+// Layout under the root directory given to Open:
+//
+//	objects/<key>   one regular file per object; the '/' of a key are
+//	                directories
+//	tmp/            files being written; anything left here after a crash
+//	                is removed by Open
+//
+// A Put writes to a temporary file in tmp/, checks the byte count, fsyncs
+// the file, renames it into objects/ and fsyncs the directory that received
+// it (and the parent of every directory it had to create), so an object is
+// either absent or complete and durable once Put returns. Readers never see
+// a partial object. tmp/ and objects/ are on the same file system, so the
+// rename is atomic and replaces an existing object in one step.
+//
+// Because keys map to paths, one key cannot be both an object and a
+// directory: with "a/b" stored, Put("a") fails and Get("a") reports
+// fs.ErrNotExist. Directories left empty by Delete are not removed.
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/minipacs/minipacs/storage"
+)
+
+// Compile-time checks of the capabilities the disk store offers.
+var (
+	_ storage.Store       = (*Store)(nil)
+	_ storage.RangeGetter = (*Store)(nil)
+	_ storage.Stater      = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
+	_ storage.Pinger      = (*Store)(nil)
+	_ storage.FilePutter  = (*Store)(nil)
+)
+
+const (
+	objectsDir = "objects"
+	tmpDir     = "tmp"
+	// tmpPattern names temporary files; Open removes every file in tmp/.
+	tmpPattern = "put-*"
+)
+
+// Store is a storage.Store on a local directory. It is safe for concurrent
+// use, also by several Stores opened on the same directory in one process;
+// two processes must not Open the same directory at once, because Open
+// removes the other's files in progress.
+type Store struct {
+	root    string
+	objects string
+	tmp     string
+	// dirMu is held while directories are created and their parents
+	// fsynced (see ensureDir).
+	dirMu sync.RWMutex
+}
+
+// Open opens (creating if needed) the store rooted at dir and removes
+// temporary files left behind by an interrupted Put.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("disk: open: empty directory name")
+	}
+	root, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("disk: open %s: %w", dir, err)
+	}
+	s := &Store{
+		root:    root,
+		objects: filepath.Join(root, objectsDir),
+		tmp:     filepath.Join(root, tmpDir),
+	}
+	for _, d := range []string{root, s.objects, s.tmp} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, mapErr("open", dir, err)
+		}
+	}
+	if err := s.removeTemps(); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{s.objects, s.tmp, root} {
+		if err := syncDir(d); err != nil {
+			return nil, mapErr("open", dir, err)
+		}
+	}
+	return s, nil
+}
+
+// Dir returns the root directory of the store.
+func (s *Store) Dir() string { return s.root }
+
+// removeTemps deletes everything in tmp/: these are Puts that never
+// completed (the process died before the rename).
+func (s *Store) removeTemps() error {
+	entries, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return fmt.Errorf("disk: open: clean %s: %w", s.tmp, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+			return fmt.Errorf("disk: open: clean %s: %w", s.tmp, err)
+		}
+	}
+	return nil
+}
+
+// path returns the file name of key after checking it; it does no file
+// system access, so an invalid key never touches the disk.
+func (s *Store) path(op, key string) (string, error) {
+	if !storage.ValidKey(key) {
+		return "", fmt.Errorf("disk: %s %q: %w", op, key, storage.ErrInvalidKey)
+	}
+	return filepath.Join(s.objects, filepath.FromSlash(key)), nil
+}
+
+// errNotDir is returned when a path component is a file.
+var errNotDir error = syscall.ENOTDIR
+
+// mapErr names the operation and turns "no space" errors into
+// storage.ErrFull while keeping the original error.
+func mapErr(op, key string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("disk: %s %q: %w: %w", op, key, storage.ErrFull, err)
+	}
+	return fmt.Errorf("disk: %s %q: %w", op, key, err)
+}
+
+// syncDir fsyncs a directory so that entries created or removed in it are
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ctxErr returns ctx.Err() wrapped with the operation, or nil.
+func ctxErr(ctx context.Context, op, key string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("disk: %s %q: %w", op, key, err)
+	}
+	return nil
+}

@@ -1,0 +1,223 @@
+package disk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// copyBufSize is the buffer size used to copy an object into its file.
+const copyBufSize = 256 << 10
+
+var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+// errTooLong reports a reader that yields more bytes than the declared size.
+var errTooLong = errors.New("reader yields more bytes than the declared size")
+
+// Put stores exactly size bytes from r under key; see storage.Store. The
+// object is durable when Put returns nil. r must reach EOF after size bytes:
+// Put reads one byte further to check that it does.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	dst, err := s.path("put", key)
+	if err != nil {
+		return err
+	}
+	if size < 0 {
+		return fmt.Errorf("disk: put %q: negative size %d", key, size)
+	}
+	if err := ctxErr(ctx, "put", key); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(s.tmp, tmpPattern)
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	tmpName := f.Name()
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(tmpName)
+		}
+	}()
+
+	bp := copyBufPool.Get().(*[]byte)
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, &ctxReader{ctx: ctx, r: io.LimitReader(r, size)}, *bp)
+	copyBufPool.Put(bp)
+	if err != nil {
+		return mapErr("put", key, err)
+	}
+	if n < size {
+		return fmt.Errorf("disk: put %q: reader yields %d of %d bytes: %w", key, n, size, io.ErrUnexpectedEOF)
+	}
+	if err := checkEOF(r); err != nil {
+		return fmt.Errorf("disk: put %q: %w", key, err)
+	}
+	if err := f.Sync(); err != nil {
+		return mapErr("put", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return mapErr("put", key, err)
+	}
+	if err := s.commit(ctx, "put", key, tmpName, dst); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// PutFile stores the regular file at path under key; see
+// storage.FilePutter. It hard-links the file into the store when path is on
+// the same file system and copies it otherwise. Either way the data are
+// fsynced before PutFile returns, and the caller must not modify the file
+// afterwards.
+func (s *Store) PutFile(ctx context.Context, key, path string) error {
+	dst, err := s.path("put file", key)
+	if err != nil {
+		return err
+	}
+	if err := ctxErr(ctx, "put file", key); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("disk: put file %q: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("disk: put file %q: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("disk: put file %q: %s is not a regular file", key, path)
+	}
+
+	tmpName, err := s.reserveTemp()
+	if err != nil {
+		return mapErr("put file", key, err)
+	}
+	if err := os.Link(path, tmpName); err != nil {
+		// Another file system, or links not supported: copy instead.
+		return s.Put(ctx, key, f, fi.Size())
+	}
+	// The inode now belongs to the store too; make its data durable. The
+	// caller may not have synced it.
+	if err := f.Sync(); err != nil {
+		os.Remove(tmpName)
+		return mapErr("put file", key, err)
+	}
+	if err := s.commit(ctx, "put file", key, tmpName, dst); err != nil {
+		os.Remove(tmpName)
+		return err
+	}
+	return nil
+}
+
+// reserveTemp returns an unused name in tmp/.
+func (s *Store) reserveTemp() (string, error) {
+	f, err := os.CreateTemp(s.tmp, tmpPattern)
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// commit renames the complete, synced temporary file into place and makes
+// the new directory entry durable.
+func (s *Store) commit(ctx context.Context, op, key, tmpName, dst string) error {
+	if err := ctxErr(ctx, op, key); err != nil {
+		return err
+	}
+	dir := filepath.Dir(dst)
+	if err := s.ensureDir(dir); err != nil {
+		return mapErr(op, key, err)
+	}
+	if err := os.Rename(tmpName, dst); err != nil {
+		return mapErr(op, key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return mapErr(op, key, err)
+	}
+	return nil
+}
+
+// ensureDir makes sure dir (inside objects/) exists and that its entry, and
+// those of any parents it creates, are durable.
+func (s *Store) ensureDir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		// A concurrent Put may have created dir and not yet fsynced its
+		// parent; it holds dirMu until it has. Wait for it.
+		s.dirMu.RLock()
+		s.dirMu.RUnlock() //nolint:staticcheck // used as a barrier
+		return nil
+	}
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	return s.mkdirSync(dir)
+}
+
+// mkdirSync creates dir and its missing parents up to objects/, fsyncing
+// the parent of each directory it creates. The caller holds dirMu.
+func (s *Store) mkdirSync(dir string) error {
+	if dir == s.objects {
+		return nil
+	}
+	fi, err := os.Lstat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("mkdir %s: an object of that name exists", dir)
+		}
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	parent := filepath.Dir(dir)
+	if err := s.mkdirSync(parent); err != nil {
+		return err
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	return syncDir(parent)
+}
+
+// checkEOF reads one byte past the declared size: r must be exhausted.
+func checkEOF(r io.Reader) error {
+	var b [1]byte
+	for range 100 {
+		n, err := r.Read(b[:])
+		if n > 0 {
+			return errTooLong
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read past declared size: %w", err)
+		}
+	}
+	return fmt.Errorf("read past declared size: %w", io.ErrNoProgress)
+}
+
+// ctxReader fails reads once ctx is done, so that a long copy stops.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

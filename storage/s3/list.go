@@ -1,0 +1,58 @@
+package s3
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minipacs/minipacs/storage"
+)
+
+// List calls fn for every object whose key starts with prefix; see
+// storage.Lister. Objects under the configured Prefix whose names are not
+// valid keys are skipped.
+func (s *Store) List(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	op := fmt.Sprintf("s3: list %q", prefix)
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 && !storage.ValidKey(prefix[:i]) {
+		// The complete segments of the prefix are no valid key, so no
+		// valid key starts with it (and S3 may reject such a prefix).
+		return nil
+	}
+	objects := s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{
+		Prefix:    s.prefix + prefix,
+		Recursive: true,
+	})
+	for obj := range objects {
+		if obj.Err != nil {
+			return translate(op, obj.Err)
+		}
+		key, ok := strings.CutPrefix(obj.Key, s.prefix)
+		if !ok || !storage.ValidKey(key) {
+			continue
+		}
+		if err := fn(key, obj.Size); err != nil {
+			return err
+		}
+	}
+	// The iterator ends silently when ctx is done.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// Delete removes the object; a missing key is not an error.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	name, err := s.object("delete", key)
+	if err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{}); err != nil {
+		if notFoundCodes[minio.ToErrorResponse(err).Code] {
+			return nil
+		}
+		return translate(fmt.Sprintf("s3: delete %q", key), err)
+	}
+	return nil
+}
