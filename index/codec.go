@@ -1,9 +1,11 @@
 package index
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 )
 
 // recordVersion is the first byte of every record.
@@ -250,6 +252,39 @@ func decodeAttrs(list []byte) ([]Attr, error) {
 	return out, it.d.err
 }
 
+// sharedAttrs copies an encoded attr list out of the transaction with a
+// few allocations: one copy of the list, whose bytes the returned values
+// (strings made with unsafe.String) and JSON slices share, one []Attr (with
+// room for extra more) and one []string backing for all values. The copy is
+// never written, so the strings stay immutable; callers must treat the
+// JSON bytes as read-only.
+func sharedAttrs(list []byte, extra int) ([]Attr, error) {
+	buf := bytes.Clone(list)
+	it := newAttrIter(buf)
+	if it.left > uint64(len(buf)) {
+		return nil, errCorrupt
+	}
+	out := make([]Attr, 0, int(it.left)+extra)
+	vals := make([]string, 0, 2*int(it.left))
+	for {
+		a, ok := it.next()
+		if !ok {
+			break
+		}
+		start := len(vals)
+		a.each(func(v []byte) bool {
+			if len(v) == 0 {
+				vals = append(vals, "")
+			} else {
+				vals = append(vals, unsafe.String(&v[0], len(v)))
+			}
+			return false
+		})
+		out = append(out, Attr{Tag: a.Tag, VR: a.VR, Values: vals[start:len(vals):len(vals)], JSON: a.JSON[:len(a.JSON):len(a.JSON)]})
+	}
+	return out, it.d.err
+}
+
 // vrString returns the VR as a string without allocating for known VRs.
 func vrString(b []byte) string {
 	switch string(b) {
@@ -382,32 +417,40 @@ type counted struct {
 	N    uint64
 }
 
-// studyRec is a decoded study record. Attrs and Demo alias the input.
+// studyRec is a decoded study record. Byte slices alias the input.
 type studyRec struct {
-	PatientID, Issuer string
+	PatientID, Issuer []byte
 	Demo              []byte
 	SortKey           [sortKeyLen]byte
 	NSeries, NInst    uint64
-	Modalities        []counted // sorted by name
-	SOPClasses        []counted // sorted by name
+	Modalities        []counted // sorted by name; see sets
+	SOPClasses        []counted // sorted by name; see sets
 	Created           int64
 	Attrs             []byte
+	// sets is the encoded Modalities and SOPClasses, decoded into them by
+	// decodeSets (searching decodes them only when needed).
+	sets    []byte
+	decoded bool
 }
 
 func (s *studyRec) encode() []byte {
 	e := enc{buf: make([]byte, 0, 96+len(s.Demo)+len(s.Attrs)+len(s.Modalities)*8+len(s.SOPClasses)*32)}
 	e.byte(recordVersion)
-	e.str(s.PatientID)
-	e.str(s.Issuer)
+	e.bytes(s.PatientID)
+	e.bytes(s.Issuer)
 	e.bytes(s.Demo)
 	e.raw(s.SortKey[:])
 	e.uv(s.NSeries)
 	e.uv(s.NInst)
-	for _, set := range [][]counted{s.Modalities, s.SOPClasses} {
-		e.uv(uint64(len(set)))
-		for _, c := range set {
-			e.str(c.Name)
-			e.uv(c.N)
+	if !s.decoded {
+		e.raw(s.sets) // same encoding, not decoded
+	} else {
+		for _, set := range [][]counted{s.Modalities, s.SOPClasses} {
+			e.uv(uint64(len(set)))
+			for _, c := range set {
+				e.str(c.Name)
+				e.uv(c.N)
+			}
 		}
 	}
 	e.sv(s.Created)
@@ -415,16 +458,48 @@ func (s *studyRec) encode() []byte {
 	return e.buf
 }
 
-func decodeStudy(b []byte) (studyRec, error) {
+// decodeStudy decodes a study record; with full unset the modality and
+// SOP class sets are left for decodeSets.
+func decodeStudy(b []byte, full bool) (studyRec, error) {
 	d := dec{b: b}
 	var s studyRec
 	d.version()
-	s.PatientID = d.str()
-	s.Issuer = d.str()
+	s.PatientID = d.bytes()
+	s.Issuer = d.bytes()
 	s.Demo = d.bytes()
 	copy(s.SortKey[:], d.fixed(sortKeyLen))
 	s.NSeries = d.uv()
 	s.NInst = d.uv()
+	start := d.b
+	for range 2 {
+		n := d.uv()
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			d.bytes()
+			d.uv()
+		}
+	}
+	if d.err == nil {
+		s.sets = start[:len(start)-len(d.b)]
+	}
+	s.Created = d.sv()
+	s.Attrs = d.bytes()
+	if d.err != nil {
+		return studyRec{}, d.err
+	}
+	if full {
+		if err := s.decodeSets(); err != nil {
+			return studyRec{}, err
+		}
+	}
+	return s, nil
+}
+
+// decodeSets fills Modalities and SOPClasses from the record.
+func (s *studyRec) decodeSets() error {
+	if s.decoded {
+		return nil
+	}
+	d := dec{b: s.sets}
 	for _, set := range []*[]counted{&s.Modalities, &s.SOPClasses} {
 		n := d.uv()
 		if n > uint64(len(d.b)) {
@@ -436,12 +511,11 @@ func decodeStudy(b []byte) (studyRec, error) {
 			*set = append(*set, counted{Name: d.str(), N: d.uv()})
 		}
 	}
-	s.Created = d.sv()
-	s.Attrs = d.bytes()
 	if d.err != nil {
-		return studyRec{}, d.err
+		return d.err
 	}
-	return s, nil
+	s.decoded = true
+	return nil
 }
 
 // addCounted increments name in a sorted multiset and reports whether it

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -123,7 +124,7 @@ func removeInstance(tx *bolt.Tx, sop string) (string, error) {
 	if sv == nil {
 		return "", fmt.Errorf("study of instance: %w", errCorrupt)
 	}
-	st, err := decodeStudy(sv)
+	st, err := decodeStudy(sv, true)
 	if err != nil {
 		return "", fmt.Errorf("study record: %w", err)
 	}
@@ -191,7 +192,7 @@ func removeStudy(tx *bolt.Tx, uid string, st *studyRec) error {
 	if err := tx.Bucket(bStudies).Delete([]byte(uid)); err != nil {
 		return err
 	}
-	pk := []byte(st.PatientID + "\x00" + st.Issuer)
+	pk := slices.Concat(st.PatientID, []byte{0}, st.Issuer)
 	pb := tx.Bucket(bPatients)
 	if v := pb.Get(pk); v != nil {
 		pr, err := decodePatient(v)

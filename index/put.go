@@ -250,7 +250,7 @@ func insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	var st studyRec
 	if v := sb.Get(studyKey); v == nil {
 		st = studyRec{
-			PatientID: in.PatientID, Issuer: in.IssuerOfPatientID, Demo: p.demo,
+			PatientID: []byte(in.PatientID), Issuer: []byte(in.IssuerOfPatientID), Demo: p.demo, decoded: true,
 			SortKey: p.sortKey, Created: unixNano(in.Stored), Attrs: p.studyAttrs,
 		}
 		for _, e := range p.studyIdx {
@@ -265,7 +265,7 @@ func insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 			return false, err
 		}
 	} else {
-		if st, err = decodeStudy(v); err != nil {
+		if st, err = decodeStudy(v, true); err != nil {
 			return false, fmt.Errorf("study record: %w", err)
 		}
 		mismatch = !bytes.Equal(st.Demo, p.demo)

@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,9 +50,10 @@ func (ix *Index) Search(ctx context.Context, q Query, fn func(*Result) error) er
 	return nil
 }
 
-// cand is a candidate study with its sort key.
+// cand is a candidate study with its sort key; both may alias the
+// transaction's memory.
 type cand struct {
-	uid string
+	uid []byte
 	sk  []byte
 }
 
@@ -143,7 +143,7 @@ func (s *searcher) run() error {
 			if len(k) <= sortKeyLen {
 				return fmt.Errorf("date index key: %w", errCorrupt)
 			}
-			if err := s.study(string(k[sortKeyLen:])); err != nil {
+			if err := s.study(k[sortKeyLen:]); err != nil {
 				return err
 			}
 		}
@@ -162,22 +162,22 @@ func (s *searcher) plan() ([]cand, bool, error) {
 	var cs []cand
 	switch {
 	case s.q.StudyUID != "":
-		cs = []cand{{uid: s.q.StudyUID}}
+		cs = []cand{{uid: []byte(s.q.StudyUID)}}
 	case s.uidList(tagStudyInstanceUID) != nil:
 		for _, v := range s.uidList(tagStudyInstanceUID).vals {
-			cs = append(cs, cand{uid: v})
+			cs = append(cs, cand{uid: []byte(v)})
 		}
 	case s.sopSet != nil:
 		for sop := range s.sopSet {
 			if r, err := getInst(s.tx, sop); err == nil {
-				cs = append(cs, cand{uid: r.StudyUID})
+				cs = append(cs, cand{uid: []byte(r.StudyUID)})
 			}
 		}
 	case s.seriesSet != nil:
 		b := s.tx.Bucket(bSeriesUID)
 		for series := range s.seriesSet {
 			if st := b.Get([]byte(series)); st != nil {
-				cs = append(cs, cand{uid: string(st)})
+				cs = append(cs, cand{uid: st})
 			}
 		}
 	default:
@@ -292,7 +292,7 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 				continue
 			}
 			if i >= maxIndexValueLen || glob(m.vals[0], string(k[:i])) {
-				out = append(out, cand{uid: string(k[i+1:]), sk: v})
+				out = append(out, cand{uid: k[i+1:], sk: v})
 			}
 		}
 	}
@@ -307,7 +307,7 @@ func scanPrefix(b *bolt.Bucket, prefix []byte, out []cand) []cand {
 		if i < 0 {
 			continue
 		}
-		out = append(out, cand{uid: string(k[i+1:]), sk: v})
+		out = append(out, cand{uid: k[i+1:], sk: v})
 	}
 	return out
 }
@@ -320,8 +320,8 @@ func (s *searcher) probeFuzzy(comps []string) []cand {
 		found := scanPrefix(b, []byte(truncate(comp)), nil)
 		next := make(map[string][]byte, len(found))
 		for _, c := range found {
-			if acc == nil || acc[c.uid] != nil {
-				next[c.uid] = c.sk
+			if acc == nil || acc[string(c.uid)] != nil {
+				next[string(c.uid)] = c.sk
 			}
 		}
 		acc = next
@@ -331,7 +331,7 @@ func (s *searcher) probeFuzzy(comps []string) []cand {
 	}
 	out := make([]cand, 0, len(acc))
 	for uid, sk := range acc {
-		out = append(out, cand{uid: uid, sk: sk})
+		out = append(out, cand{uid: []byte(uid), sk: sk})
 	}
 	return out
 }
@@ -366,29 +366,24 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 			if sp.hi != "" && string(k[:8]) > sp.hi {
 				break
 			}
-			out = append(out, cand{uid: string(k[sortKeyLen:]), sk: k[:sortKeyLen]})
+			out = append(out, cand{uid: k[sortKeyLen:], sk: k[:sortKeyLen]})
 		}
 	}
 	return out, nil
 }
 
-// order dedupes candidates, fills missing sort keys and sorts them newest
-// first.
+// order fills missing sort keys, sorts candidates newest first and
+// drops duplicates (a study has one sort key, so they end up adjacent).
 func (s *searcher) order(cs []cand) ([]cand, bool, error) {
-	seen := make(map[string]bool, len(cs))
-	out := cs[:0]
 	sb := s.tx.Bucket(bStudies)
+	out := cs[:0]
 	for _, c := range cs {
-		if seen[c.uid] {
-			continue
-		}
-		seen[c.uid] = true
 		if len(c.sk) != sortKeyLen {
-			v := sb.Get([]byte(c.uid))
+			v := sb.Get(c.uid)
 			if v == nil {
 				continue
 			}
-			st, err := decodeStudy(v)
+			st, err := decodeStudy(v, false)
 			if err != nil {
 				return nil, false, fmt.Errorf("study record: %w", err)
 			}
@@ -400,40 +395,43 @@ func (s *searcher) order(cs []cand) ([]cand, bool, error) {
 		if c := bytes.Compare(b.sk, a.sk); c != 0 {
 			return c
 		}
-		return strings.Compare(b.uid, a.uid)
+		return bytes.Compare(b.uid, a.uid)
 	})
+	out = slices.CompactFunc(out, func(a, b cand) bool { return bytes.Equal(a.uid, b.uid) })
 	return out, false, nil
 }
 
 // studyCtx is a candidate study being evaluated.
 type studyCtx struct {
 	uid      string
+	err      error // from decoding the computed attributes
 	rec      studyRec
 	computed []rawAttr // ModalitiesInStudy, SOPClassesInStudy, counts
 	result   []Attr    // built once, shared by lower-level results
 }
 
 // study evaluates one candidate study (and its series/instances).
-func (s *searcher) study(uid string) error {
+func (s *searcher) study(uidb []byte) error {
 	if err := s.tick(); err != nil {
 		return err
 	}
-	v := s.tx.Bucket(bStudies).Get([]byte(uid))
+	v := s.tx.Bucket(bStudies).Get(uidb)
 	if v == nil {
 		return nil
 	}
-	rec, err := decodeStudy(v)
+	rec, err := decodeStudy(v, false)
 	if err != nil {
 		return fmt.Errorf("study record: %w", err)
 	}
-	st := &studyCtx{uid: uid, rec: rec}
+	st := &studyCtx{uid: string(uidb), rec: rec}
 	if s.q.Level == LevelStudy {
-		if s.matches(st, nil, nil) {
-			return s.emit(st, nil, nil)
+		ok, err := s.matches(st, nil, nil)
+		if !ok || err != nil {
+			return err
 		}
-		return nil
+		return s.emit(st, nil, nil)
 	}
-	series, err := studySeries(s.tx, uid)
+	series, err := studySeries(s.tx, st.uid)
 	if err != nil {
 		return err
 	}
@@ -446,7 +444,11 @@ func (s *searcher) study(uid string) error {
 			if err := s.tick(); err != nil {
 				return err
 			}
-			if s.matches(st, se, nil) {
+			ok, err := s.matches(st, se, nil)
+			if err != nil {
+				return err
+			}
+			if ok {
 				if err := s.emit(st, se, nil); err != nil {
 					return err
 				}
@@ -504,7 +506,11 @@ func (s *searcher) instances(st *studyCtx, se *seriesEntry) error {
 		if err != nil {
 			return fmt.Errorf("instance record: %w", err)
 		}
-		if s.matches(st, se, attrs) {
+		ok, err := s.matches(st, se, attrs)
+		if err != nil {
+			return err
+		}
+		if ok {
 			if err := s.emit(st, se, attrs); err != nil {
 				return err
 			}
@@ -533,15 +539,18 @@ func instAttrs(b []byte) ([]byte, error) {
 
 // matches applies every filter; each looks its tag up at the query level
 // first, then the levels above.
-func (s *searcher) matches(st *studyCtx, se *seriesEntry, inst []byte) bool {
+func (s *searcher) matches(st *studyCtx, se *seriesEntry, inst []byte) (bool, error) {
 	for i := range s.ms {
 		m := &s.ms[i]
 		a, ok := s.lookup(m.tag, st, se, inst)
+		if st.err != nil {
+			return false, st.err
+		}
 		if !m.match(a, ok) {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
 func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte) (rawAttr, bool) {
@@ -570,10 +579,15 @@ func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte
 	return findAttr(st.rec.Attrs, tag)
 }
 
-// computedAttrs are the study's computed attributes, in tag order.
+// computedAttrs are the study's computed attributes, in tag order. A
+// corrupt record gives none and sets st.err.
 func (st *studyCtx) computedAttrs() []rawAttr {
-	if st.computed != nil {
+	if st.computed != nil || st.err != nil {
 		return st.computed
+	}
+	if err := st.rec.decodeSets(); err != nil {
+		st.err = fmt.Errorf("study record: %w", err)
+		return nil
 	}
 	names := func(set []counted) []string {
 		out := make([]string, len(set))
@@ -600,27 +614,44 @@ func rawValues(tag uint32, vr string, vals []string) rawAttr {
 	return rawAttr{Tag: tag, VR: vr, n: len(vals), vals: e.buf, JSON: valuesJSON(vr, vals)}
 }
 
-// valuesJSON is the DICOM JSON of a computed attribute.
+// valuesJSON is the DICOM JSON of a computed attribute: IS values as
+// numbers, others as strings.
 func valuesJSON(vr string, vals []string) []byte {
-	type obj struct {
-		VR    string `json:"vr"`
-		Value []any  `json:"Value,omitempty"`
-	}
-	o := obj{VR: vr}
-	for _, v := range vals {
-		if vr == "IS" {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				o.Value = append(o.Value, n)
-				continue
+	b := make([]byte, 0, 32+len(vals)*24)
+	b = append(b, `{"vr":`...)
+	b = appendJSONString(b, vr)
+	if len(vals) > 0 {
+		b = append(b, `,"Value":[`...)
+		for i, v := range vals {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && vr == "IS" {
+				b = strconv.AppendInt(b, n, 10)
+			} else {
+				b = appendJSONString(b, v)
 			}
 		}
-		o.Value = append(o.Value, v)
+		b = append(b, ']')
 	}
-	b, err := json.Marshal(o)
-	if err != nil { // cannot happen for strings and ints
-		return []byte(`{"vr":"` + vr + `"}`)
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		default:
+			b = append(b, c)
+		}
 	}
-	return b
+	return append(b, '"')
 }
 
 // emit counts a match and, past the offset, records its result.
@@ -635,7 +666,7 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 		return err
 	}
 	if se != nil {
-		if r.Series, err = decodeAttrs(se.rec.Attrs); err != nil {
+		if r.Series, err = sharedAttrs(se.rec.Attrs, 1); err != nil {
 			return fmt.Errorf("series attributes: %w", err)
 		}
 		r.Series = withComputed(r.Series, []rawAttr{
@@ -643,7 +674,7 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 		})
 	}
 	if inst != nil {
-		if r.Instance, err = decodeAttrs(inst); err != nil {
+		if r.Instance, err = sharedAttrs(inst, 0); err != nil {
 			return fmt.Errorf("instance attributes: %w", err)
 		}
 	}
@@ -659,11 +690,15 @@ func (st *studyCtx) attrs() ([]Attr, error) {
 	if st.result != nil {
 		return st.result, nil
 	}
-	as, err := decodeAttrs(st.rec.Attrs)
+	as, err := sharedAttrs(st.rec.Attrs, 4)
 	if err != nil {
 		return nil, fmt.Errorf("study attributes: %w", err)
 	}
-	st.result = withComputed(as, st.computedAttrs())
+	computed := st.computedAttrs()
+	if st.err != nil {
+		return nil, st.err
+	}
+	st.result = withComputed(as, computed)
 	return st.result, nil
 }
 

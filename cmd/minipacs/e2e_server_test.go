@@ -161,6 +161,7 @@ type server struct {
 	stderr  *syncBuffer
 	exited  chan struct{}
 	waitErr error
+	checked sync.Once
 }
 
 // dicomweb returns the URL of a DICOMweb path.
@@ -276,9 +277,11 @@ func (s *server) stop(sig syscall.Signal) (code int, took time.Duration) {
 	if s.cmd.ProcessState == nil {
 		return -1, took
 	}
-	if raceEnabled && strings.Contains(s.stderr.String(), "WARNING: DATA RACE") {
-		s.t.Errorf("the server reported a data race:\n%s", tail(s.stderr.String(), 200))
-	}
+	s.checked.Do(func() {
+		if raceEnabled && strings.Contains(s.stderr.String(), "WARNING: DATA RACE") {
+			s.t.Errorf("the server reported a data race:\n%s", tail(s.stderr.String(), 200))
+		}
+	})
 	return s.cmd.ProcessState.ExitCode(), took
 }
 

@@ -249,12 +249,19 @@ func (e *encoder) dataSet(f *part10.File, ds *part10.DataSet, dec *charset.Decod
 	return nil
 }
 
-func appendTagHex(dst []byte, t part10.Tag) []byte {
+// hexPairs holds the two uppercase hex digits of every byte value.
+var hexPairs = func() (t [512]byte) {
 	const hex = "0123456789ABCDEF"
-	for shift := 28; shift >= 0; shift -= 4 {
-		dst = append(dst, hex[uint32(t)>>uint(shift)&0xF])
+	for i := range 256 {
+		t[2*i], t[2*i+1] = hex[i>>4], hex[i&0xF]
 	}
-	return dst
+	return t
+}()
+
+func appendTagHex(dst []byte, t part10.Tag) []byte {
+	a, b, c, d := 2*int(t>>24), 2*int(t>>16&0xFF), 2*int(t>>8&0xFF), 2*int(t&0xFF)
+	return append(dst, hexPairs[a], hexPairs[a+1], hexPairs[b], hexPairs[b+1],
+		hexPairs[c], hexPairs[c+1], hexPairs[d], hexPairs[d+1])
 }
 
 func isPixelTag(t part10.Tag) bool {

@@ -168,8 +168,8 @@ func TestEncodeDataSet(t *testing.T) {
 	}}
 	ds := &part10.DataSet{Elements: []*part10.Element{
 		el(0x00020010, "UI", "1.2.840.10008.1.2.1\x00"), // meta: left out
-		el(0x00080000, "UL", le32(100)),                  // group length: left out
-		el(0x00080001, "UL", le32(100)),                  // length to end: left out
+		el(0x00080000, "UL", le32(100)),                 // group length: left out
+		el(0x00080001, "UL", le32(100)),                 // length to end: left out
 		el(0x00080005, "CS", "ISO_IR 192"),
 		el(0x00080060, "CS", "CT"),
 		el(0x00100010, "PN", "M\xc3\xbcller^Hans"),

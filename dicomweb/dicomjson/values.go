@@ -14,15 +14,15 @@ import (
 type vrClass uint8
 
 const (
-	classBinary  vrClass = iota // OB OD OF OL OV OW UN and unknown VRs
-	classMulti                  // string VRs with '\' separated values
-	classSingle                 // LT ST UT UR: one value, '\' is data
-	classPN                     // PN
-	classIS                     // IS
-	classDS                     // DS
-	classNumber                 // US SS UL SL FL FD SV UV
-	classAT                     // AT
-	classSQ                     // SQ
+	classBinary vrClass = iota // OB OD OF OL OV OW UN and unknown VRs
+	classMulti                 // string VRs with '\' separated values
+	classSingle                // LT ST UT UR: one value, '\' is data
+	classPN                    // PN
+	classIS                    // IS
+	classDS                    // DS
+	classNumber                // US SS UL SL FL FD SV UV
+	classAT                    // AT
+	classSQ                    // SQ
 )
 
 func classOf(vr string) vrClass {
@@ -282,12 +282,7 @@ func appendFloat(dst []byte, f float64, bits int, quote bool) []byte {
 
 // appendTag appends an AT value as 8 uppercase hex digits.
 func appendTag(dst []byte, b []byte, order binary.ByteOrder) []byte {
-	const hex = "0123456789ABCDEF"
-	t := uint32(order.Uint16(b))<<16 | uint32(order.Uint16(b[2:]))
-	for shift := 28; shift >= 0; shift -= 4 {
-		dst = append(dst, hex[t>>uint(shift)&0xF])
-	}
-	return dst
+	return appendTagHex(dst, part10.Tag(uint32(order.Uint16(b))<<16|uint32(order.Uint16(b[2:]))))
 }
 
 func byteOrder(e *part10.Element) binary.ByteOrder {

@@ -44,7 +44,9 @@ func TestEncapsulatedFrames(t *testing.T) {
 	const j2k = "1.2.840.10008.1.2.4.90"
 	soi := func(s string) []byte { return append([]byte{0xFF, 0xD8}, s...) }
 	soc := func(s string) []byte { return append([]byte{0xFF, 0x4F, 0xFF, 0x51}, s...) }
-	jp2 := func(s string) []byte { return append([]byte{0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A}, s...) }
+	jp2 := func(s string) []byte {
+		return append([]byte{0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A}, s...)
+	}
 	// Fragments: A1 A2 | B1 | C1 C2. Item tag offsets (relative): 0, 12, 24, 36, 48
 	// for 4-byte values (8-byte headers).
 	a1, a2, b1, c1, c2 := soi("A1"), []byte("A2A2"), soi("B1"), soi("C1"), []byte("C2C2")

@@ -146,7 +146,7 @@ func (l *Layout) UnmarshalBinary(data []byte) error {
 			f.BitOffset = b[0]
 		}
 		f.Bits = int64(d.uvarint(math.MaxInt64))
-		if f.BitOffset > 15 {
+		if f.BitOffset > 7 {
 			d.err = errLayout
 		}
 		out.Frames[i] = f

@@ -135,8 +135,8 @@ func TestBrokenFiles(t *testing.T) {
 		{"test_files/ExplVR_LitEndNoMeta.dcm", ErrNoPart10Header},
 		{"test_files/rtstruct.dcm", ErrNoPart10Header}, // no preamble at all
 		{"test_files/meta_missing_tsyntax.dcm", ErrMalformed},
-		{"test_files/SC_rgb_jpeg.dcm", ErrMalformed},                // implicit VR data under an explicit syntax
-		{"test_files/badVR.dcm", ErrMalformed},                      // NumberOfFrames "1A"
+		{"test_files/SC_rgb_jpeg.dcm", ErrMalformed},                 // implicit VR data under an explicit syntax
+		{"test_files/badVR.dcm", ErrMalformed},                       // NumberOfFrames "1A"
 		{"test_files/dicomdirtests/DICOMDIR-nooffset", ErrMalformed}, // last item runs 24 bytes past the end
 	}
 	for _, tc := range tests {
