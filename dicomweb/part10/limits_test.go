@@ -5,9 +5,11 @@ import (
 	"compress/flate"
 	"context"
 	"errors"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // allocated runs fn and returns the bytes it allocated.
@@ -269,5 +271,51 @@ func TestContextCanceled(t *testing.T) {
 	cancel()
 	if _, err := Parse(ctx, bytes.NewReader(data), int64(len(data)), Limits{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestOutOfOrderIsLinear: many elements in descending order (each one
+// "out of order") must not make the duplicate check quadratic.
+func TestOutOfOrderIsLinear(t *testing.T) {
+	b := newPart10(ExplicitVRLittleEndian)
+	for i := 200_000; i > 0; i-- {
+		b.hdr(Tag(0x00090000|uint32(i%0xFFFF)+uint32(i/0xFFFF)<<17), "LO", 0)
+	}
+	data := b.bytes()
+	start := time.Now()
+	f, err := parseBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	if len(f.Warnings) != maxWarnings+1 {
+		t.Fatalf("%d warnings", len(f.Warnings))
+	}
+}
+
+func TestWriteFrameErrors(t *testing.T) {
+	b := newPart10(ExplicitVRLittleEndian)
+	b.image(4, 4, 1, 8, "")
+	b.el(TagPixelData, "OB", make([]byte, 16))
+	data := b.bytes()
+	f, err := parseBytes(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	failing := func(ctx context.Context, off, n int64) (io.ReadCloser, error) { return nil, boom }
+	if err := WriteFrame(context.Background(), io.Discard, failing, &f.Layout, f.Layout.Frames[0]); !errors.Is(err, boom) {
+		t.Errorf("open error: %v", err)
+	}
+	short := byteOpener(data[:len(data)-4])
+	if err := WriteFrame(context.Background(), io.Discard, short, &f.Layout, f.Layout.Frames[0]); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short object: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WriteFrame(ctx, io.Discard, byteOpener(data), &f.Layout, f.Layout.Frames[0]); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: %v", err)
 	}
 }

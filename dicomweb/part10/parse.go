@@ -139,6 +139,18 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf(format+": %w", append(args, ErrMalformed)...)
 }
 
+// maxWarnings bounds File.Warnings; later defects are counted only.
+const maxWarnings = 20
+
+func (p *parser) warning(format string, args ...any) {
+	switch n := len(p.warn); {
+	case n < maxWarnings:
+		p.warn = append(p.warn, fmt.Sprintf(format, args...))
+	case n == maxWarnings:
+		p.warn = append(p.warn, "more defects not listed")
+	}
+}
+
 // countOne accounts for one element, item or fragment.
 func (p *parser) countOne() error {
 	p.count++
@@ -157,7 +169,7 @@ func (p *parser) countOne() error {
 func (p *parser) readDataSet(ds *DataSet, st *dsState) error {
 	rd := p.rd
 	var last Tag
-	warnedOrder := false
+	var seen map[Tag]struct{} // built once elements arrive out of order
 	for {
 		switch {
 		case st.end >= 0:
@@ -198,17 +210,25 @@ func (p *parser) readDataSet(ds *DataSet, st *dsState) error {
 		el := &Element{Tag: t, VR: vr, Length: length, Offset: rd.pos, BigEndian: st.enc.big}
 		keep := true
 		if t <= last && len(ds.Elements) > 0 {
-			if ds.Find(t) != nil {
+			if seen == nil {
+				seen = make(map[Tag]struct{}, len(ds.Elements))
+				for _, e := range ds.Elements {
+					seen[e.Tag] = struct{}{}
+				}
+			}
+			if _, dup := seen[t]; dup {
 				keep = false
-				p.warn = append(p.warn, fmt.Sprintf("repeated element %s%s dropped", st.path, t))
-			} else if !warnedOrder {
-				warnedOrder = true
-				p.warn = append(p.warn, fmt.Sprintf("element %s%s out of order", st.path, t))
+				p.warning("repeated element %s%s dropped", st.path, t)
+			} else {
+				p.warning("element %s%s out of order", st.path, t)
 			}
 		}
 		if keep {
 			ds.Elements = append(ds.Elements, el)
-			last = t
+			if seen != nil {
+				seen[t] = struct{}{}
+			}
+			last = max(last, t)
 		}
 		nbulk := len(p.bulk)
 		if err := p.readValue(el, st); err != nil {

@@ -54,6 +54,10 @@ type Config struct {
 	Insecure bool
 	// CreateBucket makes New create the bucket when it does not exist.
 	CreateBucket bool
+	// MaxRetries bounds the attempts of a request that fails for a
+	// transient reason; 0 means the minio-go default (10, with backoff
+	// of up to 1 s between attempts).
+	MaxRetries int
 }
 
 // Store is a storage.Store on an S3 bucket. It is safe for concurrent use.
@@ -90,7 +94,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	client, err := minio.New(endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: secure,
-		Region: cfg.Region,
+		Region:     cfg.Region,
+		MaxRetries: cfg.MaxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: new %s: %w", endpoint, err)

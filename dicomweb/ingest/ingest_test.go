@@ -1,0 +1,191 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/storage"
+	"github.com/minipacs/minipacs/storage/disk"
+)
+
+func setup(t *testing.T) (*Ingester, *index.Index, storage.Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := disk.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := index.Open(context.Background(), filepath.Join(dir, "index.db"), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { idx.Close() })
+	g, err := New(store, idx, Config{SpoolDir: filepath.Join(dir, "spool")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, idx, store, dir
+}
+
+func sharedFile(t *testing.T, rel string) []byte {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		p := filepath.Join(dir, "shared", "testdata", "pydicom", rel)
+		if b, err := os.ReadFile(p); err == nil {
+			return b
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("%s not found under shared/testdata/pydicom", rel)
+		}
+		dir = parent
+	}
+}
+
+func TestSpoolZeroesPreambleAndCaps(t *testing.T) {
+	g, _, _, _ := setup(t)
+	ctx := context.Background()
+	in := bytes.Repeat([]byte{0xAB}, 300)
+	p, err := g.Spool(ctx, bytes.NewReader(in), 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	want := bytes.Clone(in)
+	clear(want[:128])
+	got, _ := os.ReadFile(p.path)
+	if !bytes.Equal(got, want) || p.SHA256 != sha256.Sum256(want) || p.Size != 300 {
+		t.Fatalf("spooled bytes or hash wrong")
+	}
+	if _, err := g.Spool(ctx, bytes.NewReader(in), 299); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("cap: %v", err)
+	}
+	ents, _ := os.ReadDir(g.spoolDir)
+	if len(ents) != 1 {
+		t.Fatalf("a refused part left a spool file: %d files", len(ents))
+	}
+}
+
+func TestStoreAndRecover(t *testing.T) {
+	g, idx, store, _ := setup(t)
+	ctx := context.Background()
+	ct := sharedFile(t, "test_files/CT_small.dcm")
+	p, err := g.Spool(ctx, bytes.NewReader(ct), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := g.Store(ctx, p, "")
+	if res.Failure != 0 {
+		t.Fatalf("store: %#x %v", res.Failure, res.Err)
+	}
+	ref, err := idx.Lookup(ctx, res.SOPInstanceUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A crash between the object write and the index commit leaves a
+	// pending spool file and an unreferenced object: Recover removes both,
+	// and leaves referenced objects alone.
+	orphan := bytes.Clone(ct)
+	orphan[len(orphan)-1] ^= 1
+	sum := sha256.Sum256(append(make([]byte, 128), orphan[128:]...))
+	key := ObjectKey(sum)
+	if err := store.Put(ctx, key, bytes.NewReader(orphan), int64(len(orphan))); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{
+		filepath.Join(g.spoolDir, strings.TrimSuffix(filepath.Base(key), ".dcm")+".7.pending"),
+		filepath.Join(g.spoolDir, filepath.Base(strings.TrimSuffix(ref.ObjectKey, ".dcm"))+".8.pending"),
+		filepath.Join(g.spoolDir, "123-4.part"),
+	} {
+		if err := os.WriteFile(name, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := store.Get(ctx, key); !storage.IsNotExist(err) {
+		t.Errorf("orphan object still there: %v", err)
+	}
+	if rc, _, err := store.Get(ctx, ref.ObjectKey); err != nil {
+		t.Errorf("referenced object removed: %v", err)
+	} else {
+		rc.Close()
+	}
+	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
+		t.Errorf("spool not empty after recovery: %d files", len(ents))
+	}
+}
+
+func TestReindex(t *testing.T) {
+	g, idx, store, dir := setup(t)
+	ctx := context.Background()
+	for _, f := range []string{"test_files/CT_small.dcm", "test_files/MR_small.dcm", "test_files/JPEG2000.dcm"} {
+		p, err := g.Spool(ctx, bytes.NewReader(sharedFile(t, f)), 1<<24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := g.Store(ctx, p, ""); res.Failure != 0 {
+			t.Fatalf("%s: %#x %v", f, res.Failure, res.Err)
+		}
+	}
+	refs := map[string]*index.Ref{}
+	idx.Search(ctx, index.Query{Level: index.LevelInstance}, func(r *index.Result) error {
+		for _, a := range r.Instance {
+			if a.Tag == 0x00080018 {
+				ref, _ := idx.Lookup(ctx, a.Values[0])
+				refs[a.Values[0]] = ref
+			}
+		}
+		return nil
+	})
+	if len(refs) != 3 {
+		t.Fatalf("indexed %d instances before", len(refs))
+	}
+
+	idx2, err := index.Open(ctx, filepath.Join(dir, "rebuilt.db"), index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx2.Close()
+	g2, err := New(store, idx2, Config{SpoolDir: filepath.Join(dir, "spool2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := g2.Reindex(ctx)
+	if err != nil || st.Indexed != 3 || st.Skipped != 0 {
+		t.Fatalf("reindex: %+v %v", st, err)
+	}
+	for sop, want := range refs {
+		got, err := idx2.Lookup(ctx, sop)
+		if err != nil || got.ObjectKey != want.ObjectKey || got.SHA256 != want.SHA256 || !bytes.Equal(got.Layout, want.Layout) {
+			t.Errorf("%s: rebuilt ref differs: %v", sop, err)
+		}
+		var m1, m2 []byte
+		idx.Metadata(ctx, want.StudyUID, want.SeriesUID, sop, func(js []byte) error { m1 = bytes.Clone(js); return nil })
+		idx2.Metadata(ctx, want.StudyUID, want.SeriesUID, sop, func(js []byte) error { m2 = bytes.Clone(js); return nil })
+		if len(m1) == 0 || !bytes.Equal(m1, m2) {
+			t.Errorf("%s: rebuilt metadata differs", sop)
+		}
+	}
+}
+
+func TestValidUID(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"1.2.3": true, "1.02.3": true, "0": true, "": false, ".1": false, "1.": false, "1..2": false,
+		"1.2.a": false, strings.Repeat("1", 64): true, strings.Repeat("1", 65): false, "1.2/3": false,
+	} {
+		if ValidUID(in) != ok {
+			t.Errorf("ValidUID(%q) = %v", in, !ok)
+		}
+	}
+}
