@@ -223,35 +223,6 @@ func (a rawAttr) each(fn func(v []byte) bool) bool {
 	return false
 }
 
-// first returns the first value.
-func (a rawAttr) first() []byte {
-	var out []byte
-	a.each(func(v []byte) bool { out = v; return true })
-	return out
-}
-
-// toAttr copies the attribute out of the record.
-func (a rawAttr) toAttr() Attr {
-	out := Attr{Tag: a.Tag, VR: a.VR, Values: make([]string, 0, a.n)}
-	a.each(func(v []byte) bool { out.Values = append(out.Values, string(v)); return false })
-	out.JSON = append([]byte(nil), a.JSON...)
-	return out
-}
-
-// decodeAttrs copies a whole encoded attr list out.
-func decodeAttrs(list []byte) ([]Attr, error) {
-	it := newAttrIter(list)
-	out := make([]Attr, 0, it.left)
-	for {
-		a, ok := it.next()
-		if !ok {
-			break
-		}
-		out = append(out, a.toAttr())
-	}
-	return out, it.d.err
-}
-
 // sharedAttrs copies an encoded attr list out of the transaction with a
 // few allocations: one copy of the list, whose bytes the returned values
 // (strings made with unsafe.String) and JSON slices share, one []Attr (with

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -58,11 +59,13 @@ type cand struct {
 }
 
 type searcher struct {
-	ctx   context.Context
-	tx    *bolt.Tx
-	q     Query
-	ms    []matcher // non-universal matchers
-	never bool      // some matcher can never match
+	ctx context.Context
+	tx  *bolt.Tx
+	// buckets opened once per search
+	studies, insts *bolt.Bucket
+	q              Query
+	ms             []matcher // non-universal matchers
+	never          bool      // some matcher can never match
 	// seriesSet and sopSet restrict series and instances (nil: all).
 	seriesSet map[string]bool
 	sopSet    map[string]bool
@@ -72,7 +75,7 @@ type searcher struct {
 }
 
 func newSearcher(ctx context.Context, tx *bolt.Tx, q Query) *searcher {
-	s := &searcher{ctx: ctx, tx: tx, q: q}
+	s := &searcher{ctx: ctx, tx: tx, q: q, studies: tx.Bucket(bStudies), insts: tx.Bucket(bInstances)}
 	for _, f := range q.Filters {
 		if q.Level == LevelStudy && f.Tag == tagModality {
 			f.Tag = tagModalitiesInStudy
@@ -291,7 +294,8 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 			if i < 0 {
 				continue
 			}
-			if i >= maxIndexValueLen || glob(m.vals[0], string(k[:i])) {
+			// The key bytes outlive the glob call, which keeps no reference.
+			if i >= maxIndexValueLen || (i > 0 && glob(m.vals[0], unsafe.String(&k[0], i))) {
 				out = append(out, cand{uid: k[i+1:], sk: v})
 			}
 		}
@@ -375,7 +379,7 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 // order fills missing sort keys, sorts candidates newest first and
 // drops duplicates (a study has one sort key, so they end up adjacent).
 func (s *searcher) order(cs []cand) ([]cand, bool, error) {
-	sb := s.tx.Bucket(bStudies)
+	sb := s.studies
 	out := cs[:0]
 	for _, c := range cs {
 		if len(c.sk) != sortKeyLen {
@@ -406,8 +410,8 @@ type studyCtx struct {
 	uid      string
 	err      error // from decoding the computed attributes
 	rec      studyRec
-	computed []rawAttr // ModalitiesInStudy, SOPClassesInStudy, counts
-	result   []Attr    // built once, shared by lower-level results
+	computed []Attr // ModalitiesInStudy, SOPClassesInStudy, counts
+	result   []Attr // built once, shared by lower-level results
 }
 
 // study evaluates one candidate study (and its series/instances).
@@ -415,7 +419,11 @@ func (s *searcher) study(uidb []byte) error {
 	if err := s.tick(); err != nil {
 		return err
 	}
-	v := s.tx.Bucket(bStudies).Get(uidb)
+	if s.q.Level == LevelStudy && len(s.ms) == 0 && s.matched < s.q.Offset {
+		s.matched++ // every candidate exists and matches: skip it cheaply
+		return nil
+	}
+	v := s.studies.Get(uidb)
 	if v == nil {
 		return nil
 	}
@@ -493,7 +501,7 @@ func (s *searcher) instances(st *studyCtx, se *seriesEntry) error {
 			return err
 		}
 	}
-	ib := s.tx.Bucket(bInstances)
+	ib := s.insts
 	for _, sop := range sops {
 		if err := s.tick(); err != nil {
 			return err
@@ -571,7 +579,7 @@ func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte
 	case tagModalitiesInStudy, tagSOPClassesInStudy, tagNumStudySeries, tagNumStudyInstances:
 		for _, a := range st.computedAttrs() {
 			if a.Tag == tag {
-				return a, true
+				return rawValues(a.Tag, a.VR, a.Values), true
 			}
 		}
 		return rawAttr{}, false
@@ -581,7 +589,7 @@ func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte
 
 // computedAttrs are the study's computed attributes, in tag order. A
 // corrupt record gives none and sets st.err.
-func (st *studyCtx) computedAttrs() []rawAttr {
+func (st *studyCtx) computedAttrs() []Attr {
 	if st.computed != nil || st.err != nil {
 		return st.computed
 	}
@@ -596,22 +604,27 @@ func (st *studyCtx) computedAttrs() []rawAttr {
 		}
 		return out
 	}
-	st.computed = []rawAttr{
-		rawValues(tagModalitiesInStudy, "CS", names(st.rec.Modalities)),
-		rawValues(tagSOPClassesInStudy, "UI", names(st.rec.SOPClasses)),
-		rawValues(tagNumStudySeries, "IS", []string{strconv.FormatUint(st.rec.NSeries, 10)}),
-		rawValues(tagNumStudyInstances, "IS", []string{strconv.FormatUint(st.rec.NInst, 10)}),
+	st.computed = []Attr{
+		computedAttr(tagModalitiesInStudy, "CS", names(st.rec.Modalities)...),
+		computedAttr(tagSOPClassesInStudy, "UI", names(st.rec.SOPClasses)...),
+		computedAttr(tagNumStudySeries, "IS", strconv.FormatUint(st.rec.NSeries, 10)),
+		computedAttr(tagNumStudyInstances, "IS", strconv.FormatUint(st.rec.NInst, 10)),
 	}
 	return st.computed
 }
 
-// rawValues builds a rawAttr (with its DICOM JSON) from values.
+// computedAttr builds a computed attribute with its DICOM JSON.
+func computedAttr(tag uint32, vr string, vals ...string) Attr {
+	return Attr{Tag: tag, VR: vr, Values: vals, JSON: valuesJSON(vr, vals)}
+}
+
+// rawValues builds a rawAttr (for matching; no JSON) from values.
 func rawValues(tag uint32, vr string, vals []string) rawAttr {
 	e := enc{}
 	for _, v := range vals {
 		e.str(v)
 	}
-	return rawAttr{Tag: tag, VR: vr, n: len(vals), vals: e.buf, JSON: valuesJSON(vr, vals)}
+	return rawAttr{Tag: tag, VR: vr, n: len(vals), vals: e.buf}
 }
 
 // valuesJSON is the DICOM JSON of a computed attribute: IS values as
@@ -626,8 +639,8 @@ func valuesJSON(vr string, vals []string) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && vr == "IS" {
-				b = strconv.AppendInt(b, n, 10)
+			if vr == "IS" && v != "" && allDigits(v) && len(v) <= 15 {
+				b = append(b, v...)
 			} else {
 				b = appendJSONString(b, v)
 			}
@@ -669,8 +682,8 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 		if r.Series, err = sharedAttrs(se.rec.Attrs, 1); err != nil {
 			return fmt.Errorf("series attributes: %w", err)
 		}
-		r.Series = withComputed(r.Series, []rawAttr{
-			rawValues(tagNumSeriesInstances, "IS", []string{strconv.FormatUint(se.rec.NInst, 10)}),
+		r.Series = withComputed(r.Series, []Attr{
+			computedAttr(tagNumSeriesInstances, "IS", strconv.FormatUint(se.rec.NInst, 10)),
 		})
 	}
 	if inst != nil {
@@ -704,9 +717,8 @@ func (st *studyCtx) attrs() ([]Attr, error) {
 
 // withComputed merges computed attributes into a sorted list, replacing
 // stored ones with the same tag.
-func withComputed(as []Attr, computed []rawAttr) []Attr {
-	for _, c := range computed {
-		a := c.toAttr()
+func withComputed(as []Attr, computed []Attr) []Attr {
+	for _, a := range computed {
 		i, found := slices.BinarySearchFunc(as, a.Tag, func(x Attr, t uint32) int { return cmpAttr(x, Attr{Tag: t}) })
 		if found {
 			as[i] = a

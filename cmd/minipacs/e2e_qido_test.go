@@ -97,9 +97,20 @@ func normalizeQIDO(body []byte, base string) ([]byte, int, error) {
 		}
 	}
 	sort.SliceStable(res, func(i, j int) bool { return key(res[i]) < key(res[j]) })
-	out, err := json.MarshalIndent(res, "", " ")
-	if err != nil {
-		return nil, 0, err
+	// One result per line, keys sorted: diffs show which result changed.
+	var out bytes.Buffer
+	out.WriteString("[\n")
+	for i, m := range res {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, 0, err
+		}
+		out.Write(b)
+		if i < len(res)-1 {
+			out.WriteByte(',')
+		}
+		out.WriteByte('\n')
 	}
-	return append(out, '\n'), len(res), nil
+	out.WriteString("]\n")
+	return out.Bytes(), len(res), nil
 }

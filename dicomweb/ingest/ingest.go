@@ -136,6 +136,13 @@ func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) (res Res
 		return fail(res, FailureCannotUnderstand, err)
 	}
 	ds := f.DataSet
+	for _, w := range f.Warnings {
+		if strings.Contains(w, "dropped") {
+			// Stored as sent, but a repeated element is left out of the
+			// metadata: "elements discarded".
+			res.Warning = WarningElementsDropped
+		}
+	}
 	res.SOPClassUID = uidValue(ds, part10.TagSOPClassUID)
 	res.SOPInstanceUID = uidValue(ds, part10.TagSOPInstanceUID)
 	res.StudyUID = uidValue(ds, part10.TagStudyInstanceUID)
@@ -208,7 +215,7 @@ func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) (res Res
 		return fail(res, FailureProcessing, fmt.Errorf("index put: %w", err))
 	}
 	res.Existed = pr.Existed
-	if pr.PatientMismatch {
+	if pr.PatientMismatch && res.Warning == 0 {
 		res.Warning = WarningCoercion
 	}
 	if pr.ReplacedObjectKey != "" && pr.ReplacedObjectKey != key {

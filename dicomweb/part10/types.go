@@ -9,6 +9,21 @@
 // Parse also works out where each frame of the pixel data lives in the file
 // (Layout), so frames and bulk data can later be served by ranged reads
 // without parsing the object again.
+//
+// Invariants of a successful Parse:
+//   - the object has the 128-byte preamble and "DICM"; headerless data
+//     sets are rejected (ErrNoPart10Header);
+//   - every element, item and fragment lies inside the object (for
+//     Deflated objects: inside the inflated stream), nesting is at most
+//     Limits.MaxDepth, and there are at most Limits.MaxElements of them;
+//   - native pixel data holds at least Rows×Columns×SamplesPerPixel×
+//     BitsAllocated×NumberOfFrames bits, and every offset table entry
+//     points at a fragment, so every Frame lies inside the object;
+//   - values are kept in the file's byte order (Element.BigEndian);
+//     WriteFrame and WriteBulk swap to little endian on the way out.
+//
+// suyashkumar/dicom is used only for its data dictionary (DictionaryVR,
+// Keyword, TagForKeyword); it never sees uploaded bytes.
 package part10
 
 import "fmt"
@@ -68,8 +83,8 @@ type Element struct {
 	Length uint32
 	// Offset is the byte offset of the value's first byte in the object
 	// (for Deflated transfer syntaxes: in the inflated data set stream,
-	// counted from the object's start as if it were not deflated; see
-	// File.DeflatedAt).
+	// counted from the object's start as if it were not deflated:
+	// Layout.DeflatedAt plus the position in the inflated stream).
 	Offset int64
 	// Value holds the raw value bytes, in the file's byte order, for values
 	// of at most Limits.InlineMax bytes. It is nil for bulk values, for
@@ -159,11 +174,13 @@ type File struct {
 // It is serialised with MarshalBinary/UnmarshalBinary and kept in the index.
 type Layout struct {
 	// Deflated is true when the object's data set is deflated: ranges are
-	// then offsets into the inflated stream starting at DeflatedAt.
+	// then offsets into the inflated stream plus DeflatedAt (the offset of
+	// the deflated data, i.e. File.DataSetOffset), like Element.Offset.
 	Deflated   bool
 	DeflatedAt int64
-	// BigEndian is true when native pixel data must be byte swapped to
-	// little endian on the way out (Swap gives the word size).
+	// Swap is the word size (2, 4 or 8) by which native big endian pixel
+	// data must be byte swapped to little endian on the way out; 0: none.
+	// 2-byte words are taken to start at even offsets.
 	Swap int // 0, 2, 4 or 8
 	// Frames in order; empty when there is no pixel data.
 	Frames []Frame
@@ -173,7 +190,11 @@ type Layout struct {
 
 // Frame is one frame of pixel data: the concatenation of Ranges, then for
 // bit-packed data (BitsAllocated=1) shifted left by BitOffset bits and cut
-// to Bits bits (Bits is 0 for byte-aligned frames).
+// to Bits bits (Bits is 0 for byte-aligned frames). "Left" is in stream
+// order: bits are packed least significant bit first (PS3.5 8.1.1), so the
+// frame's first pixel is bit BitOffset (0-7) of the first byte and comes
+// out as bit 0; numerically each output byte is
+// in[i]>>BitOffset | in[i+1]<<(8-BitOffset). See WriteFrame.
 type Frame struct {
 	Ranges    []Range
 	BitOffset uint8

@@ -92,8 +92,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		prefix += "/"
 	}
 	client, err := minio.New(endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: secure,
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure:     secure,
 		Region:     cfg.Region,
 		MaxRetries: cfg.MaxRetries,
 	})

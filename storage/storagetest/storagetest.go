@@ -63,7 +63,7 @@ type plainStore struct{ storage.Store }
 
 // pattern returns byte i of the test object with the given seed. The period
 // 251 is prime, so a read at a wrong offset is noticed.
-func pattern(seed, i int64) byte { return byte((i + seed) % 251) }
+func pattern(seed, i int64) byte { return byte((i + seed) % period) }
 
 // patternBytes returns n pattern bytes starting at offset off.
 func patternBytes(seed, off, n int64) []byte {
@@ -91,12 +91,26 @@ func (r *patternReader) Read(p []byte) (int, error) {
 	if rem := r.size - r.off; int64(len(p)) > rem {
 		p = p[:rem]
 	}
-	for i := range p {
-		p[i] = pattern(r.seed, r.off+int64(i))
+	// Copy from a table of two periods instead of computing each byte.
+	n := 0
+	for n < len(p) {
+		start := (r.off + int64(n) + r.seed) % period
+		n += copy(p[n:], periodTable[start:start+period])
 	}
 	r.off += int64(len(p))
 	return len(p), nil
 }
+
+const period = 251
+
+// periodTable holds pattern(0, i) for i in [0, 2*period).
+var periodTable = func() []byte {
+	b := make([]byte, 2*period)
+	for i := range b {
+		b[i] = pattern(0, int64(i))
+	}
+	return b
+}()
 
 // patternSum is the SHA-256 of size pattern bytes.
 func patternSum(seed, size int64) [sha256.Size]byte {
