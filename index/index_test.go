@@ -302,8 +302,8 @@ func TestPutInvalid(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			in := indextest.Instance(5)
 			c.mod(in)
-			if _, err := ix.Put(context.Background(), in); err == nil {
-				t.Error("Put accepted an invalid instance")
+			if _, err := ix.Put(context.Background(), in); !errors.Is(err, index.ErrInvalid) {
+				t.Errorf("Put of an invalid instance: %v, want ErrInvalid", err)
 			}
 		})
 	}

@@ -333,12 +333,14 @@ func addPatient(tx *bolt.Tx, key, attrs []byte) error {
 	return b.Put(key, pr.encode())
 }
 
-// errInvalid reports an Instance that cannot be indexed.
-var errInvalid = errors.New("invalid instance")
+// ErrInvalid is returned by Put for an Instance that cannot be indexed
+// (missing or over-long UIDs, NUL bytes, no object key or metadata, bad
+// VRs, repeated tags).
+var ErrInvalid = errors.New("index: invalid instance")
 
 func checkUID(name, uid string) error {
 	if uid == "" || len(uid) > maxUIDLen || strings.IndexByte(uid, 0) >= 0 {
-		return fmt.Errorf("%w: bad %s", errInvalid, name)
+		return fmt.Errorf("%w: bad %s", ErrInvalid, name)
 	}
 	return nil
 }
@@ -346,7 +348,7 @@ func checkUID(name, uid string) error {
 // prepare validates and encodes an Instance outside the transaction.
 func prepare(in *Instance) (*prepared, error) {
 	if in == nil {
-		return nil, fmt.Errorf("%w: nil", errInvalid)
+		return nil, fmt.Errorf("%w: nil", ErrInvalid)
 	}
 	for _, c := range []struct{ name, v string }{
 		{"StudyInstanceUID", in.StudyUID}, {"SeriesInstanceUID", in.SeriesUID},
@@ -357,16 +359,16 @@ func prepare(in *Instance) (*prepared, error) {
 		}
 	}
 	if in.ObjectKey == "" || len(in.ObjectKey) > maxObjectKeyLen || strings.IndexByte(in.ObjectKey, 0) >= 0 {
-		return nil, fmt.Errorf("%w: bad object key", errInvalid)
+		return nil, fmt.Errorf("%w: bad object key", ErrInvalid)
 	}
 	if len(in.Metadata) == 0 {
-		return nil, fmt.Errorf("%w: no metadata", errInvalid)
+		return nil, fmt.Errorf("%w: no metadata", ErrInvalid)
 	}
 	if in.Size < 0 {
-		return nil, fmt.Errorf("%w: negative size", errInvalid)
+		return nil, fmt.Errorf("%w: negative size", ErrInvalid)
 	}
 	if len(in.PatientID)+len(in.IssuerOfPatientID) > maxIndexValueLen {
-		return nil, fmt.Errorf("%w: patient ID too long", errInvalid)
+		return nil, fmt.Errorf("%w: patient ID too long", ErrInvalid)
 	}
 	studyA, err := sortedAttrs(in.Study)
 	if err != nil {
@@ -416,10 +418,10 @@ func prepare(in *Instance) (*prepared, error) {
 func sortedAttrs(attrs []Attr) ([]Attr, error) {
 	for i := range attrs {
 		if len(attrs[i].VR) != 2 {
-			return nil, fmt.Errorf("%w: attribute %08X has VR %q", errInvalid, attrs[i].Tag, attrs[i].VR)
+			return nil, fmt.Errorf("%w: attribute %08X has VR %q", ErrInvalid, attrs[i].Tag, attrs[i].VR)
 		}
 		if i > 0 && attrs[i].Tag == attrs[i-1].Tag {
-			return nil, fmt.Errorf("%w: attribute %08X repeated", errInvalid, attrs[i].Tag)
+			return nil, fmt.Errorf("%w: attribute %08X repeated", ErrInvalid, attrs[i].Tag)
 		}
 	}
 	if slices.IsSortedFunc(attrs, cmpAttr) {
@@ -429,7 +431,7 @@ func sortedAttrs(attrs []Attr) ([]Attr, error) {
 	slices.SortStableFunc(out, cmpAttr)
 	for i := 1; i < len(out); i++ {
 		if out[i].Tag == out[i-1].Tag {
-			return nil, fmt.Errorf("%w: attribute %08X repeated", errInvalid, out[i].Tag)
+			return nil, fmt.Errorf("%w: attribute %08X repeated", ErrInvalid, out[i].Tag)
 		}
 	}
 	return out, nil

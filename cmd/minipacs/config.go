@@ -32,6 +32,7 @@ type config struct {
 	ingestConc int
 	qidoMax    int
 	duplicates string
+	pprof      string
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -51,6 +52,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxParts, "max-parts", 10000, "most parts in one STOW request")
 	fs.IntVar(&c.ingestConc, "ingest-concurrency", 16, "parts processed at once, server-wide")
 	fs.IntVar(&c.qidoMax, "qido-max-limit", 1000, "largest QIDO limit (larger ones are clamped with a Warning)")
+	fs.StringVar(&c.pprof, "pprof-listen", "", "if set, serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.duplicates, "duplicates", "reject", "same SOP Instance UID with different content: reject (0x0111) or replace")
 }
 

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 	binPath = filepath.Join(tmp, "minipacs")
 	buildErr = buildBinary(binPath)
 
-	if buildErr == nil && !testing.Short() {
+	if buildErr == nil {
 		s, err := miniotest.StartServer(filepath.Join(tmp, "minio"))
 		if err != nil && !errors.Is(err, miniotest.ErrNoBinary) {
 			fmt.Fprintln(os.Stderr, "e2e: start minio:", err)

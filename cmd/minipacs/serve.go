@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"time"
@@ -80,6 +81,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return c.String(http.StatusOK, "ready\n")
 	})
+
+	if cfg.pprof != "" {
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			psrv := &http.Server{Addr: cfg.pprof, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			log.Info("profiling enabled", "addr", cfg.pprof)
+			if err := psrv.ListenAndServe(); err != nil {
+				log.Warn("profiling listener", "err", err)
+			}
+		}()
+	}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {

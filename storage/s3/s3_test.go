@@ -259,13 +259,25 @@ func TestNoServer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	err = st.Ping(ctx)
-	t.Logf("Ping: %v", err)
-	if !errors.Is(err, storage.ErrUnavailable) {
+	if err := st.Ping(ctx); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("Ping: %v, want storage.ErrUnavailable", err)
 	}
 	if _, err := New(ctx, Config{Endpoint: addr, Bucket: "bkt", Insecure: true, CreateBucket: true}); !errors.Is(err, storage.ErrUnavailable) {
 		t.Errorf("New with CreateBucket: %v, want storage.ErrUnavailable", err)
+	}
+
+	// With a region there is no location lookup, so requests go through
+	// the retry loop; MaxRetries bounds it without a deadline.
+	st, err = New(context.Background(), Config{Endpoint: addr, Bucket: "bkt", Region: "us-east-1", Insecure: true, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, _, err := st.Get(context.Background(), "a/b"); !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("Get: %v, want storage.ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Get with MaxRetries 1 took %v", d)
 	}
 }
 

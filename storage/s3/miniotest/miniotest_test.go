@@ -60,3 +60,35 @@ func TestStartAndClose(t *testing.T) {
 		t.Errorf("server still answers after Close")
 	}
 }
+
+// recTB records Skip and Fatal instead of acting on them.
+type recTB struct {
+	testing.TB
+	skipped, failed bool
+}
+
+func (r *recTB) Helper()              {}
+func (r *recTB) Skip(...any)          { r.skipped = true }
+func (r *recTB) Fatal(...any)         { r.failed = true }
+func (r *recTB) Skipf(string, ...any) { r.skipped = true }
+
+func TestSkipOrFail(t *testing.T) {
+	tests := []struct {
+		ci                  string
+		wantSkip, wantFatal bool
+	}{
+		{"", true, false},
+		{"true", false, true},
+		{"1", false, true},
+	}
+	for _, tt := range tests {
+		t.Run("CI="+tt.ci, func(t *testing.T) {
+			t.Setenv("CI", tt.ci)
+			r := &recTB{TB: t}
+			SkipOrFail(r, "no binary")
+			if r.skipped != tt.wantSkip || r.failed != tt.wantFatal {
+				t.Errorf("skipped=%v failed=%v; want %v %v", r.skipped, r.failed, tt.wantSkip, tt.wantFatal)
+			}
+		})
+	}
+}
