@@ -367,7 +367,7 @@ func (a jsonAttr) pn(i int) string {
 	return strings.TrimRight(g("Alphabetic")+"="+g("Ideographic")+"="+g("Phonetic"), "=")
 }
 
-// parts is the parsed body of a multipart/related response.
+// part is one part of the parsed body of a multipart/related response.
 type part struct {
 	contentType string
 	location    string
@@ -404,7 +404,7 @@ func readMultipart(t *testing.T, r *response, wantType string) []part {
 	return out
 }
 
-// fatalf-free assertion helpers.
+// expectStatus reports (without stopping the test) a status other than want.
 func expectStatus(t *testing.T, what string, r *response, want int) bool {
 	t.Helper()
 	if r.status != want {
@@ -414,7 +414,7 @@ func expectStatus(t *testing.T, what string, r *response, want int) bool {
 	return true
 }
 
-// readGolden compares got with testdata/name, or rewrites it with -update.
+// checkGolden compares got with testdata/name, or rewrites it with -update.
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	path := filepath.Join("testdata", name)

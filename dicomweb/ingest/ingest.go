@@ -228,10 +228,7 @@ func (g *Ingester) putObject(ctx context.Context, key string, p *Part) error {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	if fp, ok := g.store.(storage.FilePutter); ok {
-		if err := p.f.Sync(); err != nil {
-			return fmt.Errorf("spool sync: %w", err)
-		}
-		return fp.PutFile(ctx, key, p.path)
+		return fp.PutFile(ctx, key, p.path) // durable when it returns
 	}
 	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("spool seek: %w", err)

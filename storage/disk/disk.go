@@ -7,10 +7,13 @@
 //	tmp/            files being written; anything left here after a crash
 //	                is removed by Open
 //
-// A Put writes to a temporary file in tmp/, checks the byte count, fsyncs
-// the file, renames it into objects/ and fsyncs the directory that received
-// it (and the parent of every directory it had to create), so an object is
-// either absent or complete and durable once Put returns. Readers never see
+// A Put writes to a temporary file in tmp/, checks the byte count, renames
+// it into objects/ and then waits for a syncfs(2) of the file system that
+// started after the rename (group sync: concurrent Puts share one; see
+// groupSync), so an object is either absent or complete and durable once
+// Put returns. (With ext4's data=ordered journaling a renamed file's data
+// reach the disk before the rename does, so a crash never exposes a
+// partial object under its key.) Readers never see
 // a partial object. tmp/ and objects/ are on the same file system, so the
 // rename is atomic and replaces an existing object in one step.
 //
@@ -59,6 +62,8 @@ type Store struct {
 	// dirMu is held while directories are created and their parents
 	// fsynced (see ensureDir).
 	dirMu sync.RWMutex
+	// sync makes Puts durable in groups (see groupSync).
+	sync *groupSync
 }
 
 // Open opens (creating if needed) the store rooted at dir and removes
@@ -84,6 +89,11 @@ func Open(dir string) (*Store, error) {
 	if err := s.removeTemps(); err != nil {
 		return nil, err
 	}
+	gs, err := newGroupSync(root)
+	if err != nil {
+		return nil, mapErr("open", dir, err)
+	}
+	s.sync = gs
 	for _, d := range []string{s.objects, s.tmp, root} {
 		if err := syncDir(d); err != nil {
 			return nil, mapErr("open", dir, err)

@@ -57,9 +57,6 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := checkEOF(r); err != nil {
 		return fmt.Errorf("disk: put %q: %w", key, err)
 	}
-	if err := f.Sync(); err != nil {
-		return mapErr("put", key, err)
-	}
 	if err := f.Close(); err != nil {
 		return mapErr("put", key, err)
 	}
@@ -104,12 +101,8 @@ func (s *Store) PutFile(ctx context.Context, key, path string) error {
 		// Another file system, or links not supported: copy instead.
 		return s.Put(ctx, key, f, fi.Size())
 	}
-	// The inode now belongs to the store too; make its data durable. The
-	// caller may not have synced it.
-	if err := f.Sync(); err != nil {
-		os.Remove(tmpName)
-		return mapErr("put file", key, err)
-	}
+	// The inode now belongs to the store too; commit makes its data
+	// durable (the caller need not have synced it).
 	if err := s.commit(ctx, "put file", key, tmpName, dst); err != nil {
 		os.Remove(tmpName)
 		return err
@@ -131,8 +124,8 @@ func (s *Store) reserveTemp() (string, error) {
 	return name, nil
 }
 
-// commit renames the complete, synced temporary file into place and makes
-// the new directory entry durable.
+// commit renames the complete temporary file into place and waits until
+// its data and the new directory entry are durable.
 func (s *Store) commit(ctx context.Context, op, key, tmpName, dst string) error {
 	if err := ctxErr(ctx, op, key); err != nil {
 		return err
@@ -144,7 +137,7 @@ func (s *Store) commit(ctx context.Context, op, key, tmpName, dst string) error 
 	if err := os.Rename(tmpName, dst); err != nil {
 		return mapErr(op, key, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.sync.wait(); err != nil {
 		return mapErr(op, key, err)
 	}
 	return nil
