@@ -300,6 +300,15 @@ func (p *parser) readValue(el *Element, st *dsState) error {
 	if n > rd.remaining() || rd.pos+n > st.limit {
 		return malformed("length %d of %s at offset %d runs past the end", n, el.Tag, el.Offset)
 	}
+	if el.VR == "UN" && st.enc.explicit && el.Tag.Group()%2 == 0 && !isPixelTag(el.Tag) {
+		// PS3.5 §6.2.2: a UN value is encoded as in Implicit VR Little
+		// Endian, so a public attribute sent as UN is read with its
+		// dictionary VR (Note 2 allows it); its metadata then shows the
+		// real value instead of base64.
+		if vr := implicitVR(el.Tag, st.pixelRep); vr != "" && vr != "UN" && vr != "SQ" {
+			el.VR, el.BigEndian = vr, false
+		}
+	}
 	if el.VR == "SQ" {
 		return p.readItems(el, st, st.enc)
 	}
@@ -342,7 +351,7 @@ func (p *parser) readValue(el *Element, st *dsState) error {
 	}
 	if !st.meta {
 		p.bulk = append(p.bulk, BulkValue{Path: st.path + el.Tag.String(), VR: el.VR,
-			Ranges: []Range{{Offset: el.Offset, Length: n}}, Swap: swapFor(el.VR, st.enc.big)})
+			Ranges: []Range{{Offset: el.Offset, Length: n}}, Swap: swapFor(el.VR, el.BigEndian)})
 	}
 	return rd.skip(n)
 }
