@@ -2,6 +2,8 @@ package disk
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,25 +82,21 @@ func (s *Store) PutFile(ctx context.Context, key, path string) error {
 	if err := ctxErr(ctx, "put file", key); err != nil {
 		return err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("disk: put file %q: %w", key, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return fmt.Errorf("disk: put file %q: %w", key, err)
 	}
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("disk: put file %q: %s is not a regular file", key, path)
 	}
-
-	tmpName, err := s.reserveTemp()
+	tmpName, err := s.linkTemp(path)
 	if err != nil {
-		return mapErr("put file", key, err)
-	}
-	if err := os.Link(path, tmpName); err != nil {
 		// Another file system, or links not supported: copy instead.
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("disk: put file %q: %w", key, err)
+		}
+		defer f.Close()
 		return s.Put(ctx, key, f, fi.Size())
 	}
 	// The inode now belongs to the store too; commit makes its data
@@ -110,18 +108,18 @@ func (s *Store) PutFile(ctx context.Context, key, path string) error {
 	return nil
 }
 
-// reserveTemp returns an unused name in tmp/.
-func (s *Store) reserveTemp() (string, error) {
-	f, err := os.CreateTemp(s.tmp, tmpPattern)
-	if err != nil {
-		return "", err
+// linkTemp hard-links path under a new unused name in tmp/.
+func (s *Store) linkTemp(path string) (string, error) {
+	var b [12]byte
+	for range 10 {
+		rand.Read(b[:])
+		name := filepath.Join(s.tmp, "put-"+hex.EncodeToString(b[:]))
+		err := os.Link(path, name)
+		if !errors.Is(err, os.ErrExist) {
+			return name, err
+		}
 	}
-	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
-		return "", err
-	}
-	return name, nil
+	return "", errors.New("no unused temporary name")
 }
 
 // commit renames the complete temporary file into place and waits until
