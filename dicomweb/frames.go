@@ -194,10 +194,10 @@ func parseHexTag(s string) uint32 {
 // lazyPart opens its multipart part at the first byte, so that an error
 // before any byte of the first part can still become a status code.
 type lazyPart struct {
-	pw     *partWriter
-	ct     string
-	n      int64
-	w      io.Writer
+	pw *partWriter
+	ct string
+	n  int64
+	w  io.Writer
 }
 
 func (l *lazyPart) ensure() {

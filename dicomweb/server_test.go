@@ -48,7 +48,7 @@ type fixture struct {
 	data string
 }
 
-func newFixture(t *testing.T, lim dicomweb.Limits) *fixture {
+func newFixture(t testing.TB, lim dicomweb.Limits) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	data := t.TempDir()

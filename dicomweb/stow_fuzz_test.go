@@ -33,8 +33,7 @@ func FuzzSTOW(f *testing.F) {
 	f.Add([]byte("--B--"))
 	f.Add([]byte{})
 
-	fx := newFixture(&testing.T{}, dicomweb.Limits{MaxRequestBytes: 1 << 20, MaxPartBytes: 512 << 10, MaxParts: 50})
-	f.Cleanup(func() { fx.srv.Close(); fx.idx.Close() })
+	fx := newFixture(f, dicomweb.Limits{MaxRequestBytes: 1 << 20, MaxPartBytes: 512 << 10, MaxParts: 50})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, _ := http.NewRequest("POST", fx.base+"/studies", bytes.NewReader(body))
 		req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=B`)

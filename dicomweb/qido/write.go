@@ -133,7 +133,13 @@ func (r *Request) appendObject(buf *bytes.Buffer, base string, res *index.Result
 			buf.WriteByte(',')
 		}
 		n++
-		fmt.Fprintf(buf, `"%08X":`, t)
+		var k [11]byte
+		k[0], k[9], k[10] = '"', '"', ':'
+		const hexDigits = "0123456789ABCDEF"
+		for i := 0; i < 8; i++ {
+			k[8-i] = hexDigits[(t>>(4*i))&0xF]
+		}
+		buf.Write(k[:])
 	}
 	for _, f := range fields {
 		switch f.Tag {
@@ -163,10 +169,10 @@ func (r *Request) appendObject(buf *bytes.Buffer, base string, res *index.Result
 			buf.Write(a.JSON)
 		case a != nil && validVR(a.VR):
 			key(f.Tag)
-			fmt.Fprintf(buf, `{"vr":"%s"}`, a.VR)
+			buf.WriteString(`{"vr":"` + a.VR + `"}`)
 		case validVR(f.VR):
 			key(f.Tag)
-			fmt.Fprintf(buf, `{"vr":"%s"}`, f.VR)
+			buf.WriteString(`{"vr":"` + f.VR + `"}`)
 		}
 	}
 	buf.WriteByte('}')
