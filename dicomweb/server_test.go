@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -23,23 +24,8 @@ import (
 	"github.com/minipacs/minipacs/storage/disk"
 )
 
-// testdataDir finds shared/testdata/pydicom by walking up from the working
-// directory (the repository's parent holds shared/).
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "shared", "testdata", "pydicom")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("shared/testdata/pydicom not found above the working directory")
-		}
-		dir = parent
-	}
-}
+// testdataDir is shared/testdata/pydicom.
+func testdataDir(t testing.TB) string { return testcorpus.DirT(t) }
 
 type fixture struct {
 	srv  *httptest.Server

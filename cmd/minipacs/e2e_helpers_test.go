@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"io"
 	"io/fs"
 	"mime"
@@ -15,28 +16,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-// corpusDir finds shared/testdata/pydicom by walking up from the working
-// directory to a directory that holds shared/testdata.
-var corpusDir = sync.OnceValues(func() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, "shared", "testdata", "pydicom")
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return p, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no shared/testdata/pydicom above %s", wd)
-		}
-	}
-})
+// corpusDir finds shared/testdata/pydicom.
+var corpusDir = testcorpus.Dir
 
 // testFile is one file of the corpus.
 type testFile struct {

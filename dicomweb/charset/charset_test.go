@@ -3,6 +3,7 @@ package charset
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,26 +11,8 @@ import (
 	"unicode/utf8"
 )
 
-// testdataDir walks up from the working directory to the first directory
-// with a shared/testdata sibling and returns the pydicom charset files.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "testdata", "pydicom", "charset_files")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/testdata not found")
-		}
-		dir = parent
-	}
-}
+// testdataDir is shared/testdata/pydicom/charset_files.
+func testdataDir(t testing.TB) string { return filepath.Join(testcorpus.DirT(t), "charset_files") }
 
 // scanned is one element found by scanExplicitLE.
 type scanned struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,26 +18,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/golden")
 
-// pydicomDir walks up from the working directory to the first directory
-// with a shared/testdata sibling and returns its pydicom folder.
-func pydicomDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "testdata", "pydicom")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/testdata not found")
-		}
-		dir = parent
-	}
-}
+// pydicomDir is shared/testdata/pydicom.
+func pydicomDir(t testing.TB) string { return testcorpus.DirT(t) }
 
 func parseFile(t testing.TB, path string) (*part10.File, error) {
 	t.Helper()

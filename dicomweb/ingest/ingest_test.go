@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,21 +35,7 @@ func setup(t *testing.T) (*Ingester, *index.Index, storage.Store, string) {
 	return g, idx, store, dir
 }
 
-func sharedFile(t *testing.T, rel string) []byte {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		p := filepath.Join(dir, "shared", "testdata", "pydicom", rel)
-		if b, err := os.ReadFile(p); err == nil {
-			return b
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatalf("%s not found under shared/testdata/pydicom", rel)
-		}
-		dir = parent
-	}
-}
+func sharedFile(t *testing.T, rel string) []byte { return testcorpus.File(t, rel) }
 
 func TestSpoolZeroesPreambleAndCaps(t *testing.T) {
 	g, _, _, _ := setup(t)

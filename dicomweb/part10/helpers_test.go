@@ -3,6 +3,7 @@ package part10
 import (
 	"bytes"
 	"context"
+	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,26 +11,8 @@ import (
 	"testing"
 )
 
-// pydicomDir finds shared/testdata/pydicom by walking up from the working
-// directory, so the tests also run from a clone whose parent has shared/.
-func pydicomDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "testdata", "pydicom")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("shared/testdata/pydicom not found above the working directory")
-		}
-		dir = parent
-	}
-}
+// pydicomDir is shared/testdata/pydicom.
+func pydicomDir(tb testing.TB) string { return testcorpus.DirT(tb) }
 
 // dicomFiles lists every file under the pydicom test data that may be a
 // DICOM object (everything but the obvious text and archive files).
