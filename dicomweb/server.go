@@ -105,6 +105,9 @@ func New(cfg Config) *Server {
 func (s *Server) Install(e *echo.Echo) {
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.Use(recoverMiddleware(s.log))
+	// "/dicomweb/studies/" is "/dicomweb/studies": clients build URLs by
+	// joining a configured root that may end in a slash.
+	e.Pre(trimTrailingSlash)
 	g := e.Group(s.prefix)
 
 	g.POST("/studies", s.stow)
@@ -159,4 +162,21 @@ func uids(c echo.Context) (study, series, instance string, err error) {
 // qidoOptions are the query parser options of this server.
 func (s *Server) qidoOptions() qido.Options {
 	return qido.Options{MaxLimit: s.lim.QIDOMaxLimit}
+}
+
+// trimTrailingSlash routes "/x/" as "/x".
+func trimTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if len(u.Path) > 1 && strings.HasSuffix(u.Path, "/") {
+			u.Path = strings.TrimRight(u.Path, "/")
+			if u.Path == "" {
+				u.Path = "/"
+			}
+			if u.RawPath != "" {
+				u.RawPath = strings.TrimRight(u.RawPath, "/")
+			}
+		}
+		return next(c)
+	}
 }
