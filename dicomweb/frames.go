@@ -42,7 +42,7 @@ func (s *Server) frames(c echo.Context) error {
 		}
 	}
 	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
-	media, uid, single, err := negotiateFrames(c.Request().Header.Get("Accept"), ts)
+	media, uid, single, err := negotiateFrames(acceptOf(c), ts)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (s *Server) bulkdata(c echo.Context) error {
 	open := s.opener(ref)
 	if ts.Encapsulated && part10.Tag(parseHexTag(path)) == part10.TagPixelData {
 		// Encapsulated pixel data: one part per frame, as stored.
-		media, uid, _, err := negotiateFrames(c.Request().Header.Get("Accept"), ts)
+		media, uid, _, err := negotiateFrames(acceptOf(c), ts)
 		if err != nil {
 			return err
 		}
@@ -106,7 +106,7 @@ func (s *Server) bulkdata(c echo.Context) error {
 		}
 		return pw.close()
 	}
-	if !acceptsOctetStream(c.Request().Header.Get("Accept")) {
+	if !acceptsOctetStream(acceptOf(c)) {
 		return notAcceptable("bulk data is available as multipart/related; type=\"application/octet-stream\"")
 	}
 	pw := newPartWriter(c, "application/octet-stream")

@@ -24,7 +24,7 @@ func (s *Server) metadata(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !acceptsDICOMJSON(req.Header.Get("Accept")) {
+	if !acceptsDICOMJSON(acceptOf(c)) {
 		return notAcceptable("metadata is available as application/dicom+json")
 	}
 	refs, err := s.refs(ctx, study, series, instance)

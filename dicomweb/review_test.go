@@ -234,16 +234,19 @@ func TestReviewSTOWRollbackMustNotDeleteInstanceAcknowledgedToAnotherClient(t *t
 	}()
 	go pw.Write(head.Bytes())
 
-	// Wait until A has stored X.
+	defer pw.CloseWithError(io.ErrUnexpectedEOF) // never leave A's handler hanging
+
+	// Wait until A has written X's object. With two-phase STOW, X stays
+	// invisible until A's body is complete.
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := f.idx.Instance(context.Background(), "1.2.3.4", "1.2.3.4.1", "1.2.3.4.1.1"); err == nil {
-			break
-		}
+	for countObjects(t, f.data) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("client A never stored X")
+			t.Fatal("client A never wrote X's object")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := f.idx.Instance(context.Background(), "1.2.3.4", "1.2.3.4.1", "1.2.3.4.1.1"); err == nil {
+		t.Fatal("X is visible before client A's request is complete")
 	}
 
 	// Client B stores the identical X: success.
@@ -379,7 +382,7 @@ func TestReviewSTOWMultipartVariants(t *testing.T) {
 			`multipart/related; type="application/dicom"; boundary="XyZzY"`},
 		{"start and start-info", mk("\r\n", "", "Content-Type: application/dicom", "Content-ID: <x1@example>"),
 			`multipart/related; type="application/dicom"; start="<x1@example>"; start-info="x"; boundary=XyZzY`},
-		{"extra part headers", mk("\r\n", "", "Content-Type: application/dicom", "Content-Length: " + fmt.Sprint(len(x)), "Content-Transfer-Encoding: binary", "Content-Description: CT"),
+		{"extra part headers", mk("\r\n", "", "Content-Type: application/dicom", "Content-Length: "+fmt.Sprint(len(x)), "Content-Transfer-Encoding: binary", "Content-Description: CT"),
 			`multipart/related; type="application/dicom"; boundary=XyZzY`},
 		{"transfer-syntax on the part", mk("\r\n", "", `Content-Type: application/dicom; transfer-syntax=1.2.840.10008.1.2.1`),
 			`multipart/related; type="application/dicom"; boundary=XyZzY`},

@@ -2,6 +2,7 @@ package dicomweb
 
 import (
 	"bufio"
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,7 +23,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if !acceptsDICOMJSON(req.Header.Get("Accept")) {
+		if !acceptsDICOMJSON(acceptOf(c)) {
 			return notAcceptable("search results are available as application/dicom+json")
 		}
 		q, err := qido.Parse(level, study, series, req.URL.RawQuery, s.qidoOptions())
@@ -30,10 +31,19 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 			return err
 		}
 		rh := c.Response().Header()
-		for _, w := range q.Warnings {
+		warn := func(w string) {
 			rh.Add("Warning", "299 minipacs "+strconv.Quote(strings.ReplaceAll(w, `"`, `'`)))
 		}
+		for _, w := range q.Warnings {
+			warn(w)
+		}
 		base := s.baseURL(req)
+		if q.ServerLimited {
+			// The server chose the limit: PS3.18 §8.3.4.4 wants a warning
+			// when more results exist. Ask for one more, and hold the
+			// answer (at most the server's cap) until we know.
+			return s.searchCapped(c, q, base, warn)
+		}
 		var bw *bufio.Writer
 		n := 0
 		err = s.idx.Search(ctx, q.Query, func(r *index.Result) error {
@@ -58,4 +68,31 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 		bw.WriteByte(']')
 		return bw.Flush()
 	}
+}
+
+// searchCapped answers a search whose limit is the server's cap.
+func (s *Server) searchCapped(c echo.Context, q *qido.Request, base string, warn func(string)) error {
+	limit := q.Query.Limit
+	q.Query.Limit = limit + 1
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	n := 0
+	err := s.idx.Search(c.Request().Context(), q.Query, func(r *index.Result) error {
+		n++
+		if n > limit {
+			return nil
+		}
+		if n > 1 {
+			buf.WriteByte(',')
+		}
+		return q.Write(&buf, base, r)
+	})
+	if err != nil {
+		return err
+	}
+	if n > limit {
+		warn(qido.MoreResultsWarning)
+	}
+	buf.WriteByte(']')
+	return c.Blob(http.StatusOK, "application/dicom+json", buf.Bytes())
 }

@@ -26,7 +26,9 @@ type Index interface {
 // Ingester is what STOW-RS and DELETE need of the ingest pipeline.
 type Ingester interface {
 	Spool(ctx context.Context, r io.Reader, max int64) (*ingest.Part, error)
-	Store(ctx context.Context, p *ingest.Part, studyUID string) ingest.Result
+	Prepare(ctx context.Context, p *ingest.Part, studyUID string) *ingest.Prepared
+	Commit(ctx context.Context, pr *ingest.Prepared) ingest.Result
+	Abort(ctx context.Context, pr *ingest.Prepared)
 	DeleteObjects(ctx context.Context, keys ...string)
 }
 
@@ -179,4 +181,24 @@ func trimTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// acceptOf is the Accept of a request: the "accept" query parameter when
+// present (PS3.18 §8.3.3.1: it replaces the header), else the header. In a
+// query, an unescaped '+' arrives as a space ("application/dicom json"):
+// it is put back in the media type.
+func acceptOf(c echo.Context) string {
+	vals := c.QueryParams()["accept"]
+	if len(vals) == 0 {
+		return c.Request().Header.Get("Accept")
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		typ, params, _ := strings.Cut(v, ";")
+		out[i] = strings.ReplaceAll(strings.TrimSpace(typ), " ", "+")
+		if params != "" {
+			out[i] += ";" + params
+		}
+	}
+	return strings.Join(out, ",")
 }

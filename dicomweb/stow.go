@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/ingest"
@@ -29,7 +30,7 @@ func (s *Server) stow(c echo.Context) error {
 	if ce := strings.TrimSpace(req.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
 		return unsupportedMedia("Content-Encoding is not supported; send the body uncompressed")
 	}
-	if !acceptsDICOMJSON(req.Header.Get("Accept")) {
+	if !acceptsDICOMJSON(acceptOf(c)) {
 		return notAcceptable("the STOW-RS response is application/dicom+json")
 	}
 	if s.lim.MaxRequestBytes > 0 {
@@ -38,10 +39,7 @@ func (s *Server) stow(c echo.Context) error {
 		}
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, s.lim.MaxRequestBytes)
 	}
-	mt, params, err := mime.ParseMediaType(req.Header.Get("Content-Type"))
-	if err != nil {
-		return unsupportedMedia("Content-Type must be multipart/related; type=\"application/dicom\"")
-	}
+	mt, params := parseMediaType(req.Header.Get("Content-Type"))
 	var next func() (io.Reader, string, error)
 	switch mt {
 	case "multipart/related":
@@ -127,7 +125,8 @@ parts:
 		slots = append(slots, sl)
 		go func() {
 			defer func() { <-s.sem; close(sl.done) }()
-			sl.res = s.ing.Store(ctx, p, study)
+			sl.prep = s.ing.Prepare(ctx, p, study)
+			sl.res = sl.prep.Result()
 			sl.notDICOM = sl.res.NotDICOM
 		}()
 	}
@@ -135,9 +134,13 @@ parts:
 		<-sl.done
 	}
 	if framing != nil {
-		// Nothing of a request that could not be read is kept: undo what
-		// this request newly stored.
-		s.rollback(context.WithoutCancel(ctx), slots)
+		// Nothing of a request that could not be read is kept: its
+		// prepared instances were never visible and are forgotten.
+		for _, sl := range slots {
+			if sl.prep != nil {
+				s.ing.Abort(context.WithoutCancel(ctx), sl.prep)
+			}
+		}
 		var he *httpError
 		var mbe *http.MaxBytesError
 		switch {
@@ -151,6 +154,20 @@ parts:
 	if len(slots) == 0 {
 		return badRequest("the request holds no instance")
 	}
+	// The whole body was read: make the prepared instances visible. The
+	// commits run together so that the index groups them.
+	var wg sync.WaitGroup
+	for _, sl := range slots {
+		if sl.prep == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sl.res = s.ing.Commit(ctx, sl.prep)
+		}()
+	}
+	wg.Wait()
 
 	results := make([]ingest.Result, len(slots))
 	failed, warned, notDICOM := 0, 0, 0
@@ -183,36 +200,46 @@ parts:
 	return c.Blob(status, "application/dicom+json", buf.Bytes())
 }
 
-// stowSlot is one part of a STOW request: its result once done is closed.
+// stowSlot is one part of a STOW request: res is set once done is
+// closed; prep is the prepared instance awaiting commit (nil for parts
+// refused before parsing).
 type stowSlot struct {
 	res      ingest.Result
+	prep     *ingest.Prepared
 	notDICOM bool
 	done     chan struct{}
-}
-
-// rollback deletes the instances that a request which failed as a whole
-// had newly stored (instances that existed before are left alone).
-func (s *Server) rollback(ctx context.Context, slots []*stowSlot) {
-	for _, sl := range slots {
-		r := sl.res
-		if r.Failure != 0 || r.Existed {
-			continue
-		}
-		keys, err := s.idx.Delete(ctx, r.StudyUID, r.SeriesUID, r.SOPInstanceUID)
-		if err != nil {
-			s.log.Warn("rollback of a failed request", "err", err)
-			continue
-		}
-		s.ing.DeleteObjects(ctx, keys...)
-	}
 }
 
 func isDICOMPart(ct string) bool {
 	if ct == "" {
 		return true
 	}
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && mt == "application/dicom"
+	mt, _ := parseMediaType(ct)
+	return mt == "application/dicom"
+}
+
+// parseMediaType parses a Content-Type leniently: like mime.ParseMediaType,
+// but a parameter value that should have been quoted and was not (clients
+// send type=application/dicom bare) is taken as written. The media type
+// and parameter names are lower-cased.
+func parseMediaType(h string) (string, map[string]string) {
+	if mt, params, err := mime.ParseMediaType(h); err == nil {
+		return mt, params
+	}
+	parts := splitQuoted(h, ';')
+	params := map[string]string{}
+	for _, p := range parts[1:] {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		params[strings.ToLower(strings.TrimSpace(k))] = v
+	}
+	return strings.ToLower(strings.TrimSpace(parts[0])), params
 }
 
 // acceptsDICOMJSON reports whether an Accept header allows a DICOM JSON

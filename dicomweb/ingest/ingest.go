@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/part10"
@@ -62,7 +63,15 @@ type Ingester struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	seed     maphash.Seed
-	locks    [256]sync.Mutex
+	locks    [256]stripe
+}
+
+// stripe serialises work on the object keys that hash to it. epoch counts
+// the object deletions done under it, so that a commit can tell whether
+// its object may have been deleted since it was written.
+type stripe struct {
+	sync.Mutex
+	epoch atomic.Uint64
 }
 
 // New returns an Ingester writing objects to store and entries to idx.
@@ -89,12 +98,19 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	}, nil
 }
 
+func (g *Ingester) stripe(key string) *stripe {
+	return &g.locks[maphash.String(g.seed, key)%uint64(len(g.locks))]
+}
+
 // lock serialises work on one object key (ingest against delete).
 func (g *Ingester) lock(key string) func() {
-	m := &g.locks[maphash.String(g.seed, key)%uint64(len(g.locks))]
+	m := g.stripe(key)
 	m.Lock()
 	return m.Unlock
 }
+
+// epoch is the deletion epoch of key's stripe.
+func (g *Ingester) epoch(key string) uint64 { return g.stripe(key).epoch.Load() }
 
 // Result is the outcome for one instance.
 type Result struct {
@@ -118,22 +134,51 @@ func fail(res Result, code uint16, err error) Result {
 	return res
 }
 
-// Store parses, validates, stores and indexes one spooled part. studyUID,
-// when not empty, is the study the request URL names: an instance of
-// another study fails with 0xA900. Store always consumes the part (its
-// spool file is gone when Store returns).
-func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) (res Result) {
+// Prepared is an instance whose object is durable in the store but not
+// yet indexed: invisible to every client. Commit makes it visible, Abort
+// forgets it. Until then its spool file (renamed "<sha256>.<n>.pending")
+// records the intent, so that Recover removes the object after a crash.
+type Prepared struct {
+	res     Result
+	inst    *index.Instance
+	key     string
+	pending string // path of the pending spool file
+	epoch   uint64 // deletion epoch of key's stripe when the object was written
+	done    bool   // nothing left to commit (failure, or identical instance exists)
+}
+
+// Result returns the outcome so far (final for a failed or existing one).
+func (pr *Prepared) Result() Result { return pr.res }
+
+// Store parses, validates, stores and indexes one spooled part: Prepare
+// then Commit. studyUID, when not empty, is the study the request URL
+// names: an instance of another study fails with 0xA900. Store always
+// consumes the part.
+func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) Result {
+	pr := g.Prepare(ctx, p, studyUID)
+	return g.Commit(ctx, pr)
+}
+
+// Prepare parses and validates a spooled part and writes its object to
+// the store, without indexing it. It always consumes the part. The result
+// is final when it is a failure or an identical instance already exists;
+// otherwise the caller must call Commit or Abort.
+func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepared {
+	pr := &Prepared{done: true}
 	defer p.Close()
+	res := &pr.res
 	f, err := part10.Parse(ctx, p.f, p.Size, g.limits)
 	if err != nil {
 		switch {
 		case errors.Is(err, part10.ErrUnsupportedTransferSyntax):
-			return fail(res, FailureTransferSyntax, err)
+			*res = fail(*res, FailureTransferSyntax, err)
 		case ctx.Err() != nil:
-			return fail(res, FailureProcessing, ctx.Err())
+			*res = fail(*res, FailureProcessing, ctx.Err())
+		default:
+			res.NotDICOM = errors.Is(err, part10.ErrNoPart10Header)
+			*res = fail(*res, FailureCannotUnderstand, err)
 		}
-		res.NotDICOM = errors.Is(err, part10.ErrNoPart10Header)
-		return fail(res, FailureCannotUnderstand, err)
+		return pr
 	}
 	ds := f.DataSet
 	for _, w := range f.Warnings {
@@ -150,90 +195,131 @@ func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) (res Res
 	for _, t := range []part10.Tag{part10.TagSOPClassUID, part10.TagSOPInstanceUID, part10.TagStudyInstanceUID, part10.TagSeriesInstanceUID} {
 		e := ds.Find(t)
 		if e == nil {
-			return fail(res, FailureMissingAttribute, fmt.Errorf("missing %v", t))
+			*res = fail(*res, FailureMissingAttribute, fmt.Errorf("missing %v", t))
+			return pr
 		}
 		v := uidValue(ds, t)
 		if v == "" {
-			return fail(res, FailureEmptyAttribute, fmt.Errorf("empty %v", t))
+			*res = fail(*res, FailureEmptyAttribute, fmt.Errorf("empty %v", t))
+			return pr
 		}
 		if !ValidUID(v) {
-			return fail(res, FailureDataSetMismatch, fmt.Errorf("invalid UID in %v", t))
+			*res = fail(*res, FailureDataSetMismatch, fmt.Errorf("invalid UID in %v", t))
+			return pr
 		}
 	}
 	if studyUID != "" && res.StudyUID != studyUID {
-		return fail(res, FailureDataSetMismatch, errors.New("study instance UID differs from the request URL"))
+		*res = fail(*res, FailureDataSetMismatch, errors.New("study instance UID differs from the request URL"))
+		return pr
 	}
 	key := ObjectKey(p.SHA256)
-
-	unlock := g.lock(key)
-	defer unlock()
 
 	// Idempotent re-send and conflict check before any write.
 	switch ref, err := g.idx.Lookup(ctx, res.SOPInstanceUID); {
 	case err == nil:
 		if ref.SHA256 == p.SHA256 && ref.StudyUID == res.StudyUID && ref.SeriesUID == res.SeriesUID {
 			res.Existed = true
-			return res
+			return pr
 		}
-		return fail(res, FailureDuplicate, errors.New("SOP instance UID already stored with different content"))
+		*res = fail(*res, FailureDuplicate, errors.New("SOP instance UID already stored with different content"))
+		return pr
 	case !errors.Is(err, index.ErrNotFound):
-		return fail(res, FailureProcessing, fmt.Errorf("index lookup: %w", err))
+		*res = fail(*res, FailureProcessing, fmt.Errorf("index lookup: %w", err))
+		return pr
 	}
 
-	inst, err := buildInstance(f, res, key, p)
+	inst, err := buildInstance(f, *res, key, p)
 	if err != nil {
-		return fail(res, FailureCannotUnderstand, err)
+		*res = fail(*res, FailureCannotUnderstand, err)
+		return pr
 	}
 
 	// Intent: the pending name records the object key until the index
 	// commit; Recover removes the object if we crash in between.
 	pending := filepath.Join(g.spoolDir, fmt.Sprintf("%x.%d.pending", p.SHA256, spoolSeq.Add(1)))
 	if err := os.Rename(p.path, pending); err != nil {
-		return fail(res, FailureOutOfResources, fmt.Errorf("spool rename: %w", err))
+		*res = fail(*res, FailureOutOfResources, fmt.Errorf("spool rename: %w", err))
+		return pr
 	}
 	p.path = pending
-
+	epoch := g.epoch(key)
 	if err := g.putObject(ctx, key, p); err != nil {
 		code := FailureOutOfResources
 		if errors.Is(err, context.Canceled) {
 			code = FailureProcessing
 		}
-		return fail(res, code, err)
+		*res = fail(*res, code, err)
+		return pr
 	}
-	inst.Stored = time.Now().UTC()
-	pr, err := g.idx.Put(ctx, inst)
-	if err != nil {
-		if errors.Is(err, index.ErrConflict) {
-			// Our object is unreferenced (content-addressed, and the stored
-			// instance has another hash): remove it.
-			g.deleteIfUnreferenced(context.WithoutCancel(ctx), key)
-			return fail(res, FailureDuplicate, err)
-		}
-		// The commit failed; the pending file makes Recover clean up if we
-		// cannot do it now.
-		g.deleteIfUnreferenced(context.WithoutCancel(ctx), key)
-		return fail(res, FailureProcessing, fmt.Errorf("index put: %w", err))
-	}
-	res.Existed = pr.Existed
-	if pr.PatientMismatch && res.Warning == 0 {
-		res.Warning = WarningCoercion
-	}
-	if pr.ReplacedObjectKey != "" && pr.ReplacedObjectKey != key {
-		g.deleteObjectsLocked(context.WithoutCancel(ctx), pr.ReplacedObjectKey)
-	}
-	return res
+	// The pending file outlives the part: Commit or Abort removes it.
+	p.path = ""
+	pr.inst, pr.key, pr.pending, pr.epoch, pr.done = inst, key, pending, epoch, false
+	return pr
 }
 
+// Commit indexes a prepared instance: from now on it is visible, and its
+// result (returned) may be acknowledged. A conflict found only now (a
+// concurrent upload of the same SOP Instance UID with other content) fails
+// with 0x0111 and removes the object.
+func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
+	if pr.done {
+		return pr.res
+	}
+	pr.done = true
+	defer os.Remove(pr.pending)
+	res := &pr.res
+	unlock := g.lock(pr.key)
+	defer unlock()
+	if g.epoch(pr.key) != pr.epoch {
+		// An object with this key was deleted since we wrote ours (a
+		// DELETE of an identical instance raced this upload): make sure
+		// ours is still there, from the pending file if need be.
+		if _, err := storage.Stat(ctx, g.store, pr.key); storage.IsNotExist(err) {
+			if err := g.putObject(ctx, pr.key, &Part{path: pr.pending}); err != nil {
+				return fail(*res, FailureOutOfResources, err)
+			}
+		}
+	}
+	pr.inst.Stored = time.Now().UTC()
+	ir, err := g.idx.Put(ctx, pr.inst)
+	pr.inst = nil
+	if err != nil {
+		g.deleteIfUnreferenced(context.WithoutCancel(ctx), pr.key)
+		if errors.Is(err, index.ErrConflict) {
+			return fail(*res, FailureDuplicate, err)
+		}
+		return fail(*res, FailureProcessing, fmt.Errorf("index put: %w", err))
+	}
+	res.Existed = ir.Existed
+	if ir.PatientMismatch && res.Warning == 0 {
+		res.Warning = WarningCoercion
+	}
+	if ir.ReplacedObjectKey != "" && ir.ReplacedObjectKey != pr.key {
+		g.deleteIfUnreferenced(context.WithoutCancel(ctx), ir.ReplacedObjectKey)
+	}
+	return *res
+}
+
+// Abort forgets a prepared instance: its object is removed unless the
+// index refers to it (an identical instance committed meanwhile).
+func (g *Ingester) Abort(ctx context.Context, pr *Prepared) {
+	if pr.done {
+		return
+	}
+	pr.done = true
+	pr.inst = nil
+	unlock := g.lock(pr.key)
+	g.deleteIfUnreferenced(ctx, pr.key)
+	unlock()
+	os.Remove(pr.pending)
+}
+
+// putObject writes the spooled file to the store (durable when it
+// returns; the disk store links it instead of copying).
 func (g *Ingester) putObject(ctx context.Context, key string, p *Part) error {
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	if fp, ok := g.store.(storage.FilePutter); ok {
-		return fp.PutFile(ctx, key, p.path) // durable when it returns
-	}
-	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spool seek: %w", err)
-	}
-	return g.store.Put(ctx, key, p.f, p.Size)
+	return storage.PutFile(ctx, g.store, key, p.path)
 }
 
 // deleteIfUnreferenced removes the object at key unless the index refers to
@@ -245,6 +331,7 @@ func (g *Ingester) deleteIfUnreferenced(ctx context.Context, key string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
+	g.stripe(key).epoch.Add(1)
 	if err := g.store.Delete(ctx, key); err != nil {
 		g.log.Warn("cannot remove unreferenced object", "key", key, "err", err)
 	}
@@ -254,17 +341,6 @@ func (g *Ingester) deleteIfUnreferenced(ctx context.Context, key string) {
 // keeping any that the index references again (a concurrent re-upload).
 func (g *Ingester) DeleteObjects(ctx context.Context, keys ...string) {
 	for _, k := range keys {
-		unlock := g.lock(k)
-		g.deleteIfUnreferenced(ctx, k)
-		unlock()
-	}
-}
-
-func (g *Ingester) deleteObjectsLocked(ctx context.Context, keys ...string) {
-	for _, k := range keys {
-		if k == "" {
-			continue
-		}
 		unlock := g.lock(k)
 		g.deleteIfUnreferenced(ctx, k)
 		unlock()
