@@ -10,8 +10,10 @@ import (
 
 // Accept negotiation (PS3.18 §8.7.3). A request without a transfer-syntax
 // parameter asks for Explicit VR Little Endian; "*" asks for the stored
-// syntax; lossy-only data may go as stored when no syntax is named. Until
-// transcoding exists, a syntax we cannot produce is refused with 406.
+// syntax; lossy-only data may go as stored when no syntax is named. Native
+// objects are re-encoded to Explicit VR Little Endian on the way out; until
+// decompression exists, other syntaxes we cannot produce are refused with
+// 406.
 
 const explicitVRLittleEndian = "1.2.840.10008.1.2.1"
 
@@ -121,15 +123,29 @@ func acceptDICOM(header string, single bool) []choice {
 	return out
 }
 
-// pickDICOM returns the transfer syntax in which an instance stored in
-// syntax stored can be sent under choice c, or false when it cannot be sent
-// without transcoding.
+// pickSyntax returns the transfer syntax in which an instance stored in
+// syntax stored can be sent under choice c, or false when it cannot. An
+// instance stored natively in another syntax than Explicit VR Little Endian
+// (Implicit VR LE, Explicit VR BE, Deflated) is re-encoded to Explicit VR
+// Little Endian (part10.WriteExplicitLE) when that is what c asks for, by
+// naming it or by naming no syntax; the caller recognises that case by the
+// returned syntax differing from stored.UID. Compressed instances are sent
+// as stored only.
 func pickSyntax(c choice, stored part10.TransferSyntax) (string, bool) {
-	switch c.ts {
-	case "*":
+	if c.ts == "*" {
 		return stored.UID, true
-	case "":
-		if stored.UID == explicitVRLittleEndian || stored.Lossy {
+	}
+	if stored.UID == "" {
+		return "", false
+	}
+	switch c.ts {
+	case "", explicitVRLittleEndian:
+		switch {
+		case stored.UID == explicitVRLittleEndian:
+			return stored.UID, true
+		case !stored.Encapsulated:
+			return explicitVRLittleEndian, true
+		case c.ts == "" && stored.Lossy:
 			return stored.UID, true
 		}
 		return "", false
@@ -184,6 +200,12 @@ func pickFrameSyntax(c choice, stored part10.TransferSyntax) (media, ts string, 
 		if c.ts == "" || c.ts == "*" || c.ts == explicitVRLittleEndian || c.ts == stored.UID && !stored.BigEndian {
 			return "application/octet-stream", explicitVRLittleEndian, true
 		}
+		return "", "", false
+	}
+	if c.singlePart {
+		// A bare application/octet-stream body can only hold native
+		// frames: compressed ones would go out under a media type the
+		// client did not accept (PS3.18 §8.7.3).
 		return "", "", false
 	}
 	switch {

@@ -10,6 +10,8 @@ var (
 	tsExplicit = part10.TransferSyntax{UID: "1.2.840.10008.1.2.1", ExplicitVR: true, MediaType: "application/octet-stream"}
 	tsImplicit = part10.TransferSyntax{UID: "1.2.840.10008.1.2", MediaType: "application/octet-stream"}
 	tsBig      = part10.TransferSyntax{UID: "1.2.840.10008.1.2.2", ExplicitVR: true, BigEndian: true, MediaType: "application/octet-stream"}
+	tsDeflated = part10.TransferSyntax{UID: "1.2.840.10008.1.2.1.99", ExplicitVR: true, Deflated: true, MediaType: "application/octet-stream"}
+	tsEncapsLE = part10.TransferSyntax{UID: "1.2.840.10008.1.2.1.98", ExplicitVR: true, Encapsulated: true, MediaType: "application/octet-stream"}
 	tsJPEGLL   = part10.TransferSyntax{UID: "1.2.840.10008.1.2.4.70", ExplicitVR: true, Encapsulated: true, MediaType: "image/jpeg"}
 	tsJPEGBase = part10.TransferSyntax{UID: "1.2.840.10008.1.2.4.50", ExplicitVR: true, Encapsulated: true, Lossy: true, MediaType: "image/jpeg"}
 	tsJ2K      = part10.TransferSyntax{UID: "1.2.840.10008.1.2.4.90", ExplicitVR: true, Encapsulated: true, MediaType: "image/jp2"}
@@ -37,7 +39,18 @@ func TestRetrieveNegotiation(t *testing.T) {
 		want   string // "" = 406
 	}{
 		{"no accept, explicit", "", false, tsExplicit, tsExplicit.UID},
-		{"no accept, implicit needs transcoding", "", false, tsImplicit, ""},
+		{"no accept, implicit is re-encoded", "", false, tsImplicit, tsExplicit.UID},
+		{"no accept, big endian is re-encoded", "", false, tsBig, tsExplicit.UID},
+		{"no accept, deflated is re-encoded", "", false, tsDeflated, tsExplicit.UID},
+		{"explicit LE named, implicit is re-encoded", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`, false, tsImplicit, tsExplicit.UID},
+		{"explicit LE named, stored so", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`, false, tsExplicit, tsExplicit.UID},
+		{"explicit LE named, lossy is not decoded", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`, false, tsJPEGBase, ""},
+		{"explicit LE named, encapsulated uncompressed", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`, false, tsEncapsLE, ""},
+		{"implicit named, big endian is not converted", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`, false, tsBig, ""},
+		{"implicit named, stored so", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2`, false, tsImplicit, tsImplicit.UID},
+		{"any syntax keeps big endian", `multipart/related; type="application/dicom"; transfer-syntax=*`, false, tsBig, tsBig.UID},
+		{"bare application/dicom, no syntax, implicit", `application/dicom`, true, tsImplicit, tsExplicit.UID},
+		{"unknown stored syntax", "", false, part10.TransferSyntax{}, ""},
 		{"no accept, lossy goes as stored", "", false, tsJPEGBase, tsJPEGBase.UID},
 		{"no accept, lossless compressed", "", false, tsJPEGLL, ""},
 		{"any syntax quoted", `multipart/related; type="application/dicom"; transfer-syntax=*`, false, tsJ2K, tsJ2K.UID},

@@ -1,6 +1,7 @@
 package dicomweb
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +13,10 @@ import (
 )
 
 // retrieve handles WADO-RS retrieval of a study, series or instance as
-// multipart/related; type="application/dicom", streamed object by object.
+// multipart/related; type="application/dicom", streamed object by object:
+// the stored bytes, or for native objects not stored as Explicit VR Little
+// Endian, when that syntax is asked for (also by naming none), the object
+// re-encoded on the fly (see openInstance).
 func (s *Server) retrieve(c echo.Context) error {
 	ctx := c.Request().Context()
 	study, series, instance, err := uids(c)
@@ -23,7 +27,7 @@ func (s *Server) retrieve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	choices := acceptDICOM(c.Request().Header.Get("Accept"), instance != "")
+	choices := acceptDICOM(acceptOf(c), instance != "")
 	if len(choices) == 0 {
 		return notAcceptable("this resource is available as multipart/related; type=\"application/dicom\"")
 	}
@@ -34,7 +38,11 @@ func (s *Server) retrieve(c echo.Context) error {
 		ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
 		ok := false
 		for _, ch := range choices {
-			if uid, yes := pickSyntax(ch, ts); yes {
+			uid, yes := pickSyntax(ch, ts)
+			if yes && uid != ts.UID && ref.SOPClassUID == part10.MediaStorageDirectoryStorage {
+				yes = false // a DICOMDIR holds file offsets: never re-encoded
+			}
+			if yes {
 				syntaxes[i], single, ok = uid, ch.singlePart, true
 				break
 			}
@@ -45,34 +53,163 @@ func (s *Server) retrieve(c echo.Context) error {
 	}
 
 	if single && len(refs) == 1 {
-		rc, size, err := s.store.Get(ctx, refs[0].ObjectKey)
+		body, err := s.openInstance(ctx, &refs[0], syntaxes[0])
 		if err != nil {
 			return fmt.Errorf("retrieve: %w", err)
 		}
-		defer rc.Close()
+		defer body.close()
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/dicom; transfer-syntax="+syntaxes[0])
-		h.Set(echo.HeaderContentLength, itoa(size))
+		h.Set(echo.HeaderContentLength, itoa(body.size))
 		c.Response().WriteHeader(http.StatusOK)
-		_, err = io.Copy(c.Response(), rc)
-		return err
+		return body.writeTo(ctx, c.Response())
 	}
 
 	pw := newPartWriter(c, "application/dicom")
-	for i, ref := range refs {
-		rc, size, err := s.store.Get(ctx, ref.ObjectKey)
+	for i := range refs {
+		body, err := s.openInstance(ctx, &refs[i], syntaxes[i])
 		if err != nil {
 			return fmt.Errorf("retrieve %d of %d: %w", i+1, len(refs), err)
 		}
-		w := pw.part("application/dicom; transfer-syntax="+syntaxes[i], size)
-		_, err = io.Copy(w, rc)
-		rc.Close()
+		w := pw.part("application/dicom; transfer-syntax="+syntaxes[i], body.size)
+		err = body.writeTo(ctx, w)
+		body.close()
 		if err != nil {
-			return fmt.Errorf("retrieve: copy: %w", err)
+			return fmt.Errorf("retrieve %d of %d: %w", i+1, len(refs), err)
 		}
 		pw.endPart()
 	}
 	return pw.close()
+}
+
+// instanceBody is one instance ready to be sent: its size and how to write
+// it.
+type instanceBody struct {
+	size    int64
+	writeTo func(ctx context.Context, w io.Writer) error
+	close   func()
+}
+
+// openInstance prepares the instance ref for sending in transfer syntax
+// uid: the stored bytes when uid is the stored syntax, or else the object
+// re-encoded as Explicit VR Little Endian. For that the stored object is
+// parsed again (its structure is not in the index), reading it front to
+// back and skipping bulk values; the parse, and so any error it finds,
+// happens here, before the caller writes anything.
+func (s *Server) openInstance(ctx context.Context, ref *index.Ref, uid string) (*instanceBody, error) {
+	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
+	if uid != ts.UID && uid != explicitVRLittleEndian {
+		return nil, fmt.Errorf("cannot convert %s to %s", ts.UID, uid)
+	}
+	if uid == ts.UID {
+		rc, size, err := s.store.Get(ctx, ref.ObjectKey)
+		if err != nil {
+			return nil, err
+		}
+		return &instanceBody{
+			size: size,
+			writeTo: func(ctx context.Context, w io.Writer) error {
+				if _, err := io.Copy(w, rc); err != nil {
+					return fmt.Errorf("copy: %w", err)
+				}
+				return nil
+			},
+			close: func() { rc.Close() },
+		}, nil
+	}
+	open := s.opener(ref)
+	ra := &objectReader{ctx: ctx, open: open, size: ref.Size}
+	f, err := part10.Parse(ctx, ra, ref.Size, part10.Limits{})
+	ra.close()
+	if err != nil {
+		return nil, fmt.Errorf("parse stored object for re-encoding: %w", err)
+	}
+	size, ok := part10.ExplicitLELength(f)
+	if !ok {
+		return nil, fmt.Errorf("re-encode stored object: %w", part10.CanWriteExplicitLE(f))
+	}
+	return &instanceBody{
+		size: size,
+		writeTo: func(ctx context.Context, w io.Writer) error {
+			return part10.WriteExplicitLE(ctx, w, f, open)
+		},
+		close: func() {},
+	}, nil
+}
+
+// objectReader is the io.ReaderAt over a stored object that part10.Parse
+// reads through. Parse reads front to back, so it keeps one ranged read
+// open (to the end of the object) behind a read-ahead buffer, discards
+// short gaps and opens a new ranged read for long forward jumps (skipped
+// bulk values) and backward reads. It is not safe for concurrent use, and
+// it carries the request's ctx because ReadAt has no ctx parameter: it
+// lives for one Parse only.
+type objectReader struct {
+	ctx  context.Context
+	open part10.OpenFunc
+	size int64
+	rc   io.ReadCloser
+	br   *bufio.Reader
+	pos  int64 // object offset of the next byte of br
+}
+
+const (
+	objectReadAhead = 64 << 10
+	objectMaxGap    = 256 << 10 // forward jumps up to this are read and discarded
+)
+
+func (o *objectReader) close() {
+	if o.rc != nil {
+		o.rc.Close()
+		o.rc = nil
+	}
+}
+
+func (o *objectReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read stored object at %d: negative offset", off)
+	}
+	if off >= o.size {
+		return 0, io.EOF
+	}
+	want := p
+	if rest := o.size - off; int64(len(p)) > rest {
+		want = p[:rest]
+	}
+	if o.rc == nil || off < o.pos || off-o.pos > objectMaxGap {
+		o.close()
+		rc, err := o.open(o.ctx, off, o.size-off)
+		if err != nil {
+			return 0, fmt.Errorf("read stored object at %d: %w", off, err)
+		}
+		o.rc, o.pos = rc, off
+		if o.br == nil {
+			o.br = bufio.NewReaderSize(rc, objectReadAhead)
+		} else {
+			o.br.Reset(rc)
+		}
+	}
+	if gap := off - o.pos; gap > 0 {
+		n, err := o.br.Discard(int(gap))
+		o.pos += int64(n)
+		if err != nil {
+			o.close()
+			return 0, fmt.Errorf("read stored object at %d: %w", off, err)
+		}
+	}
+	n, err := io.ReadFull(o.br, want)
+	o.pos += int64(n)
+	if err != nil {
+		o.close()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return n, fmt.Errorf("read stored object at %d: %w", off, err)
+	}
+	if len(want) < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // refs lists the instances a path names: one instance, a series or a study.

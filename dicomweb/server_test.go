@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/part10"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage/disk"
 )
@@ -316,6 +317,7 @@ func TestRetrieveMetadataFrames(t *testing.T) {
 type part struct {
 	ct   string
 	body []byte
+	cl   string // Content-Length header, if any
 }
 
 func readParts(t *testing.T, resp *http.Response, b []byte) []part {
@@ -341,6 +343,132 @@ func readParts(t *testing.T, resp *http.Response, b []byte) []part {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, part{p.Header.Get("Content-Type"), body})
+		out = append(out, part{p.Header.Get("Content-Type"), body, p.Header.Get("Content-Length")})
+	}
+}
+
+// TestRetrieveReencodes: instances stored as Implicit VR LE, Explicit VR BE
+// or Deflated go out as Explicit VR Little Endian when the request names no
+// syntax or names that one, with the pixels of the little endian original;
+// transfer-syntax=* still gives the stored bytes.
+func TestRetrieveReencodes(t *testing.T) {
+	ctx := context.Background()
+	frames := func(t *testing.T, data []byte) (*part10.File, [][]byte) {
+		t.Helper()
+		f, err := part10.Parse(ctx, bytes.NewReader(data), int64(len(data)), part10.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := func(_ context.Context, off, n int64) (io.ReadCloser, error) {
+			end := int64(len(data))
+			if n >= 0 {
+				end = min(end, off+n)
+			}
+			return io.NopCloser(bytes.NewReader(data[off:end])), nil
+		}
+		var out [][]byte
+		for _, fr := range f.Layout.Frames {
+			var buf bytes.Buffer
+			if err := part10.WriteFrame(ctx, &buf, open, &f.Layout, fr); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, buf.Bytes())
+		}
+		return f, out
+	}
+	_, mrFrames := frames(t, file(t, "test_files/MR_small.dcm"))
+	tests := []struct {
+		rel    string
+		pixels [][]byte // want; nil: the stored object's own frames
+	}{
+		{"test_files/MR_small_implicit.dcm", mrFrames},
+		{"test_files/MR_small_bigendian.dcm", mrFrames},
+		{"test_files/image_dfl.dcm", nil},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.rel), func(t *testing.T) {
+			stored := file(t, tt.rel)
+			src, want := frames(t, stored)
+			if tt.pixels != nil {
+				want = tt.pixels
+			}
+			if len(want) == 0 {
+				t.Fatal("no frames to compare")
+			}
+			fx := newFixture(t, dicomweb.Limits{})
+			body, ctype := multipartBody(t, stored)
+			if st, _ := fx.stow(t, "/studies", body, ctype); st != 200 {
+				t.Fatalf("stow: %d", st)
+			}
+			ds := src.DataSet
+			series := fx.base + "/studies/" + ds.String(part10.TagStudyInstanceUID) + "/series/" + ds.String(part10.TagSeriesInstanceUID)
+			inst := series + "/instances/" + ds.String(part10.TagSOPInstanceUID)
+
+			check := func(t *testing.T, body []byte) {
+				t.Helper()
+				_, got := frames(t, body)
+				g, _ := part10.Parse(ctx, bytes.NewReader(body), int64(len(body)), part10.Limits{})
+				if g.TransferSyntax.UID != "1.2.840.10008.1.2.1" || g.Meta.String(part10.TagTransferSyntaxUID) != "1.2.840.10008.1.2.1" {
+					t.Fatalf("sent as %q", g.TransferSyntax.UID)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("%d frames, want %d", len(got), len(want))
+				}
+				for i := range got {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Errorf("frame %d differs from the little endian original", i+1)
+					}
+				}
+			}
+			for _, tc := range []struct{ name, url, accept string }{
+				{"no accept", inst, ""},
+				{"no syntax", inst, `multipart/related; type="application/dicom"`},
+				{"explicit LE named", inst, `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.1`},
+				{"series", series, ""},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					resp, b := get(t, tc.url, "Accept", tc.accept)
+					parts := readParts(t, resp, b)
+					if len(parts) != 1 {
+						t.Fatalf("%d parts", len(parts))
+					}
+					if parts[0].ct != "application/dicom; transfer-syntax=1.2.840.10008.1.2.1" {
+						t.Errorf("part content type %q", parts[0].ct)
+					}
+					if parts[0].cl != fmt.Sprint(len(parts[0].body)) {
+						t.Errorf("part Content-Length %q for %d bytes", parts[0].cl, len(parts[0].body))
+					}
+					check(t, parts[0].body)
+				})
+			}
+			t.Run("single part", func(t *testing.T) {
+				resp, b := get(t, inst, "Accept", "application/dicom")
+				if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/dicom; transfer-syntax=1.2.840.10008.1.2.1" {
+					t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+				}
+				if resp.ContentLength != int64(len(b)) {
+					t.Errorf("Content-Length %d for %d bytes", resp.ContentLength, len(b))
+				}
+				check(t, b)
+			})
+			t.Run("as stored", func(t *testing.T) {
+				resp, b := get(t, inst, "Accept", `multipart/related; type="application/dicom"; transfer-syntax=*`)
+				parts := readParts(t, resp, b)
+				exact := bytes.Clone(stored)
+				clear(exact[:128])
+				if len(parts) != 1 || !bytes.Equal(parts[0].body, exact) {
+					t.Fatal("transfer-syntax=* is not the stored object")
+				}
+				if !strings.HasSuffix(parts[0].ct, "transfer-syntax="+src.TransferSyntax.UID) {
+					t.Errorf("part content type %q", parts[0].ct)
+				}
+			})
+			t.Run("compressed asked", func(t *testing.T) {
+				resp, _ := get(t, inst, "Accept", `multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.50`)
+				if resp.StatusCode != 406 {
+					t.Errorf("status %d, want 406", resp.StatusCode)
+				}
+			})
+		})
 	}
 }
