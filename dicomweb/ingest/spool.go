@@ -65,7 +65,12 @@ func (g *Ingester) Spool(ctx context.Context, r io.Reader, max int64) (*Part, er
 			p.Close()
 			return nil, err
 		}
-		m, rerr := r.Read(*buf)
+		// Fill the buffer before writing: parts arrive in small reads,
+		// and one write and one hash update per 256 KiB are much cheaper.
+		m, rerr := io.ReadFull(r, *buf)
+		if rerr == io.ErrUnexpectedEOF {
+			rerr = io.EOF
+		}
 		if m > 0 {
 			chunk := (*buf)[:m]
 			if n < 128 {
