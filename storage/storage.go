@@ -181,5 +181,28 @@ func PutFile(ctx context.Context, s Store, key, path string) error {
 	return s.Put(ctx, key, f, fi.Size())
 }
 
+// ErrTooLong reports a reader that yields more bytes than the size given
+// to Put.
+var ErrTooLong = errors.New("storage: reader yields more bytes than the declared size")
+
+// CheckEOF reads past the declared size of a Put: r must be exhausted.
+// It fails with ErrTooLong when r has more bytes.
+func CheckEOF(r io.Reader) error {
+	var b [1]byte
+	for range 100 {
+		n, err := r.Read(b[:])
+		if n > 0 {
+			return ErrTooLong
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read past declared size: %w", err)
+		}
+	}
+	return fmt.Errorf("read past declared size: %w", io.ErrNoProgress)
+}
+
 // IsNotExist reports whether err means the object does not exist.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

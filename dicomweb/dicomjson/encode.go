@@ -315,23 +315,10 @@ func (e *encoder) bulk(path func() string) {
 	e.buf = appendString(e.buf, e.opt.BulkURI(path()))
 }
 
-// swapSize is the word size of a binary VR's values (for big endian).
-func swapSize(vr string) int {
-	switch vr {
-	case "OW":
-		return 2
-	case "OF", "OL":
-		return 4
-	case "OD", "OV":
-		return 8
-	}
-	return 1
-}
-
 // inline writes InlineBinary: the value in little endian, base64.
 func (e *encoder) inline(el *part10.Element, vr string) {
 	v := el.Value
-	if n := swapSize(vr); el.BigEndian && n > 1 {
+	if n := part10.SwapSize(vr); el.BigEndian && n > 1 {
 		sw := make([]byte, len(v))
 		copy(sw, v)
 		for i := 0; i+n <= len(sw); i += n {

@@ -475,6 +475,14 @@ func swapFor(vr string, big bool) int {
 	if !big {
 		return 0
 	}
+	return SwapSize(vr)
+}
+
+// SwapSize is the word size in which a binary value of VR vr is byte
+// swapped between big and little endian (OW 2, OF/OL 4, OD/OV 8), or 0 for
+// VRs that are not swapped as a whole (OB, UN, strings; numbers are
+// swapped per their own size).
+func SwapSize(vr string) int {
 	switch vr {
 	case "OW":
 		return 2

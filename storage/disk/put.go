@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/minipacs/minipacs/storage"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,9 +17,6 @@ import (
 const copyBufSize = 256 << 10
 
 var copyBufPool = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-// errTooLong reports a reader that yields more bytes than the declared size.
-var errTooLong = errors.New("reader yields more bytes than the declared size")
 
 // Put stores exactly size bytes from r under key; see storage.Store. The
 // object is durable when Put returns nil. r must reach EOF after size bytes:
@@ -56,7 +54,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if n < size {
 		return fmt.Errorf("disk: put %q: reader yields %d of %d bytes: %w", key, n, size, io.ErrUnexpectedEOF)
 	}
-	if err := checkEOF(r); err != nil {
+	if err := storage.CheckEOF(r); err != nil {
 		return fmt.Errorf("disk: put %q: %w", key, err)
 	}
 	if err := f.Close(); err != nil {
@@ -180,24 +178,6 @@ func (s *Store) mkdirSync(dir string) error {
 		return err
 	}
 	return syncDir(parent)
-}
-
-// checkEOF reads one byte past the declared size: r must be exhausted.
-func checkEOF(r io.Reader) error {
-	var b [1]byte
-	for range 100 {
-		n, err := r.Read(b[:])
-		if n > 0 {
-			return errTooLong
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read past declared size: %w", err)
-		}
-	}
-	return fmt.Errorf("read past declared size: %w", io.ErrNoProgress)
 }
 
 // ctxReader fails reads once ctx is done, so that a long copy stops.

@@ -2,8 +2,8 @@ package s3
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/minipacs/minipacs/storage"
 	"io"
 
 	"github.com/minio/minio-go/v7"
@@ -16,9 +16,6 @@ const (
 	// maxParts is the S3 limit on parts per upload.
 	maxParts = 10000
 )
-
-// errTooLong reports a reader that yields more bytes than the declared size.
-var errTooLong = errors.New("reader yields more bytes than the declared size")
 
 // Put stores exactly size bytes from r under key; see storage.Store. The
 // size is always handed to minio-go: with -1 it would buffer hundreds of
@@ -110,7 +107,7 @@ func (e *exactReader) Read(p []byte) (int, error) {
 		return 0, e.fail(err)
 	}
 	if e.remaining == 0 {
-		if err := checkEOF(e.r); err != nil {
+		if err := storage.CheckEOF(e.r); err != nil {
 			return 0, e.fail(err)
 		}
 		e.done = true
@@ -128,28 +125,10 @@ func (e *exactReader) Read(p []byte) (int, error) {
 		return 0, e.fail(fmt.Errorf("read: %w", err))
 	}
 	if e.remaining == 0 {
-		if err := checkEOF(e.r); err != nil {
+		if err := storage.CheckEOF(e.r); err != nil {
 			return 0, e.fail(err)
 		}
 		e.done = true
 	}
 	return n, nil
-}
-
-// checkEOF reads one byte past the declared size: r must be exhausted.
-func checkEOF(r io.Reader) error {
-	var b [1]byte
-	for range 100 {
-		n, err := r.Read(b[:])
-		if n > 0 {
-			return errTooLong
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read past declared size: %w", err)
-		}
-	}
-	return fmt.Errorf("read past declared size: %w", io.ErrNoProgress)
 }
