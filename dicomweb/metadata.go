@@ -24,7 +24,8 @@ func (s *Server) metadata(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !acceptsDICOMJSON(acceptOf(c)) {
+	ctype := jsonType(acceptOf(c))
+	if ctype == "" {
 		return notAcceptable("metadata is available as application/dicom+json")
 	}
 	refs, err := s.refs(ctx, study, series, instance)
@@ -43,7 +44,7 @@ func (s *Server) metadata(c echo.Context) error {
 	if inm := req.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
-	rh.Set(echo.HeaderContentType, "application/dicom+json")
+	rh.Set(echo.HeaderContentType, ctype)
 	c.Response().WriteHeader(http.StatusOK)
 	w := bufio.NewWriterSize(c.Response(), 32<<10)
 	repl := append(append([]byte{}, bulkKey...), base+"/"...)

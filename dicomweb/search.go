@@ -23,7 +23,8 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if !acceptsDICOMJSON(acceptOf(c)) {
+		ctype := jsonType(acceptOf(c))
+		if ctype == "" {
 			return notAcceptable("search results are available as application/dicom+json")
 		}
 		q, err := qido.Parse(level, study, series, req.URL.RawQuery, s.qidoOptions())
@@ -42,13 +43,13 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 			// The server chose the limit: PS3.18 §8.3.4.4 wants a warning
 			// when more results exist. Ask for one more, and hold the
 			// answer (at most the server's cap) until we know.
-			return s.searchCapped(c, q, base, warn)
+			return s.searchCapped(c, q, base, ctype, warn)
 		}
 		var bw *bufio.Writer
 		n := 0
 		err = s.idx.Search(ctx, q.Query, func(r *index.Result) error {
 			if bw == nil {
-				rh.Set(echo.HeaderContentType, "application/dicom+json")
+				rh.Set(echo.HeaderContentType, ctype)
 				c.Response().WriteHeader(http.StatusOK)
 				bw = bufio.NewWriterSize(c.Response(), 32<<10)
 				bw.WriteByte('[')
@@ -63,7 +64,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 			return err
 		}
 		if bw == nil {
-			return c.Blob(http.StatusOK, "application/dicom+json", []byte("[]"))
+			return c.Blob(http.StatusOK, ctype, []byte("[]"))
 		}
 		bw.WriteByte(']')
 		return bw.Flush()
@@ -71,7 +72,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 }
 
 // searchCapped answers a search whose limit is the server's cap.
-func (s *Server) searchCapped(c echo.Context, q *qido.Request, base string, warn func(string)) error {
+func (s *Server) searchCapped(c echo.Context, q *qido.Request, base, ctype string, warn func(string)) error {
 	limit := q.Query.Limit
 	q.Query.Limit = limit + 1
 	var buf bytes.Buffer
@@ -94,5 +95,5 @@ func (s *Server) searchCapped(c echo.Context, q *qido.Request, base string, warn
 		warn(qido.MoreResultsWarning)
 	}
 	buf.WriteByte(']')
-	return c.Blob(http.StatusOK, "application/dicom+json", buf.Bytes())
+	return c.Blob(http.StatusOK, ctype, buf.Bytes())
 }

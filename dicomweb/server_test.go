@@ -472,3 +472,18 @@ func TestRetrieveReencodes(t *testing.T) {
 		})
 	}
 }
+
+func TestJSONMediaTypes(t *testing.T) {
+	f := newFixture(t, dicomweb.Limits{})
+	for _, tt := range []struct{ accept, want string }{
+		{"", "application/dicom+json"},
+		{"application/json", "application/json"},
+		{"application/dicom+json, application/json", "application/dicom+json"},
+		{"*/*", "application/dicom+json"},
+	} {
+		resp, _ := get(t, f.base+"/studies", "Accept", tt.accept)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != tt.want {
+			t.Errorf("Accept %q: %d %q, want %q", tt.accept, resp.StatusCode, resp.Header.Get("Content-Type"), tt.want)
+		}
+	}
+}

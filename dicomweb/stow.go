@@ -247,17 +247,24 @@ func parseMediaType(h string) (string, map[string]string) {
 
 // acceptsDICOMJSON reports whether an Accept header allows a DICOM JSON
 // answer (application/dicom+json, application/json or a wildcard).
-func acceptsDICOMJSON(h string) bool {
+func acceptsDICOMJSON(h string) bool { return jsonType(h) != "" }
+
+// jsonType is the media type to answer DICOM JSON with: the client's
+// first acceptable of application/dicom+json and the older
+// application/json, or "" when it accepts neither.
+func jsonType(h string) string {
 	if strings.TrimSpace(h) == "" {
-		return true
+		return "application/dicom+json"
 	}
 	for _, mr := range parseAccept(h) {
 		switch mr.typ {
-		case "application/dicom+json", "application/json", "*/*", "application/*":
-			return true
+		case "application/dicom+json", "*/*", "application/*":
+			return "application/dicom+json"
+		case "application/json":
+			return "application/json"
 		}
 	}
-	return false
+	return ""
 }
 
 // writeStowResponse writes the STOW-RS response data set (PS3.18 §10.5.3).
