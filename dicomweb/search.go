@@ -13,8 +13,10 @@ import (
 )
 
 // search returns the QIDO-RS handler of one level. The answer is a DICOM
-// JSON array streamed as the index finds matches; no match is 200 [] (the
-// choice recorded in the reference: CP-2473, and what clients accept).
+// JSON array streamed as the index finds matches. No match is 204 No
+// Content, as PS3.18 §8.3.4.4.1 requires today (the team reference chose
+// 200 [] after CP-2473, which is not final; the standard wins, and
+// dicomweb-client turns a 204 into []).
 func (s *Server) search(level index.Level) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
@@ -64,7 +66,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 			return err
 		}
 		if bw == nil {
-			return c.Blob(http.StatusOK, ctype, []byte("[]"))
+			return c.NoContent(http.StatusNoContent)
 		}
 		bw.WriteByte(']')
 		return bw.Flush()
@@ -90,6 +92,9 @@ func (s *Server) searchCapped(c echo.Context, q *qido.Request, base, ctype strin
 	})
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return c.NoContent(http.StatusNoContent)
 	}
 	if n > limit {
 		warn(qido.MoreResultsWarning)

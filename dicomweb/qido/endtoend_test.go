@@ -30,7 +30,7 @@ func TestEndToEndGolden(t *testing.T) {
 	t.Cleanup(func() { ix.Close() })
 
 	var insts []*index.Instance
-	for i := range 150 {
+	for i := range 100 {
 		d := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, (i*37)%120)
 		s := indextest.DefaultSpec(i)
 		insts = append(insts, indextest.Instance(i, indextest.Date(d.Format("20060102"), s.StudyTime)))
@@ -100,7 +100,7 @@ func TestEndToEndGolden(t *testing.T) {
 		st("PatientName=Sánchez*"),
 		st("PatientName=*ller*"),
 		st("PatientName=S?ith*"),
-		st("PatientName=S%5C*"),
+		st("PatientName=S%5C"),
 		st("PatientName=Yamada^Tarou"),
 		st("PatientName=山田*"),
 		st("PatientName=Yamada^Tarou=山田^太郎"),
@@ -128,7 +128,7 @@ func TestEndToEndGolden(t *testing.T) {
 		st("ModalitiesInStudy=SR"),
 		st("Modality=CT&limit=4&offset=1"),
 		st("limit=5"),
-		st("limit=5&offset=148"),
+		st("limit=5&offset=98"),
 		st("includefield=all&PatientName=Doe*"),
 		st("includefield=StudyDescription,00081030&PatientName=Svoboda^Petr"),
 		st("StudyDescription=*KNEE&limit=3"),
