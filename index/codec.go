@@ -1,11 +1,9 @@
 package index
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"time"
-	"unsafe"
 )
 
 // recordVersion is the first byte of every record.
@@ -221,39 +219,6 @@ func (a rawAttr) each(fn func(v []byte) bool) bool {
 		}
 	}
 	return false
-}
-
-// sharedAttrs copies an encoded attr list out of the transaction with a
-// few allocations: one copy of the list, whose bytes the returned values
-// (strings made with unsafe.String) and JSON slices share, one []Attr (with
-// room for extra more) and one []string backing for all values. The copy is
-// never written, so the strings stay immutable; callers must treat the
-// JSON bytes as read-only.
-func sharedAttrs(list []byte, extra int) ([]Attr, error) {
-	buf := bytes.Clone(list)
-	it := newAttrIter(buf)
-	if it.left > uint64(len(buf)) {
-		return nil, errCorrupt
-	}
-	out := make([]Attr, 0, int(it.left)+extra)
-	vals := make([]string, 0, 2*int(it.left))
-	for {
-		a, ok := it.next()
-		if !ok {
-			break
-		}
-		start := len(vals)
-		a.each(func(v []byte) bool {
-			if len(v) == 0 {
-				vals = append(vals, "")
-			} else {
-				vals = append(vals, unsafe.String(&v[0], len(v)))
-			}
-			return false
-		})
-		out = append(out, Attr{Tag: a.Tag, VR: a.VR, Values: vals[start:len(vals):len(vals)], JSON: a.JSON[:len(a.JSON):len(a.JSON)]})
-	}
-	return out, it.d.err
 }
 
 // vrString returns the VR as a string without allocating for known VRs.

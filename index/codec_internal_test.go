@@ -32,10 +32,10 @@ func TestCodecRoundTripAndTruncation(t *testing.T) {
 		!bytes.Equal(r.layoutView, in.Layout) || r.SOPClassUID != in.SOPClassUID {
 		t.Errorf("decodeInst = %+v", r)
 	}
-	attrs, err := sharedAttrs(r.Attrs, 0)
+	attrs, err := new(arena).copyAttrs(r.Attrs, nil)
 	if err != nil || len(attrs) != 2 || !slices.Equal(attrs[0].Values, in.Instance[0].Values) ||
 		string(attrs[1].JSON) != string(in.Instance[1].JSON) {
-		t.Errorf("sharedAttrs = %+v, %v", attrs, err)
+		t.Errorf("copyAttrs = %+v, %v", attrs, err)
 	}
 	st := studyRec{PatientID: []byte("P"), Issuer: []byte("I"), Demo: []byte("d"), NSeries: 2, NInst: 5,
 		Modalities: []counted{{"CT", 1}, {"MR", 1}}, SOPClasses: []counted{{"1.2", 5}}, Attrs: appendAttrs(nil, in.Instance), decoded: true}
@@ -59,7 +59,7 @@ func TestCodecRoundTripAndTruncation(t *testing.T) {
 		"study":  {study, func(b []byte) error { _, err := decodeStudy(b, true); return err }},
 		"series": {series, func(b []byte) error { _, err := decodeSeries(b); return err }},
 		"attrs": {st.Attrs, func(b []byte) error {
-			a, err := sharedAttrs(b, 0)
+			a, err := new(arena).copyAttrs(b, nil)
 			if err == nil && len(a) != 2 {
 				return errCorrupt
 			}

@@ -133,8 +133,19 @@
 // PatientName (exact, 'ABC*' prefix or fuzzy), StudyDate, PatientName with
 // other wildcards (scanning x_pn keys only), Modality/ModalitiesInStudy,
 // and finally x_date in reverse. All filters are then applied to every
-// candidate. Series and instance queries descend from the candidate studies
-// through the series and hier buckets.
+// candidate, except that at study level a filter is not re-checked on a
+// candidate whose index entry already proves it: a PN exact or 'ABC*' key
+// (whole normalised group in x_pn, not truncated), a PatientID or
+// AccessionNumber exact, prefix or key-scan match, and a StudyDate single,
+// list or range match from x_date when the study has a valid date. Series
+// and instance queries descend from the candidate studies through the
+// series and hier buckets.
+//
+// Results are copied out of the transaction into a per-search arena
+// (arena.go) in a few chunked allocations. A Query.Encoded search copies
+// each level's attr list entries verbatim, computed attributes merged in,
+// instead of building []Attr; Result.Reader reads them in tag order
+// without decoding values.
 //
 // Result order: studies by StudyDate, StudyTime, StudyInstanceUID, all
 // descending (newest first); series by SeriesNumber (missing last) then

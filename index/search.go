@@ -2,12 +2,15 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,7 +23,9 @@ var errStop = errors.New("index: search limit reached")
 // order) and calls fn for each match after Offset, at most Limit times
 // (Limit 0: no limit). Results are collected, copied, in one read
 // transaction and fn is called after it ends; Results may share their
-// upper-level attribute slices (treat them as read-only). An error from fn
+// upper-level attribute slices and their memory (treat them as
+// read-only). With q.Encoded the attributes stay in encoded form (see
+// Result). An error from fn
 // stops the walk and is returned as is. A query whose path study or series
 // does not exist simply has no results.
 func (ix *Index) Search(ctx context.Context, q Query, fn func(*Result) error) error {
@@ -52,10 +57,13 @@ func (ix *Index) Search(ctx context.Context, q Query, fn func(*Result) error) er
 }
 
 // cand is a candidate study with its sort key; both may alias the
-// transaction's memory.
+// transaction's memory. sure is set when the index entry that produced it
+// proves that the planned matcher matches the study (see probe).
 type cand struct {
-	uid []byte
-	sk  []byte
+	uid  []byte
+	sk   []byte
+	sure bool
+	pre  uint64 // sk[:8] big-endian, for sorting
 }
 
 type searcher struct {
@@ -72,6 +80,29 @@ type searcher struct {
 	matched   int
 	out       []*Result
 	ticks     int
+	// arena holds the copied-out results; comp and names are scratch
+	// space for building computed attributes.
+	arena arena
+	comp  [4]Attr
+	names [][]byte
+	// The rest is scratch space for the encoded form (see addComputed).
+	ebuf, jbuf []byte
+	entries    [4]entry
+	etags      [4]uint32
+	eoffs      [5]int
+	nentries   int
+	strs       []string
+	sets       [2][]string
+	num        [20]byte
+	one        [1]string
+	// planned is the matcher whose index gave the candidates; skip is
+	// planned while evaluating a candidate whose index entry proves the
+	// match (study-level searches only), so matches need not re-check it.
+	planned, skip *matcher
+	// studyCur looks study records up (one cursor for the whole search);
+	// st is the study being evaluated.
+	studyCur *bolt.Cursor
+	st       studyCtx
 }
 
 func newSearcher(ctx context.Context, tx *bolt.Tx, q Query) *searcher {
@@ -153,10 +184,15 @@ func (s *searcher) run() error {
 		return nil
 	}
 	for _, c := range cands {
+		s.skip = nil
+		if c.sure && s.q.Level == LevelStudy {
+			s.skip = s.planned
+		}
 		if err := s.study(c.uid); err != nil {
 			return err
 		}
 	}
+	s.skip = nil
 	return nil
 }
 
@@ -192,6 +228,7 @@ func (s *searcher) plan() ([]cand, bool, error) {
 		if cs, err = s.probe(m, class); err != nil {
 			return nil, false, err
 		}
+		s.planned = m
 	}
 	return s.order(cs)
 }
@@ -260,21 +297,33 @@ func (s *searcher) bestIndex() (*matcher, int) {
 	return best, bestClass
 }
 
-// probe reads the candidates of one matcher from its index.
+// probe reads the candidates of one matcher from its index. A candidate
+// is marked sure when its index entry alone proves that the matcher
+// matches the study: the entry holds the whole value (not truncated) and
+// the matcher compares exactly what the index stores (same cleaning or PN
+// normalisation, see indexEntries in put.go), so re-checking would give
+// the same answer. When in doubt, sure stays false and the filter is
+// applied as usual.
 func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 	var bucket []byte
+	indexVR := "" // the VR whose cleaning the index applied
 	switch m.tag {
 	case tagPatientID:
-		bucket = bxPID
+		bucket, indexVR = bxPID, "LO"
 	case tagAccessionNumber:
-		bucket = bxAcc
+		bucket, indexVR = bxAcc, "SH"
 	case tagPatientName:
-		bucket = bxPN
+		bucket, indexVR = bxPN, "PN"
 	case tagModality, tagModalitiesInStudy:
 		bucket = bxMod
 	case tagStudyDate:
 		return s.probeDates(m)
 	}
+	// exact reports whether the matcher compares values the way the
+	// index stored them: PN single/list/wildcard matching compares the
+	// normalised groups the index holds; the other VRs compare values
+	// cleaned as the index cleaned them.
+	exact := indexVR != "" && m.vr == indexVR && m.pnGroups == nil && m.fuzzy == nil
 	b := s.tx.Bucket(bucket)
 	var out []cand
 	switch {
@@ -282,11 +331,26 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 		return s.probeFuzzy(m.fuzzy), nil
 	case m.kind == MatchSingle || m.kind == MatchList:
 		for _, v := range m.vals {
-			out = scanPrefix(b, []byte(truncate(v)+"\x00"), out)
+			var sure func(kv []byte) bool
+			if exact {
+				// The key's value is v itself (it contains no NUL of
+				// its own) and was not truncated.
+				sure = func(kv []byte) bool { return len(kv) == len(v) && len(kv) < maxIndexValueLen }
+			}
+			out = scanPrefix(b, []byte(truncate(v)+"\x00"), out, sure)
 		}
 	case class == classNamePrefix:
 		pre, _ := literalPrefix(m.vals[0])
-		out = scanPrefix(b, []byte(truncate(pre)), out)
+		var sure func(kv []byte) bool
+		if exact && utf8.ValidString(pre) {
+			// The pattern is pre followed by '*'s, so it matches a value
+			// exactly when the value starts with pre; kv, even
+			// truncated, is a prefix of the stored value. (glob compares
+			// runes: pre must be valid UTF-8 for a byte prefix to be the
+			// same test.)
+			sure = func(kv []byte) bool { return bytes.HasPrefix(kv, []byte(pre)) }
+		}
+		out = scanPrefix(b, []byte(truncate(pre)), out, sure)
 	default:
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -294,24 +358,31 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 			if i < 0 {
 				continue
 			}
-			// The key bytes outlive the glob call, which keeps no reference.
-			if i >= maxIndexValueLen || (i > 0 && glob(m.vals[0], unsafe.String(&k[0], i))) {
+			if i >= maxIndexValueLen {
 				out = append(out, cand{uid: k[i+1:], sk: v})
+				continue
+			}
+			// The key bytes outlive the glob call, which keeps no reference.
+			if i > 0 && glob(m.vals[0], unsafe.String(&k[0], i)) {
+				// glob matched the whole stored value, as matching would.
+				out = append(out, cand{uid: k[i+1:], sk: v, sure: exact})
 			}
 		}
 	}
 	return out, nil
 }
 
-// scanPrefix appends the studies of index keys starting with prefix.
-func scanPrefix(b *bolt.Bucket, prefix []byte, out []cand) []cand {
+// scanPrefix appends the studies of index keys starting with prefix; sure
+// (if not nil) tells from the key's value part whether the entry proves
+// the match.
+func scanPrefix(b *bolt.Bucket, prefix []byte, out []cand, sure func(kv []byte) bool) []cand {
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		i := bytes.LastIndexByte(k, 0)
 		if i < 0 {
 			continue
 		}
-		out = append(out, cand{uid: k[i+1:], sk: v})
+		out = append(out, cand{uid: k[i+1:], sk: v, sure: sure != nil && sure(k[:i])})
 	}
 	return out
 }
@@ -321,7 +392,7 @@ func (s *searcher) probeFuzzy(comps []string) []cand {
 	b := s.tx.Bucket(bxPNC)
 	var acc map[string][]byte
 	for _, comp := range comps {
-		found := scanPrefix(b, []byte(truncate(comp)), nil)
+		found := scanPrefix(b, []byte(truncate(comp)), nil, nil)
 		next := make(map[string][]byte, len(found))
 		for _, c := range found {
 			if acc == nil || acc[string(c.uid)] != nil {
@@ -370,7 +441,11 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 			if sp.hi != "" && string(k[:8]) > sp.hi {
 				break
 			}
-			out = append(out, cand{uid: k[sortKeyLen:], sk: k[:sortKeyLen]})
+			// The key's date is the normalised first StudyDate value
+			// ("00000000": none, or not a date), within [lo, hi]: a
+			// range, single date or list matcher of a DA key matches it.
+			sure := m.vr == "DA" && string(k[:8]) != "00000000"
+			out = append(out, cand{uid: k[sortKeyLen:], sk: k[:sortKeyLen], sure: sure})
 		}
 	}
 	return out, nil
@@ -393,10 +468,16 @@ func (s *searcher) order(cs []cand) ([]cand, bool, error) {
 			}
 			c.sk = st.SortKey[:]
 		}
+		c.pre = binary.BigEndian.Uint64(c.sk)
 		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b cand) int {
-		if c := bytes.Compare(b.sk, a.sk); c != 0 {
+		// Sort keys have one length: comparing their first 8 bytes as
+		// an integer, then the rest, is comparing them bytewise.
+		if a.pre != b.pre {
+			return cmp.Compare(b.pre, a.pre)
+		}
+		if c := bytes.Compare(b.sk[8:], a.sk[8:]); c != 0 {
 			return c
 		}
 		return bytes.Compare(b.uid, a.uid)
@@ -412,6 +493,7 @@ type studyCtx struct {
 	rec      studyRec
 	computed []Attr // ModalitiesInStudy, SOPClassesInStudy, counts
 	result   []Attr // built once, shared by lower-level results
+	encoded  []byte // the same, encoded form
 }
 
 // study evaluates one candidate study (and its series/instances).
@@ -423,15 +505,21 @@ func (s *searcher) study(uidb []byte) error {
 		s.matched++ // every candidate exists and matches: skip it cheaply
 		return nil
 	}
-	v := s.studies.Get(uidb)
-	if v == nil {
+	if s.studyCur == nil {
+		s.studyCur = s.studies.Cursor()
+	}
+	// Seek with one cursor is Get without a new cursor per study.
+	k, v := s.studyCur.Seek(uidb)
+	if v == nil || !bytes.Equal(k, uidb) {
 		return nil
 	}
 	rec, err := decodeStudy(v, false)
 	if err != nil {
 		return fmt.Errorf("study record: %w", err)
 	}
-	st := &studyCtx{uid: string(uidb), rec: rec}
+	// The studyCtx is reused: nothing keeps it past this call.
+	s.st = studyCtx{rec: rec}
+	st := &s.st
 	if s.q.Level == LevelStudy {
 		ok, err := s.matches(st, nil, nil)
 		if !ok || err != nil {
@@ -439,6 +527,7 @@ func (s *searcher) study(uidb []byte) error {
 		}
 		return s.emit(st, nil, nil)
 	}
+	st.uid = string(uidb)
 	series, err := studySeries(s.tx, st.uid)
 	if err != nil {
 		return err
@@ -550,6 +639,9 @@ func instAttrs(b []byte) ([]byte, error) {
 func (s *searcher) matches(st *studyCtx, se *seriesEntry, inst []byte) (bool, error) {
 	for i := range s.ms {
 		m := &s.ms[i]
+		if m == s.skip {
+			continue
+		}
 		a, ok := s.lookup(m.tag, st, se, inst)
 		if st.err != nil {
 			return false, st.err
@@ -630,7 +722,11 @@ func rawValues(tag uint32, vr string, vals []string) rawAttr {
 // valuesJSON is the DICOM JSON of a computed attribute: IS values as
 // numbers, others as strings.
 func valuesJSON(vr string, vals []string) []byte {
-	b := make([]byte, 0, 32+len(vals)*24)
+	return appendValuesJSON(make([]byte, 0, 32+len(vals)*24), vr, vals)
+}
+
+// appendValuesJSON appends valuesJSON(vr, vals) to b.
+func appendValuesJSON(b []byte, vr string, vals []string) []byte {
 	b = append(b, `{"vr":`...)
 	b = appendJSONString(b, vr)
 	if len(vals) > 0 {
@@ -667,27 +763,36 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// emit counts a match and, past the offset, records its result.
+// emit counts a match and, past the offset, records its result (copied
+// into the search's arena).
 func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 	s.matched++
 	if s.matched <= s.q.Offset {
 		return nil
 	}
-	r := &Result{}
+	r := s.arena.result()
+	if s.q.Encoded {
+		if err := s.emitEncoded(r, st, se, inst); err != nil {
+			return err
+		}
+		s.out = append(s.out, r)
+		if s.q.Limit > 0 && len(s.out) >= s.q.Limit {
+			return errStop
+		}
+		return nil
+	}
 	var err error
-	if r.Study, err = st.attrs(); err != nil {
+	if r.Study, err = s.studyAttrs(st); err != nil {
 		return err
 	}
 	if se != nil {
-		if r.Series, err = sharedAttrs(se.rec.Attrs, 1); err != nil {
+		s.comp[0] = s.arena.count(tagNumSeriesInstances, se.rec.NInst)
+		if r.Series, err = s.arena.copyAttrs(se.rec.Attrs, s.comp[:1]); err != nil {
 			return fmt.Errorf("series attributes: %w", err)
 		}
-		r.Series = withComputed(r.Series, []Attr{
-			computedAttr(tagNumSeriesInstances, "IS", strconv.FormatUint(se.rec.NInst, 10)),
-		})
 	}
 	if inst != nil {
-		if r.Instance, err = sharedAttrs(inst, 0); err != nil {
+		if r.Instance, err = s.arena.copyAttrs(inst, nil); err != nil {
 			return fmt.Errorf("instance attributes: %w", err)
 		}
 	}
@@ -698,33 +803,145 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 	return nil
 }
 
-// attrs returns (once) the study's result attributes, computed included.
-func (st *studyCtx) attrs() ([]Attr, error) {
-	if st.result != nil {
-		return st.result, nil
+// emitEncoded fills r with the encoded form of its attributes.
+func (s *searcher) emitEncoded(r *Result, st *studyCtx, se *seriesEntry, inst []byte) error {
+	r.encoded = true
+	var err error
+	if r.enc[LevelStudy], err = s.studyEncoded(st); err != nil {
+		return err
 	}
-	as, err := sharedAttrs(st.rec.Attrs, 4)
-	if err != nil {
-		return nil, fmt.Errorf("study attributes: %w", err)
+	if se != nil {
+		s.nentries = 0
+		s.addCount(tagNumSeriesInstances, se.rec.NInst)
+		if r.enc[LevelSeries], err = s.arena.encodedAttrs(se.rec.Attrs, s.computedEntries()); err != nil {
+			return fmt.Errorf("series attributes: %w", err)
+		}
 	}
-	computed := st.computedAttrs()
+	if inst != nil {
+		if r.enc[LevelInstance], err = s.arena.encodedAttrs(inst, nil); err != nil {
+			return fmt.Errorf("instance attributes: %w", err)
+		}
+	}
+	return nil
+}
+
+// addComputed encodes a computed attribute (added in tag order) as an
+// entry in the searcher's scratch space; computedEntries returns those
+// added since nentries was reset.
+func (s *searcher) addComputed(tag uint32, vr string, vals []string) {
+	if s.nentries == 0 {
+		s.ebuf = s.ebuf[:0]
+	}
+	s.jbuf = appendValuesJSON(s.jbuf[:0], vr, vals)
+	s.ebuf = appendEntry(s.ebuf, tag, vr, vals, s.jbuf)
+	s.etags[s.nentries] = tag
+	s.nentries++
+	s.eoffs[s.nentries] = len(s.ebuf)
+}
+
+// addCount adds a computed IS attribute holding n.
+func (s *searcher) addCount(tag uint32, n uint64) {
+	b := strconv.AppendUint(s.num[:0], n, 10)
+	s.one[0] = unsafe.String(&b[0], len(b))
+	s.addComputed(tag, "IS", s.one[:])
+}
+
+// computedEntries returns the entries added (valid until the next reset).
+func (s *searcher) computedEntries() []entry {
+	for i := 0; i < s.nentries; i++ {
+		s.entries[i] = entry{tag: s.etags[i], b: s.ebuf[s.eoffs[i]:s.eoffs[i+1]]}
+	}
+	return s.entries[:s.nentries]
+}
+
+// studyEncoded returns (once per study) the encoded form of the study's
+// result attributes, computed included.
+func (s *searcher) studyEncoded(st *studyCtx) ([]byte, error) {
+	if st.encoded != nil {
+		return st.encoded, nil
+	}
 	if st.err != nil {
 		return nil, st.err
 	}
-	st.result = withComputed(as, computed)
-	return st.result, nil
+	// The modality and SOP class names, as strings over the record.
+	sets := &s.sets
+	d := dec{b: st.rec.sets}
+	strs := s.strs[:0]
+	for i := range sets {
+		n := d.uv()
+		if n > uint64(len(d.b)) {
+			d.fail()
+		}
+		start := len(strs)
+		for j := uint64(0); j < n && d.err == nil; j++ {
+			if v := d.bytes(); len(v) > 0 {
+				strs = append(strs, unsafe.String(&v[0], len(v)))
+			} else {
+				strs = append(strs, "")
+			}
+			d.uv()
+		}
+		sets[i] = strs[start:len(strs):len(strs)]
+	}
+	s.strs = strs
+	if d.err != nil {
+		st.err = fmt.Errorf("study record: %w", d.err)
+		return nil, st.err
+	}
+	s.nentries = 0
+	s.addComputed(tagModalitiesInStudy, "CS", sets[0])
+	s.addComputed(tagSOPClassesInStudy, "UI", sets[1])
+	s.addCount(tagNumStudySeries, st.rec.NSeries)
+	s.addCount(tagNumStudyInstances, st.rec.NInst)
+	b, err := s.arena.encodedAttrs(st.rec.Attrs, s.computedEntries())
+	if err != nil {
+		return nil, fmt.Errorf("study attributes: %w", err)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	st.encoded = b
+	return b, nil
 }
 
-// withComputed merges computed attributes into a sorted list, replacing
-// stored ones with the same tag.
-func withComputed(as []Attr, computed []Attr) []Attr {
-	for _, a := range computed {
-		i, found := slices.BinarySearchFunc(as, a.Tag, func(x Attr, t uint32) int { return cmpAttr(x, Attr{Tag: t}) })
-		if found {
-			as[i] = a
-		} else {
-			as = slices.Insert(as, i, a)
-		}
+// studyAttrs returns (once per study) the study's result attributes,
+// computed included.
+func (s *searcher) studyAttrs(st *studyCtx) ([]Attr, error) {
+	if st.result != nil {
+		return st.result, nil
 	}
-	return as
+	if st.err != nil {
+		return nil, st.err
+	}
+	a := &s.arena
+	d := dec{b: st.rec.sets}
+	for i, tag := range [2]uint32{tagModalitiesInStudy, tagSOPClassesInStudy} {
+		n := d.uv()
+		if n > uint64(len(d.b)) {
+			d.fail()
+		}
+		names := s.names[:0]
+		for j := uint64(0); j < n && d.err == nil; j++ {
+			names = append(names, d.bytes())
+			d.uv()
+		}
+		s.names = names
+		if d.err != nil {
+			st.err = fmt.Errorf("study record: %w", d.err)
+			return nil, st.err
+		}
+		vr := "CS"
+		if i == 1 {
+			vr = "UI"
+		}
+		s.comp[i] = a.computed(tag, vr, names)
+	}
+	s.comp[2] = a.count(tagNumStudySeries, st.rec.NSeries)
+	s.comp[3] = a.count(tagNumStudyInstances, st.rec.NInst)
+	as, err := a.copyAttrs(st.rec.Attrs, s.comp[:4])
+	if err != nil {
+		return nil, fmt.Errorf("study attributes: %w", err)
+	}
+	st.result = as
+	return as, nil
 }

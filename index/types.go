@@ -137,6 +137,12 @@ type Query struct {
 	// accent insensitive.
 	Fuzzy         bool
 	Limit, Offset int // Limit 0 means no limit
+	// Encoded asks for results in encoded form: Search leaves the Study,
+	// Series and Instance fields of each Result nil and carries the same
+	// attributes undecoded, for Result.Attrs and Result.Reader. A writer
+	// that only copies each attribute's DICOM JSON (qido) reads that form
+	// with far fewer allocations.
+	Encoded bool
 }
 
 // Result is one match. The levels above the query level are filled too:
@@ -145,6 +151,15 @@ type Query struct {
 // study ModalitiesInStudy (00080061), SOPClassesInStudy (00080062),
 // NumberOfStudyRelatedSeries (00201206), NumberOfStudyRelatedInstances
 // (00201208); series NumberOfSeriesRelatedInstances (00201209).
+//
+// Study, Series and Instance hold the attributes of each level, sorted by
+// tag; for a Query.Encoded search they are nil and the attributes are in
+// an encoded form instead. Attrs and Reader work on both forms.
 type Result struct {
 	Study, Series, Instance []Attr
+	// enc holds, for an encoded result, each level's attributes as attr
+	// list entries without the leading count (see doc.go), computed
+	// attributes merged in; nil for a level without attributes.
+	enc     [3][]byte
+	encoded bool
 }

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	dcmtag "github.com/suyashkumar/dicom/pkg/tag"
+	"github.com/minipacs/minipacs/dicomweb/part10"
 
 	"github.com/minipacs/minipacs/index"
 )
@@ -100,7 +100,8 @@ func Parse(level index.Level, studyUID, seriesUID string, rawQuery string, opt O
 	if len(rawQuery) > maxQueryLen {
 		return nil, errorf("query string too long")
 	}
-	r := &Request{Query: index.Query{Level: level, StudyUID: studyUID, SeriesUID: seriesUID}}
+	// Write reads the encoded form of results (index.Query.Encoded).
+	r := &Request{Query: index.Query{Level: level, StudyUID: studyUID, SeriesUID: seriesUID, Encoded: true}}
 	levels := returnedLevels(&r.Query)
 	r.Include.Levels = levels
 
@@ -392,22 +393,29 @@ func resolveOne(s string) (attrKey, error) {
 			return attrKey{}, errorf("%s is not a data set attribute", strings.ToUpper(s))
 		}
 		k := attrKey{tag: t, name: strings.ToUpper(s)}
-		if info, err := dcmtag.Find(dcmtag.Tag{Group: uint16(t >> 16), Element: uint16(t)}); err == nil && len(info.VRs) > 0 {
-			k.vr = info.VRs[0]
-			if info.Keyword != "" && isKeyword(info.Keyword) {
-				k.name = info.Keyword
-			}
+		if kw := part10.Keyword(part10.Tag(t)); kw != "" && isKeyword(kw) {
+			k.vr = dictVR(t)
+			k.name = kw
 		}
 		return k, nil
 	}
 	if !isKeyword(s) {
 		return attrKey{}, errorf("unknown query parameter %s", safeName(s))
 	}
-	info, err := dcmtag.FindByKeyword(s)
-	if err != nil || info.Keyword != s || len(info.VRs) == 0 {
+	t, ok := part10.TagForKeyword(s) // cached: the dictionary search is slow
+	if !ok || dictVR(uint32(t)) == "" {
 		return attrKey{}, errorf("unknown attribute keyword %s", s)
 	}
-	return attrKey{tag: info.Tag.Uint32(), vr: info.VRs[0], name: s}, nil
+	return attrKey{tag: uint32(t), vr: dictVR(uint32(t)), name: s}, nil
+}
+
+// dictVR is the dictionary VR of a public attribute, "" when it has none.
+func dictVR(t uint32) string {
+	vr := part10.DictionaryVR(part10.Tag(t))
+	if vr == "UN" {
+		return ""
+	}
+	return vr
 }
 
 func isHex(s string) bool {
