@@ -158,15 +158,18 @@ parts:
 		return badRequest("the request holds no instance")
 	}
 	// The whole body was read: make the prepared instances visible. The
-	// commits run together so that the index groups them.
+	// commits run together so that the index groups them into few
+	// transactions (at most maxCommitsInFlight goroutines per request).
 	var wg sync.WaitGroup
+	inflight := make(chan struct{}, maxCommitsInFlight)
 	for _, sl := range slots {
 		if sl.prep == nil {
 			continue
 		}
+		inflight <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer func() { <-inflight; wg.Done() }()
 			sl.res = s.ing.Commit(ctx, sl.prep)
 		}()
 	}
@@ -202,6 +205,10 @@ parts:
 	h.Set(echo.HeaderContentType, "application/dicom+json")
 	return c.Blob(status, "application/dicom+json", buf.Bytes())
 }
+
+// maxCommitsInFlight bounds the concurrent index commits of one request;
+// it matches the index's largest group commit.
+const maxCommitsInFlight = 256
 
 // stowSlot is one part of a STOW request: res is set once done is
 // closed; prep is the prepared instance awaiting commit (nil for parts
