@@ -49,22 +49,7 @@ func loadBenchIndex(b *testing.B) *index.Index {
 			return
 		}
 		benchIndex.ix = ix
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var once sync.Once
-		for w := 0; w < 64; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := int(next.Add(1) - 1); i < benchStudies; i = int(next.Add(1) - 1) {
-					if _, err := ix.Put(ctx, indextest.Instance(i)); err != nil {
-						once.Do(func() { benchIndex.err = err })
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		benchIndex.err = indextest.Populate(ctx, ix, benchStudies, func(i int) *index.Instance { return indextest.Instance(i) })
 	})
 	if benchIndex.err != nil {
 		b.Fatal(benchIndex.err)

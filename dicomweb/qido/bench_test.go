@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,22 +62,7 @@ func loadE2EIndex(b *testing.B) *index.Index {
 			return
 		}
 		e2eIndex.ix = ix
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var once sync.Once
-		for w := 0; w < 64; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := int(next.Add(1) - 1); i < e2eStudies; i = int(next.Add(1) - 1) {
-					if _, err := ix.Put(ctx, e2eInstance(i)); err != nil {
-						once.Do(func() { e2eIndex.err = err })
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
+		e2eIndex.err = indextest.Populate(ctx, ix, e2eStudies, e2eInstance)
 	})
 	if e2eIndex.err != nil {
 		b.Fatal(e2eIndex.err)

@@ -9,6 +9,7 @@
 package indextest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -16,6 +17,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minipacs/minipacs/index"
@@ -291,4 +294,28 @@ func metadataJSON(s Spec, levels ...[]index.Attr) []byte {
 	fmt.Fprintf(&b, `"7FE00010":{"vr":"OW","BulkDataURI":"studies/%s/series/%s/instances/%s/bulkdata/7FE00010"}}`,
 		s.StudyUID, s.SeriesUID, s.SOPInstanceUID)
 	return []byte(b.String())
+}
+
+// Populate puts the instances gen(0) ... gen(n-1) into ix from 64
+// concurrent writers (so that group commit batches them), stopping at the
+// first error.
+func Populate(ctx context.Context, ix *index.Index, n int, gen func(i int) *index.Instance) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				if _, err := ix.Put(ctx, gen(i)); err != nil {
+					once.Do(func() { first = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }
