@@ -174,22 +174,17 @@ func (ix *Index) Commits() (commits, puts uint64) {
 // view runs fn in a read transaction, wrapping errors with the operation.
 // ErrNotFound passes through wrapped, so errors.Is works.
 func (ix *Index) view(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("index: %s: %w", op, err)
-	}
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	if ix.closed {
-		return fmt.Errorf("index: %s: %w", op, ErrClosed)
-	}
-	if err := ix.db.View(fn); err != nil {
-		return fmt.Errorf("index: %s: %w", op, mapBoltErr(err))
-	}
-	return nil
+	return ix.tx(ctx, op, ix.db.View, fn)
 }
 
 // update runs fn in its own read-write transaction.
 func (ix *Index) update(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
+	return ix.tx(ctx, op, ix.db.Update, fn)
+}
+
+// tx runs fn through run (db.View or db.Update) unless ctx is done or the
+// index is closed.
+func (ix *Index) tx(ctx context.Context, op string, run func(func(*bolt.Tx) error) error, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("index: %s: %w", op, err)
 	}
@@ -198,7 +193,7 @@ func (ix *Index) update(ctx context.Context, op string, fn func(tx *bolt.Tx) err
 	if ix.closed {
 		return fmt.Errorf("index: %s: %w", op, ErrClosed)
 	}
-	if err := ix.db.Update(fn); err != nil {
+	if err := run(fn); err != nil {
 		return fmt.Errorf("index: %s: %w", op, mapBoltErr(err))
 	}
 	return nil
