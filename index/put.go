@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -437,15 +438,7 @@ func sortedAttrs(attrs []Attr) ([]Attr, error) {
 	return out, nil
 }
 
-func cmpAttr(a, b Attr) int {
-	switch {
-	case a.Tag < b.Tag:
-		return -1
-	case a.Tag > b.Tag:
-		return 1
-	}
-	return 0
-}
+func cmpAttr(a, b Attr) int { return cmp.Compare(a.Tag, b.Tag) }
 
 func attrByTag(attrs []Attr, tag uint32) *Attr {
 	i, ok := slices.BinarySearchFunc(attrs, tag, func(a Attr, t uint32) int {

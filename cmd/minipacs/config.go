@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,21 @@ func (c *config) parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("--duplicates: want reject or replace")
 	}
 	return nil
+}
+
+// setup parses the flags of subcommand name and builds its logger.
+func setup(name string, args []string, stderr io.Writer) (*config, *slog.Logger, error) {
+	cfg := new(config)
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := cfg.parse(fs, args); err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, log, nil
 }
 
 func firstEnv(names ...string) string {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,13 +18,7 @@ import (
 // is built beside the old one and swapped in at the end; the old one is
 // kept as index.db.bak.
 func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("reindex", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := cfg.parse(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	cfg, log, err := setup("reindex", args, stderr)
 	if err != nil {
 		return err
 	}

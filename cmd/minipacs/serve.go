@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,13 +21,7 @@ import (
 // serve runs the archive until ctx is cancelled (SIGINT/SIGTERM), then
 // stops accepting, drains the requests in flight and closes the index last.
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
-	var cfg config
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := cfg.parse(fs, args); err != nil {
-		return err
-	}
-	log, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	cfg, log, err := setup("serve", args, stderr)
 	if err != nil {
 		return err
 	}

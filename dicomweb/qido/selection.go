@@ -1,6 +1,7 @@
 package qido
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -125,15 +126,7 @@ func (s fieldSet) sorted() []Field {
 	for t, vr := range s {
 		out = append(out, Field{t, vr})
 	}
-	slices.SortFunc(out, func(a, b Field) int {
-		switch {
-		case a.Tag < b.Tag:
-			return -1
-		case a.Tag > b.Tag:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Field) int { return cmp.Compare(a.Tag, b.Tag) })
 	return out
 }
 

@@ -9,6 +9,7 @@
 package indextest
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -277,15 +278,7 @@ func metadataJSON(s Spec, levels ...[]index.Attr) []byte {
 	for _, l := range levels {
 		all = append(all, l...)
 	}
-	slices.SortFunc(all, func(a, b index.Attr) int {
-		switch {
-		case a.Tag < b.Tag:
-			return -1
-		case a.Tag > b.Tag:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(all, func(a, b index.Attr) int { return cmp.Compare(a.Tag, b.Tag) })
 	var b strings.Builder
 	b.WriteByte('{')
 	for _, a := range all {
