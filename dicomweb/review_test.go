@@ -39,11 +39,6 @@ type rel struct {
 
 func str(tag uint32, vr, v string) rel { return rel{tag, vr, []byte(v)} }
 
-func us(tag uint32, v uint16) rel {
-	b := make([]byte, 2)
-	binary.LittleEndian.PutUint16(b, v)
-	return rel{tag, "US", b}
-}
 
 func longLen(vr string) bool {
 	switch vr {

@@ -140,12 +140,6 @@ func (c *counters) addError(err error) {
 	c.mu.Unlock()
 }
 
-func (c *counters) errorCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.errors
-}
-
 // report adds errors=N and status_CODE=N for every status seen.
 func (c *counters) report(r *result) {
 	c.mu.Lock()

@@ -143,5 +143,3 @@ func (c *config) openIndex(ctx context.Context, path string) (*index.Index, erro
 	}
 	return index.Open(ctx, path, index.Options{Replace: c.duplicates == "replace"})
 }
-
-func closeQuietly(c io.Closer) { c.Close() }

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,10 +64,7 @@ func TestMain(m *testing.M) {
 // buildBinary builds ./ (cmd/minipacs) into out, with -race when this test
 // binary has the race detector, so that data races in the server show up.
 func buildBinary(out string) error {
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
+	goBin := "go" // the go command of PATH, as the README's make test uses
 	args := []string{"build", "-o", out}
 	if raceEnabled {
 		args = append(args, "-race")
@@ -283,14 +279,6 @@ func (s *server) stop(sig syscall.Signal) (code int, took time.Duration) {
 		}
 	})
 	return s.cmd.ProcessState.ExitCode(), took
-}
-
-// restart stops the server (if running) and starts it again on the same
-// data directory and store.
-func (s *server) restart(t *testing.T) *server {
-	t.Helper()
-	s.stop(syscall.SIGTERM)
-	return startServerDir(t, s.dataDir, s.args, s.env)
 }
 
 func tail(s string, lines int) string {

@@ -80,4 +80,3 @@ func LookupTransferSyntax(uid string) (TransferSyntax, bool) {
 	return s.ts, ok
 }
 
-func lookupCodec(uid string) codec { return syntaxes[uid].codec }

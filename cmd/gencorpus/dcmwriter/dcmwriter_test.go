@@ -3,6 +3,7 @@ package dcmwriter
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"strings"
 	"testing"
 )
@@ -197,7 +198,7 @@ func TestFormatDS(t *testing.T) {
 		want string
 	}{
 		{0, "0"},
-		{-0.0 * 1, "0"},
+		{math.Copysign(0, -1), "0"},
 		{1.0 / 3, "0.3333333333"},
 		{-179.2, "-179.2"},
 		{123456789012345678, "1.23456789e+17"},
