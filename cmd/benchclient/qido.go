@@ -143,6 +143,12 @@ feed:
 
 // getDiscard GETs u, reads the body to the end and returns the status.
 func getDiscard(ctx context.Context, client *http.Client, u, accept string) (int, error) {
+	return get(ctx, client, u, accept, io.Discard, -1)
+}
+
+// get GETs u and copies at most limit bytes of the body (all when limit < 0)
+// into w.
+func get(ctx context.Context, client *http.Client, u, accept string, w io.Writer, limit int64) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, fmt.Errorf("get request: %w", err)
@@ -153,7 +159,11 @@ func getDiscard(ctx context.Context, client *http.Client, u, accept string) (int
 		return 0, fmt.Errorf("get: %w", err)
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+	var body io.Reader = resp.Body
+	if limit >= 0 {
+		body = io.LimitReader(resp.Body, limit)
+	}
+	if _, err := io.Copy(w, body); err != nil {
 		return resp.StatusCode, fmt.Errorf("get read body: %w", err)
 	}
 	return resp.StatusCode, nil

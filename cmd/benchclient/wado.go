@@ -234,22 +234,9 @@ func cmdMetadata(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
-// getInto GETs u and copies the body into w.
+// getInto GETs u and copies the body (at most maxJSONResponseBytes) into w.
 func getInto(ctx context.Context, client *http.Client, u, accept string, w io.Writer) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, fmt.Errorf("get request: %w", err)
-	}
-	req.Header.Set("Accept", accept)
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("get: %w", err)
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(w, io.LimitReader(resp.Body, maxJSONResponseBytes)); err != nil {
-		return resp.StatusCode, fmt.Errorf("get read body: %w", err)
-	}
-	return resp.StatusCode, nil
+	return get(ctx, client, u, accept, w, maxJSONResponseBytes)
 }
 
 func cmdFrames(ctx context.Context, args []string, stdout, stderr io.Writer) error {
