@@ -5,6 +5,7 @@
 //	minipacs [serve] [flags]   run the server (the default)
 //	minipacs reindex [flags]   rebuild the index from the object store
 //	minipacs version           print the version
+//	minipacs help              list every command
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 )
@@ -27,32 +29,60 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// command is one subcommand: its entry point and a one-line summary.
+type command struct {
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	summary string
+}
+
+// commands lists the subcommands. Each lives in a file of its own.
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {func(ctx context.Context, args []string, _, stderr io.Writer) error { return serve(ctx, args, stderr) }, "run the server (the default)"},
+		"reindex": {reindex, "rebuild the index from the object store"},
+		"version": {func(_ context.Context, _ []string, stdout, _ io.Writer) error {
+			fmt.Fprintf(stdout, "minipacs %s\n", version)
+			return nil
+		}, "print the version"},
+	}
+}
+
 func run(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	name := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+		name, args = args[0], args[1:]
+	}
+	cmds := commands()
+	cmd, ok := cmds[name]
+	if !ok {
+		if name != "help" {
+			fmt.Fprintf(stderr, "minipacs: unknown command %q\n", name)
+		}
+		w := stdout
+		if name != "help" {
+			w = stderr
+		}
+		fmt.Fprintln(w, "usage: minipacs [command] [flags]; minipacs COMMAND -h for its flags")
+		names := make([]string, 0, len(cmds))
+		for n := range cmds {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+		}
+		if name == "help" {
+			return 0
+		}
+		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(ctx, args, stderr)
-	case "reindex":
-		err = reindex(ctx, args, stdout, stderr)
-	case "version":
-		fmt.Fprintf(stdout, "minipacs %s\n", version)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, "usage: minipacs [serve|reindex|version] [flags]; minipacs serve -h for the flags")
-	default:
-		fmt.Fprintf(stderr, "minipacs: unknown command %q (serve, reindex, version)\n", cmd)
-		return 2
-	}
-	if err != nil {
+	if err := cmd.run(ctx, args, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "minipacs %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "minipacs %s: %v\n", name, err)
 		return 1
 	}
 	return 0
