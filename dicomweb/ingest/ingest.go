@@ -52,6 +52,12 @@ type Config struct {
 	Logger *slog.Logger
 	// StoreTimeout bounds each object store call (default 2 minutes).
 	StoreTimeout time.Duration
+	// CrashPoint, for crash-consistency tests only, names a point of the
+	// pipeline ("after-spool", "after-object-write", "after-index-commit",
+	// "before-response", optionally "@n" for the n-th hit) where the
+	// process kills itself with SIGKILL. Empty (always, in production):
+	// no crash. The server sets it from $MINIPACS_CRASHPOINT.
+	CrashPoint string
 }
 
 // Ingester runs the ingest pipeline. It is safe for concurrent use.
@@ -62,6 +68,7 @@ type Ingester struct {
 	limits   part10.Limits
 	log      *slog.Logger
 	timeout  time.Duration
+	crash    *crashPoint
 	seed     maphash.Seed
 	locks    [256]stripe
 }
@@ -91,10 +98,14 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 2 * time.Minute
 	}
+	crash, err := parseCrashPoint(cfg.CrashPoint)
+	if err != nil {
+		return nil, err
+	}
 	return &Ingester{
 		store: store, idx: idx, spoolDir: cfg.SpoolDir, limits: cfg.Limits,
 		log: cfg.Logger.With("component", "ingest"), timeout: cfg.StoreTimeout,
-		seed: maphash.MakeSeed(),
+		crash: crash, seed: maphash.MakeSeed(),
 	}, nil
 }
 
@@ -254,6 +265,7 @@ func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepa
 	// The pending file outlives the part: Commit or Abort removes it.
 	p.path = ""
 	pr.inst, pr.key, pr.pending, pr.epoch, pr.done = inst, key, pending, epoch, false
+	g.CrashPoint(CrashAfterObjectWrite)
 	return pr
 }
 
@@ -265,6 +277,14 @@ func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
 	if pr.done {
 		return pr.res
 	}
+	res := g.commit(ctx, pr)
+	if res.Failure == 0 {
+		g.CrashPoint(CrashBeforeResponse)
+	}
+	return res
+}
+
+func (g *Ingester) commit(ctx context.Context, pr *Prepared) Result {
 	pr.done = true
 	defer os.Remove(pr.pending)
 	res := &pr.res
@@ -290,6 +310,7 @@ func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
 		}
 		return fail(*res, FailureProcessing, fmt.Errorf("index put: %w", err))
 	}
+	g.CrashPoint(CrashAfterIndexCommit)
 	res.Existed = ir.Existed
 	if ir.PatientMismatch && res.Warning == 0 {
 		res.Warning = WarningCoercion

@@ -97,6 +97,7 @@ func (g *Ingester) Spool(ctx context.Context, r io.Reader, max int64) (*Part, er
 	}
 	p.Size = n
 	copy(p.SHA256[:], h.Sum(nil))
+	g.CrashPoint(CrashAfterSpool)
 	return p, nil
 }
 

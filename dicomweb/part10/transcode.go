@@ -102,7 +102,130 @@ func WriteExplicitLE(ctx context.Context, w io.Writer, f *File, open OpenFunc) e
 	if err := CanWriteExplicitLE(f); err != nil {
 		return fmt.Errorf("part10: write explicit VR little endian: %w", err)
 	}
+	return writeExplicitLE(ctx, w, f, open, nil)
+}
+
+// DecodedPixels replaces the encapsulated pixel data of an object by decoded
+// frames for WriteExplicitLEDecoded.
+type DecodedPixels struct {
+	// VR of the native pixel data: "OB" (BitsAllocated ≤ 8) or "OW".
+	VR string
+	// Frames is the number of frames and FrameSize the size of each decoded
+	// frame in bytes; WriteFrame must write exactly FrameSize bytes.
+	Frames    int
+	FrameSize int64
+	// WriteFrame writes decoded frame i (0-based) to w.
+	WriteFrame func(ctx context.Context, w io.Writer, i int) error
+	// Set replaces (or inserts, in tag order) top-level elements, e.g.
+	// PhotometricInterpretation and PlanarConfiguration after a colour
+	// conversion. Values are little endian, of even length.
+	Set []*Element
+}
+
+// tags of the encapsulated pixel data's offset tables, dropped on decoding.
+const (
+	tagExtendedOffsetTable        Tag = 0x7FE00001
+	tagExtendedOffsetTableLengths Tag = 0x7FE00002
+)
+
+// WriteExplicitLEDecoded writes f, an encapsulated object, as Explicit VR
+// Little Endian with its pixel data replaced by the decoded frames px
+// writes, one frame at a time: memory use is bounded by the buffers of
+// WriteExplicitLE and whatever WriteFrame holds (one frame).
+func WriteExplicitLEDecoded(ctx context.Context, w io.Writer, f *File, open OpenFunc, px *DecodedPixels) error {
+	if f == nil || f.Meta == nil || f.DataSet == nil || !f.TransferSyntax.Encapsulated {
+		return fmt.Errorf("part10: write decoded: not an encapsulated object: %w", ErrNotReencodable)
+	}
+	if f.Meta.String(0x00020002) == MediaStorageDirectoryStorage {
+		return fmt.Errorf("part10: write decoded: a DICOMDIR: %w", ErrNotReencodable)
+	}
+	n := int64(px.Frames) * px.FrameSize
+	if px.Frames <= 0 || px.FrameSize <= 0 || n+n&1 > maxPixelLength {
+		return fmt.Errorf("part10: write decoded: %d frames of %d bytes: %w", px.Frames, px.FrameSize, ErrNotReencodable)
+	}
+	el := &Element{Tag: TagPixelData, VR: px.VR, Length: uint32(n + n&1), Bulk: true, Offset: -1}
+	var els []*Element
+	replaced := false
+	for _, e := range f.DataSet.Elements {
+		switch {
+		case e.Tag == tagExtendedOffsetTable || e.Tag == tagExtendedOffsetTableLengths:
+			continue
+		case e.Tag == TagPixelData && len(e.Fragments) > 0:
+			e, replaced = el, true
+		}
+		els = append(els, e)
+	}
+	if !replaced {
+		return fmt.Errorf("part10: write decoded: no encapsulated pixel data: %w", ErrNotReencodable)
+	}
+	for _, s := range px.Set {
+		els = setElement(els, s)
+	}
+	g := *f
+	g.DataSet = &DataSet{Elements: els}
+	return writeExplicitLE(ctx, w, &g, open, &decodedPixels{el: el, px: px})
+}
+
+// maxPixelLength is the longest native pixel data value (an even 32-bit length).
+const maxPixelLength = 0xFFFFFFFE
+
+// setElement replaces the element with s's tag in els, or inserts s in tag order.
+func setElement(els []*Element, s *Element) []*Element {
+	for i, e := range els {
+		if e.Tag == s.Tag {
+			els[i] = s
+			return els
+		}
+		if e.Tag > s.Tag {
+			return append(els[:i], append([]*Element{s}, els[i:]...)...)
+		}
+	}
+	return append(els, s)
+}
+
+type decodedPixels struct {
+	el *Element
+	px *DecodedPixels
+}
+
+// writeDecoded writes the decoded frames as the value of the pixel data.
+func (t *transcoder) writeDecoded(ctx context.Context) error {
+	t.header(TagPixelData, t.dec.px.VR, true, t.dec.el.Length)
+	if err := t.bw.Flush(); err != nil && t.err == nil {
+		t.err = err
+	}
+	if t.err != nil {
+		return t.err
+	}
+	for i := 0; i < t.dec.px.Frames; i++ {
+		cw := &countWriter{w: t.bw}
+		if err := t.dec.px.WriteFrame(ctx, cw, i); err != nil {
+			return fmt.Errorf("frame %d: %w", i+1, err)
+		}
+		if cw.n != t.dec.px.FrameSize {
+			return fmt.Errorf("frame %d: decoded %d bytes, want %d: %w", i+1, cw.n, t.dec.px.FrameSize, ErrMalformed)
+		}
+	}
+	if int64(t.dec.px.Frames)*t.dec.px.FrameSize&1 == 1 {
+		t.write([]byte{0})
+	}
+	return t.err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func writeExplicitLE(ctx context.Context, w io.Writer, f *File, open OpenFunc, dec *decodedPixels) error {
 	t := &transcoder{
+		dec:  dec,
 		bw:   bufio.NewWriterSize(w, transcodeBufSize),
 		buf:  make([]byte, transcodeBufSize),
 		lay:  &f.Layout,
@@ -247,7 +370,7 @@ func spanBulk(els []*Element, start, end *int64) {
 		for _, item := range el.Items {
 			spanBulk(item.Elements, start, end)
 		}
-		if !el.Bulk || len(el.Fragments) > 0 || el.Length == UndefinedLength {
+		if !el.Bulk || len(el.Fragments) > 0 || el.Length == UndefinedLength || el.Offset < 0 {
 			continue
 		}
 		if *start < 0 || el.Offset < *start {
@@ -295,6 +418,7 @@ type transcoder struct {
 	meta    []*Element
 	pixelAt int64 // offset of the top level pixel data's value (frame 1), or 0
 	count   int
+	dec     *decodedPixels // replaced pixel data, or nil
 }
 
 func (t *transcoder) write(b []byte) {
@@ -332,6 +456,12 @@ func (t *transcoder) dataSet(ctx context.Context, els []*Element, depth int) err
 		}
 		if t.err != nil {
 			return t.err
+		}
+		if t.dec != nil && el == t.dec.el {
+			if err := t.writeDecoded(ctx); err != nil {
+				return err
+			}
+			continue
 		}
 		if isSequence(el) {
 			t.header(el.Tag, "SQ", true, UndefinedLength)
