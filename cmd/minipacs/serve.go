@@ -39,8 +39,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	defer idx.Close()
 
 	ing, err := ingest.New(store, idx, ingest.Config{
-		SpoolDir: filepath.Join(cfg.data, "spool"),
-		Logger:   log,
+		SpoolDir:   filepath.Join(cfg.data, "spool"),
+		Logger:     log,
+		CrashPoint: os.Getenv("MINIPACS_CRASHPOINT"), // crash-consistency tests only
 	})
 	if err != nil {
 		return err

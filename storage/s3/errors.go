@@ -66,3 +66,18 @@ func translate(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+// errTimeout is the cancellation cause of the contexts this package
+// derives to bound calls (opContext, putContext, watchdog).
+var errTimeout = fmt.Errorf("s3: no answer within the timeout: %w", context.DeadlineExceeded)
+
+// timedOut replaces err by a timeout error when ctx, a context derived by
+// this package, ended because of its own bound: minio-go then reports a
+// plain "context canceled", which would otherwise read as the caller
+// giving up. Other errors pass unchanged.
+func timedOut(ctx context.Context, err error) error {
+	if err == nil || !errors.Is(context.Cause(ctx), errTimeout) {
+		return err
+	}
+	return fmt.Errorf("%w (%v)", errTimeout, err)
+}

@@ -20,15 +20,19 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 		return nil, 0, err
 	}
 	op := fmt.Sprintf("s3: get %q", key)
-	rc, info, _, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, name, minio.GetObjectOptions{})
+	wctx, wd := newWatchdog(ctx, s.timeout)
+	rc, info, _, err := minio.Core{Client: s.client}.GetObject(wctx, s.bucket, name, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, 0, translate(op, err)
+		wd.stop()
+		return nil, 0, translate(op, timedOut(wctx, err))
 	}
 	if info.Size < 0 {
 		rc.Close()
+		wd.stop()
 		return nil, 0, fmt.Errorf("%s: no Content-Length in the answer", op)
 	}
-	return &body{rc: rc, op: op}, info.Size, nil
+	wd.disarm()
+	return &body{rc: &watchedBody{rc, wd}, op: op, ctx: wctx}, info.Size, nil
 }
 
 // GetRange returns n bytes of the object starting at off; see
@@ -56,8 +60,11 @@ func (s *Store) GetRange(ctx context.Context, key string, off, n int64) (io.Read
 	if err := opts.SetRange(off, off+n-1); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	rc, info, hdr, err := minio.Core{Client: s.client}.GetObject(ctx, s.bucket, name, opts)
+	wctx, wd := newWatchdog(ctx, s.timeout)
+	rc, info, hdr, err := minio.Core{Client: s.client}.GetObject(wctx, s.bucket, name, opts)
 	if err != nil {
+		wd.stop()
+		err = timedOut(wctx, err)
 		if er := minio.ToErrorResponse(err); er.Code == "InvalidRange" || er.StatusCode == http.StatusRequestedRangeNotSatisfiable {
 			return nil, fmt.Errorf("%s: %w: %w", op, io.ErrUnexpectedEOF, err)
 		}
@@ -68,13 +75,16 @@ func (s *Store) GetRange(ctx context.Context, key string, off, n int64) (io.Read
 	var first, last, total int64
 	if _, perr := fmt.Sscanf(hdr.Get("Content-Range"), "bytes %d-%d/%d", &first, &last, &total); perr != nil || first != off {
 		rc.Close()
+		wd.stop()
 		return nil, fmt.Errorf("%s: unexpected Content-Range %q", op, hdr.Get("Content-Range"))
 	}
 	if info.Size != n || last-first+1 != n {
 		rc.Close()
+		wd.stop()
 		return nil, fmt.Errorf("%s of %d bytes: %w", op, total, io.ErrUnexpectedEOF)
 	}
-	return &body{rc: rc, op: op}, nil
+	wd.disarm()
+	return &body{rc: &watchedBody{rc, wd}, op: op, ctx: wctx}, nil
 }
 
 // Stat reports the size of the object (a HEAD request).
@@ -83,23 +93,26 @@ func (s *Store) Stat(ctx context.Context, key string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
 	info, err := s.client.StatObject(ctx, s.bucket, name, minio.StatObjectOptions{})
 	if err != nil {
-		return 0, translate(fmt.Sprintf("s3: stat %q", key), err)
+		return 0, translate(fmt.Sprintf("s3: stat %q", key), timedOut(ctx, err))
 	}
 	return info.Size, nil
 }
 
 // body translates the errors of a response body; io.EOF passes unchanged.
 type body struct {
-	rc io.ReadCloser
-	op string
+	rc  io.ReadCloser
+	op  string
+	ctx context.Context // the watched context of the request
 }
 
 func (b *body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if err != nil && err != io.EOF {
-		err = translate(b.op+": read", err)
+		err = translate(b.op+": read", timedOut(b.ctx, err))
 	}
 	return n, err
 }

@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,25 +20,34 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(key string, siz
 		// valid key starts with it (and S3 may reject such a prefix).
 		return nil
 	}
-	objects := s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{
+	// Each page of the listing must come within the timeout.
+	lctx, wd := newWatchdog(ctx, s.timeout)
+	defer wd.stop()
+	objects := s.client.ListObjectsIter(lctx, s.bucket, minio.ListObjectsOptions{
 		Prefix:    s.prefix + prefix,
 		Recursive: true,
 	})
 	for obj := range objects {
 		if obj.Err != nil {
-			return translate(op, obj.Err)
+			return translate(op, timedOut(lctx, obj.Err))
 		}
 		key, ok := strings.CutPrefix(obj.Key, s.prefix)
 		if !ok || !storage.ValidKey(key) {
 			continue
 		}
-		if err := fn(key, obj.Size); err != nil {
+		wd.disarm() // the consumer's time does not count
+		err := fn(key, obj.Size)
+		wd.arm()
+		if err != nil {
 			return err
 		}
 	}
 	// The iterator ends silently when ctx is done.
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(context.Cause(lctx), errTimeout) {
+		return translate(op, errTimeout)
 	}
 	return nil
 }
@@ -48,11 +58,13 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
 	if err := s.client.RemoveObject(ctx, s.bucket, name, minio.RemoveObjectOptions{}); err != nil {
 		if notFoundCodes[minio.ToErrorResponse(err).Code] {
 			return nil
 		}
-		return translate(fmt.Sprintf("s3: delete %q", key), err)
+		return translate(fmt.Sprintf("s3: delete %q", key), timedOut(ctx, err))
 	}
 	return nil
 }

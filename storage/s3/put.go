@@ -35,7 +35,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	// minio-go wraps the body in a reader that claims to seek and so
 	// retries a failed upload with backoff; cancel it as soon as the
 	// reader fails, since a retry cannot succeed.
-	upCtx, cancel := context.WithCancel(ctx)
+	upCtx, cancel := s.putContext(ctx, size)
 	defer cancel()
 	er := &exactReader{ctx: ctx, r: r, remaining: size, onFail: cancel}
 	if size == 0 {
@@ -54,7 +54,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("s3: put %q: %w", key, er.err)
 	}
 	if err != nil {
-		return translate(fmt.Sprintf("s3: put %q", key), err)
+		return translate(fmt.Sprintf("s3: put %q", key), timedOut(upCtx, err))
 	}
 	if !er.done {
 		return fmt.Errorf("s3: put %q: upload finished before the reader was exhausted", key)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -58,13 +59,21 @@ type Config struct {
 	// transient reason; 0 means the minio-go default (10, with backoff
 	// of up to 1 s between attempts).
 	MaxRetries int
+	// Timeout bounds every call to the service, retries included: Stat,
+	// Delete, Ping and each page of a List must finish within it, a Get
+	// must receive its headers within it and then never wait longer for
+	// the next bytes of the body, and a Put of n bytes may take Timeout
+	// plus n / 1 MiB/s. 0 means DefaultTimeout (30 s). A call that times
+	// out fails with an error matching storage.ErrUnavailable.
+	Timeout time.Duration
 }
 
 // Store is a storage.Store on an S3 bucket. It is safe for concurrent use.
 type Store struct {
-	client *minio.Client
-	bucket string
-	prefix string
+	client  *minio.Client
+	bucket  string
+	prefix  string
+	timeout time.Duration
 }
 
 // New returns a Store for cfg. It contacts the service only when
@@ -91,16 +100,25 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	tr, err := newTransport(secure, timeout)
+	if err != nil {
+		return nil, fmt.Errorf("s3: new %s: transport: %w", endpoint, err)
+	}
 	client, err := minio.New(endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure:     secure,
 		Region:     cfg.Region,
 		MaxRetries: cfg.MaxRetries,
+		Transport:  tr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("s3: new %s: %w", endpoint, err)
 	}
-	s := &Store{client: client, bucket: cfg.Bucket, prefix: prefix}
+	s := &Store{client: client, bucket: cfg.Bucket, prefix: prefix, timeout: timeout}
 	if cfg.CreateBucket {
 		if err := s.createBucket(ctx, cfg.Region); err != nil {
 			return nil, err
@@ -110,6 +128,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 func (s *Store) createBucket(ctx context.Context, region string) error {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		return translate(fmt.Sprintf("s3: create bucket %q", s.bucket), err)
@@ -140,6 +160,8 @@ func (s *Store) object(op, key string) (string, error) {
 
 // Ping checks that the bucket exists and answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
 	ok, err := s.client.BucketExists(ctx, s.bucket)
 	if err != nil {
 		return translate("s3: ping", err)
