@@ -40,6 +40,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {func(ctx context.Context, args []string, _, stderr io.Writer) error { return serve(ctx, args, stderr) }, "run the server (the default)"},
 		"reindex": {reindex, "rebuild the index from the object store"},
+		"import":  {importCmd, "upload a folder or files to a running archive over STOW-RS"},
 		"version": {func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "minipacs %s\n", version)
 			return nil
