@@ -16,7 +16,7 @@
 //     required, exp/nbf/iat are checked with a clock skew (default 60 s).
 //     Tokens larger than 8 KiB are refused before parsing. The JWKS is cached,
 //     refreshed every hour, refreshed early when a token names an unknown kid
-//     (at most once a minute), and served stale for up to 24 h while the
+//     (at most every 15 s), and served stale for up to 24 h while the
 //     issuer is unreachable.
 //   - Static API tokens for modalities and scripts (Bearer), from a file
 //     that holds only their SHA-256 digests. Tokens are 256-bit random

@@ -14,7 +14,8 @@ const (
 	// Public routes answer anyone (health checks, static web assets).
 	Public Role = iota
 	// Authenticated routes answer any principal that presented a valid
-	// credential, whatever its roles.
+	// credential, whatever its roles (and the anonymous principal when it
+	// is granted any role, as in development without authentication).
 	Authenticated
 	// Reader may search (QIDO-RS) and retrieve (WADO-RS).
 	Reader
@@ -154,7 +155,7 @@ func (p *Principal) Allowed(r Role) bool {
 		return false
 	}
 	if r == Authenticated {
-		return p.Method != MethodAnonymous && p.Method != ""
+		return (p.Method != MethodAnonymous && p.Method != "") || p.Roles != 0
 	}
 	return p.Roles.Has(r)
 }
