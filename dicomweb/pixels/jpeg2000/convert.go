@@ -1,0 +1,68 @@
+package jpeg2000
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+)
+
+func checkParams(p codec.Params) error {
+	switch {
+	case p.Rows <= 0 || p.Columns <= 0 || p.Rows > 65535 || p.Columns > 65535:
+		return fmt.Errorf("jpeg2000: decode: %d×%d image: %w", p.Columns, p.Rows, codec.ErrMismatch)
+	case p.Samples < 1 || p.Samples > 4:
+		return fmt.Errorf("jpeg2000: decode: %d samples per pixel: %w", p.Samples, codec.ErrUnsupported)
+	case p.BitsAllocated != 8 && p.BitsAllocated != 16 && p.BitsAllocated != 32:
+		return fmt.Errorf("jpeg2000: decode: %d bits allocated: %w", p.BitsAllocated, codec.ErrUnsupported)
+	case p.BitsStored < 1 || p.BitsStored > p.BitsAllocated:
+		return fmt.Errorf("jpeg2000: decode: %d bits stored of %d: %w", p.BitsStored, p.BitsAllocated, codec.ErrMismatch)
+	}
+	return nil
+}
+
+// convert writes component c (one int32 per pixel, of precision prec and
+// signedness sgnd) into the interleaved output dst; see the package
+// documentation for the rules.
+func convert(dst []byte, data []int32, c int, p codec.Params, prec int, sgnd bool) {
+	prec = min(max(prec, 1), 32)
+	// Range of the stream's own samples.
+	lo, hi := rangeOf(prec, sgnd)
+	// e: the bits of the output value.
+	e := p.BitsStored
+	if prec > e {
+		e = min(prec, p.BitsAllocated)
+	}
+	olo, ohi := rangeOf(e, p.Signed)
+	pat := min(prec, p.BitsStored) // bit pattern width when signedness differs
+	bps := p.BitsAllocated / 8
+	stride := p.Samples * bps
+	off := c * bps
+	for _, raw := range data {
+		v := min(max(int64(raw), lo), hi)
+		if sgnd != p.Signed {
+			v &= 1<<uint(pat) - 1
+			if p.Signed && v >= 1<<uint(pat-1) {
+				v -= 1 << uint(pat)
+			}
+		}
+		v = min(max(v, olo), ohi)
+		switch bps {
+		case 1:
+			dst[off] = byte(v)
+		case 2:
+			binary.LittleEndian.PutUint16(dst[off:], uint16(v))
+		default:
+			binary.LittleEndian.PutUint32(dst[off:], uint32(v))
+		}
+		off += stride
+	}
+}
+
+// rangeOf is the range of a bits-wide integer.
+func rangeOf(bits int, signed bool) (lo, hi int64) {
+	if signed {
+		return -1 << uint(bits-1), 1<<uint(bits-1) - 1
+	}
+	return 0, 1<<uint(bits) - 1
+}
