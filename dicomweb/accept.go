@@ -131,7 +131,10 @@ func acceptDICOM(header string, single bool) []choice {
 // naming it or by naming no syntax; the caller recognises that case by the
 // returned syntax differing from stored.UID. Compressed instances are sent
 // as stored only.
-func pickSyntax(c choice, stored part10.TransferSyntax) (string, bool) {
+//
+// decodable says whether this build can decode stored's frames, so that an
+// encapsulated object can be sent as Explicit VR Little Endian.
+func pickSyntax(c choice, stored part10.TransferSyntax, decodable bool) (string, bool) {
 	if c.ts == "*" {
 		return stored.UID, true
 	}
@@ -147,6 +150,8 @@ func pickSyntax(c choice, stored part10.TransferSyntax) (string, bool) {
 			return explicitVRLittleEndian, true
 		case c.ts == "" && stored.Lossy:
 			return stored.UID, true
+		case decodable:
+			return explicitVRLittleEndian, true
 		}
 		return "", false
 	}
@@ -192,7 +197,13 @@ func acceptFrames(header string) []choice {
 // go out under choice c: the part media type and transfer syntax, or false.
 // Native frames are always sent little endian (big endian ones are swapped,
 // deflated ones inflated), so they are Explicit VR Little Endian frames.
-func pickFrameSyntax(c choice, stored part10.TransferSyntax) (media, ts string, ok bool) {
+//
+// decodable says whether this build can decode stored's frames: then
+// application/octet-stream with no syntax, or Explicit VR Little Endian,
+// gets decoded frames (for lossy data only when the client asked for a
+// single part or named the syntax; a multipart request without one gets
+// the lossy frames as stored, PS3.18 §8.7.3.5.2).
+func pickFrameSyntax(c choice, stored part10.TransferSyntax, decodable bool) (media, ts string, ok bool) {
 	if !stored.Encapsulated {
 		if c.media != "application/octet-stream" {
 			return "", "", false
@@ -201,6 +212,9 @@ func pickFrameSyntax(c choice, stored part10.TransferSyntax) (media, ts string, 
 			return "application/octet-stream", explicitVRLittleEndian, true
 		}
 		return "", "", false
+	}
+	if decodable && c.media == "application/octet-stream" && (c.ts == explicitVRLittleEndian || c.ts == "" && (c.singlePart || !stored.Lossy)) {
+		return "application/octet-stream", explicitVRLittleEndian, true
 	}
 	if c.singlePart {
 		// A bare application/octet-stream body can only hold native

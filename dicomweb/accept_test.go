@@ -67,7 +67,7 @@ func TestRetrieveNegotiation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ""
 			for _, ch := range acceptDICOM(tt.accept, tt.single) {
-				if uid, ok := pickSyntax(ch, tt.stored); ok {
+				if uid, ok := pickSyntax(ch, tt.stored, false); ok {
 					got = uid
 					break
 				}
@@ -100,7 +100,7 @@ func TestFrameNegotiation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			media, ts, _, err := negotiateFrames(tt.accept, tt.stored)
+			media, ts, _, err := negotiateFrames(tt.accept, tt.stored, false)
 			if tt.media == "" {
 				if err == nil {
 					t.Fatalf("got %s %s, want 406", media, ts)

@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/pixels"
+	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
 	"github.com/minipacs/minipacs/dicomweb/qido"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
@@ -55,6 +57,18 @@ func statusOf(err error) (int, string) {
 	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, index.ErrClosed),
 		errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "storage temporarily unavailable"
+	case errors.Is(err, codec.ErrUnsupported):
+		return http.StatusNotAcceptable, "this archive cannot decode the stored transfer syntax; ask for it as stored (transfer-syntax=*)"
+	case errors.Is(err, pixels.ErrNotImage):
+		return http.StatusNotFound, "the instance has no image pixel data"
+	case errors.Is(err, pixels.ErrMediaType):
+		return http.StatusNotAcceptable, "rendered images are available as image/jpeg, image/png or image/gif"
+	case errors.Is(err, pixels.ErrTooLarge):
+		return http.StatusNotAcceptable, "the image is too large to decode or render; ask for it as stored (transfer-syntax=*)"
+	case errors.Is(err, pixels.ErrInvalid), errors.Is(err, codec.ErrCorrupt), errors.Is(err, codec.ErrMismatch):
+		// The stored pixel data cannot be decoded or rendered: the object
+		// is still available as stored.
+		return http.StatusNotAcceptable, "the stored pixel data cannot be decoded; ask for it as stored (transfer-syntax=*)"
 	case errors.Is(err, storage.ErrFull):
 		return http.StatusInsufficientStorage, "storage full"
 	case errors.Is(err, context.Canceled):

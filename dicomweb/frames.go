@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/pixels"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
@@ -42,9 +43,12 @@ func (s *Server) frames(c echo.Context) error {
 		}
 	}
 	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
-	media, uid, single, err := negotiateFrames(acceptOf(c), ts)
+	media, uid, single, err := negotiateFrames(acceptOf(c), ts, ts.Encapsulated && pixels.CanDecode(ts.UID))
 	if err != nil {
 		return err
+	}
+	if ts.Encapsulated && uid == explicitVRLittleEndian {
+		return s.decodedFrames(c, ref, nums, single)
 	}
 	open := s.opener(ref)
 	if single && len(nums) == 1 {
@@ -91,7 +95,7 @@ func (s *Server) bulkdata(c echo.Context) error {
 	open := s.opener(ref)
 	if ts.Encapsulated && part10.Tag(parseHexTag(path)) == part10.TagPixelData {
 		// Encapsulated pixel data: one part per frame, as stored.
-		media, uid, _, err := negotiateFrames(acceptOf(c), ts)
+		media, uid, _, err := negotiateFrames(acceptOf(c), ts, false)
 		if err != nil {
 			return err
 		}
@@ -143,9 +147,9 @@ func (s *Server) opener(ref *index.Ref) func(ctx context.Context, off, n int64) 
 }
 
 // negotiateFrames picks the media type and transfer syntax of frames.
-func negotiateFrames(accept string, ts part10.TransferSyntax) (media, uid string, single bool, err error) {
+func negotiateFrames(accept string, ts part10.TransferSyntax, decodable bool) (media, uid string, single bool, err error) {
 	for _, ch := range acceptFrames(accept) {
-		if m, u, ok := pickFrameSyntax(ch, ts); ok {
+		if m, u, ok := pickFrameSyntax(ch, ts, decodable); ok {
 			return m, u, ch.singlePart, nil
 		}
 	}

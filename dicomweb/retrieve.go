@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/pixels"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -27,6 +28,9 @@ func (s *Server) retrieve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, r := range refs {
+		touched(c, r.StudyUID, 1)
+	}
 	choices := acceptDICOM(acceptOf(c), instance != "")
 	if len(choices) == 0 {
 		return notAcceptable("this resource is available as multipart/related; type=\"application/dicom\"")
@@ -36,9 +40,10 @@ func (s *Server) retrieve(c echo.Context) error {
 	single := false
 	for i, ref := range refs {
 		ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
+		decodable := ts.Encapsulated && pixels.CanDecode(ts.UID)
 		ok := false
 		for _, ch := range choices {
-			uid, yes := pickSyntax(ch, ts)
+			uid, yes := pickSyntax(ch, ts, decodable)
 			if yes && uid != ts.UID && ref.SOPClassUID == part10.MediaStorageDirectoryStorage {
 				yes = false // a DICOMDIR holds file offsets: never re-encoded
 			}
@@ -60,7 +65,9 @@ func (s *Server) retrieve(c echo.Context) error {
 		defer body.close()
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/dicom; transfer-syntax="+syntaxes[0])
-		h.Set(echo.HeaderContentLength, itoa(body.size))
+		if body.size >= 0 {
+			h.Set(echo.HeaderContentLength, itoa(body.size))
+		}
 		c.Response().WriteHeader(http.StatusOK)
 		return body.writeTo(ctx, c.Response())
 	}
@@ -115,6 +122,20 @@ func (s *Server) openInstance(ctx context.Context, ref *index.Ref, uid string) (
 				return nil
 			},
 			close: func() { rc.Close() },
+		}, nil
+	}
+	if ts.Encapsulated {
+		src, err := s.openPixels(ctx, ref)
+		if err != nil {
+			return nil, fmt.Errorf("decode stored object: %w", err)
+		}
+		px := src.decodedPixels()
+		return &instanceBody{
+			size: -1, // known only after decoding
+			writeTo: func(ctx context.Context, w io.Writer) error {
+				return part10.WriteExplicitLEDecoded(ctx, w, src.file, src.open, px)
+			},
+			close: func() {},
 		}, nil
 	}
 	open := s.opener(ref)

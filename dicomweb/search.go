@@ -3,6 +3,8 @@ package dicomweb
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,7 +51,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 		}
 		var bw *bufio.Writer
 		n := 0
-		err = s.idx.Search(ctx, q.Query, func(r *index.Result) error {
+		err = s.searchIndex(ctx, q.Query, func(r *index.Result) error {
 			if bw == nil {
 				rh.Set(echo.HeaderContentType, ctype)
 				c.Response().WriteHeader(http.StatusOK)
@@ -80,7 +82,7 @@ func (s *Server) searchCapped(c echo.Context, q *qido.Request, base, ctype strin
 	var buf bytes.Buffer
 	buf.WriteByte('[')
 	n := 0
-	err := s.idx.Search(c.Request().Context(), q.Query, func(r *index.Result) error {
+	err := s.searchIndex(c.Request().Context(), q.Query, func(r *index.Result) error {
 		n++
 		if n > limit {
 			return nil
@@ -101,4 +103,24 @@ func (s *Server) searchCapped(c echo.Context, q *qido.Request, base, ctype strin
 	}
 	buf.WriteByte(']')
 	return c.Blob(http.StatusOK, ctype, buf.Bytes())
+}
+
+// searchIndex runs q on the index, keeping only the patients the request
+// may see when a PatientFilter applies (then limit and offset are applied
+// after the filter, so pages stay full).
+func (s *Server) searchIndex(ctx context.Context, q index.Query, fn func(*index.Result) error) error {
+	var allow func(id, issuer string) bool
+	if s.patients != nil {
+		allow = s.patients(ctx)
+	}
+	if allow == nil {
+		return s.idx.Search(ctx, q, fn)
+	}
+	limit, offset := q.Limit, q.Offset
+	q.Limit, q.Offset = 0, 0
+	err := s.idx.Search(ctx, q, restrictResults(allow, limit, offset, fn))
+	if errors.Is(err, errStopSearch) {
+		return nil
+	}
+	return err
 }

@@ -59,6 +59,11 @@ type Config struct {
 	BaseURL string
 	// Prefix is the path the service is mounted at ("/dicomweb").
 	Prefix string
+	// Auditor, when set, receives one AccessEvent per request.
+	Auditor Auditor
+	// PatientFilter, when set, limits each request to the patients it
+	// allows (see access.go).
+	PatientFilter PatientFilter
 }
 
 // Server holds the DICOMweb handlers.
@@ -71,6 +76,11 @@ type Server struct {
 	base   string
 	prefix string
 	sem    chan struct{}
+	thumbs *byteLRU
+	// audit receives one event per request (nil: none); patients restricts
+	// what a request may see (nil: everything).
+	audit    Auditor
+	patients PatientFilter
 }
 
 // New returns the DICOMweb service.
@@ -98,7 +108,9 @@ func New(cfg Config) *Server {
 		idx: cfg.Index, store: cfg.Store, ing: cfg.Ingester,
 		log: cfg.Logger.With("component", "dicomweb"), lim: l,
 		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
-		sem: make(chan struct{}, l.MaxConcurrentIngest),
+		sem:    make(chan struct{}, l.MaxConcurrentIngest),
+		thumbs: newByteLRU(thumbCacheBytes),
+		audit:  cfg.Auditor, patients: cfg.PatientFilter,
 	}
 }
 
@@ -111,31 +123,48 @@ func (s *Server) Install(e *echo.Echo) {
 	// joining a configured root that may end in a slash.
 	e.Pre(trimTrailingSlash)
 	g := e.Group(s.prefix)
+	// Route-level middleware (g.Use would also register catch-all routes).
+	var mws []echo.MiddlewareFunc
+	if s.audit != nil {
+		mws = append(mws, s.auditMiddleware)
+	}
+	if s.patients != nil {
+		mws = append(mws, s.restrictMiddleware)
+	}
+	add := func(method, path string, h echo.HandlerFunc) { g.Add(method, path, h, mws...) }
 
-	g.POST("/studies", s.stow)
-	g.POST("/studies/:study", s.stow)
+	add(http.MethodPost, "/studies", s.stow)
+	add(http.MethodPost, "/studies/:study", s.stow)
 
-	g.GET("/studies", s.search(index.LevelStudy))
-	g.GET("/series", s.search(index.LevelSeries))
-	g.GET("/instances", s.search(index.LevelInstance))
-	g.GET("/studies/:study/series", s.search(index.LevelSeries))
-	g.GET("/studies/:study/instances", s.search(index.LevelInstance))
-	g.GET("/studies/:study/series/:series/instances", s.search(index.LevelInstance))
+	add(http.MethodGet, "/studies", s.search(index.LevelStudy))
+	add(http.MethodGet, "/series", s.search(index.LevelSeries))
+	add(http.MethodGet, "/instances", s.search(index.LevelInstance))
+	add(http.MethodGet, "/studies/:study/series", s.search(index.LevelSeries))
+	add(http.MethodGet, "/studies/:study/instances", s.search(index.LevelInstance))
+	add(http.MethodGet, "/studies/:study/series/:series/instances", s.search(index.LevelInstance))
 
-	g.GET("/studies/:study", s.retrieve)
-	g.GET("/studies/:study/series/:series", s.retrieve)
-	g.GET("/studies/:study/series/:series/instances/:instance", s.retrieve)
+	add(http.MethodGet, "/studies/:study", s.retrieve)
+	add(http.MethodGet, "/studies/:study/series/:series", s.retrieve)
+	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance", s.retrieve)
 
-	g.GET("/studies/:study/metadata", s.metadata)
-	g.GET("/studies/:study/series/:series/metadata", s.metadata)
-	g.GET("/studies/:study/series/:series/instances/:instance/metadata", s.metadata)
+	add(http.MethodGet, "/studies/:study/metadata", s.metadata)
+	add(http.MethodGet, "/studies/:study/series/:series/metadata", s.metadata)
+	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/metadata", s.metadata)
 
-	g.GET("/studies/:study/series/:series/instances/:instance/frames/:frames", s.frames)
-	g.GET("/studies/:study/series/:series/instances/:instance/bulkdata/*", s.bulkdata)
+	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/frames/:frames", s.frames)
+	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/bulkdata/*", s.bulkdata)
 
-	g.DELETE("/studies/:study", s.delete)
-	g.DELETE("/studies/:study/series/:series", s.delete)
-	g.DELETE("/studies/:study/series/:series/instances/:instance", s.delete)
+	for _, kind := range []string{"rendered", "thumbnail"} {
+		h := s.rendered(kind == "thumbnail")
+		add(http.MethodGet, "/studies/:study/"+kind, h)
+		add(http.MethodGet, "/studies/:study/series/:series/"+kind, h)
+		add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/"+kind, h)
+		add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/frames/:frames/"+kind, h)
+	}
+
+	add(http.MethodDelete, "/studies/:study", s.delete)
+	add(http.MethodDelete, "/studies/:study/series/:series", s.delete)
+	add(http.MethodDelete, "/studies/:study/series/:series/instances/:instance", s.delete)
 }
 
 // baseURL is the external URL of the DICOMweb root for this request.

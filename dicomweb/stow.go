@@ -179,6 +179,9 @@ parts:
 	failed, warned, notDICOM := 0, 0, 0
 	for i, sl := range slots {
 		results[i] = sl.res
+		if sl.res.Failure == 0 && sl.res.StudyUID != "" {
+			touched(c, sl.res.StudyUID, 1)
+		}
 		switch {
 		case sl.res.Failure != 0:
 			failed++

@@ -16,6 +16,7 @@ import (
 	"github.com/minipacs/minipacs/storage"
 	"github.com/minipacs/minipacs/storage/disk"
 	"github.com/minipacs/minipacs/storage/s3"
+	"github.com/minipacs/minipacs/web"
 )
 
 // config holds the flags shared by serve and reindex.
@@ -34,6 +35,13 @@ type config struct {
 	qidoMax    int
 	duplicates string
 	pprof      string
+	// web: the browser pages and OHIF (package web)
+	corsOrigins string
+	viewerDir   string
+	// scrub: the background scrub of serve (admin.go)
+	scrub scrubConfig
+	// sec: authentication, TLS, audit trail, header limits (security.go)
+	sec securityConfig
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -49,13 +57,17 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.baseURL, "base-url", "", "external URL of the DICOMweb root (default: from each request's Host)")
-	fs.Int64Var(&c.maxRequest, "max-request-bytes", 0, "largest STOW request body in bytes (0: no limit)")
+	fs.Int64Var(&c.maxRequest, "max-request-bytes", 32<<30, "largest STOW request body in bytes (413 beyond; 0: no limit)")
 	fs.Int64Var(&c.maxPart, "max-part-bytes", 4<<30, "largest single object in a STOW request, in bytes")
 	fs.IntVar(&c.maxParts, "max-parts", 10000, "most parts in one STOW request")
 	fs.IntVar(&c.ingestConc, "ingest-concurrency", 16, "parts processed at once, server-wide")
 	fs.IntVar(&c.qidoMax, "qido-max-limit", 1000, "largest QIDO limit (larger ones are clamped with a Warning)")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "if set, serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
+	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated origins (scheme://host[:port]) whose pages may call /dicomweb; \"*\" allows any origin, without credentials")
+	fs.StringVar(&c.viewerDir, "viewer-dir", "web/viewer/dist", "directory of the OHIF build served at /viewer/ (make viewer installs it there)")
 	fs.StringVar(&c.duplicates, "duplicates", "reject", "same SOP Instance UID with different content: reject (0x0111) or replace")
+	c.scrub.flags(fs) // admin.go
+	c.sec.flags(fs)   // security.go
 }
 
 // parse parses args, with MINIPACS_<FLAG> environment variables as
@@ -89,6 +101,9 @@ func (c *config) parse(fs *flag.FlagSet, args []string) error {
 	c.s3.SecretKey = firstEnv("MINIPACS_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
 	if c.s3.Region == "" {
 		c.s3.Region = firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
+	}
+	if _, err := web.ParseOrigins(c.corsOrigins); err != nil {
+		return fmt.Errorf("--cors-origins: %w", err)
 	}
 	if c.duplicates != "reject" && c.duplicates != "replace" {
 		return fmt.Errorf("--duplicates: want reject or replace")

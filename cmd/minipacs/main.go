@@ -40,6 +40,11 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve":   {func(ctx context.Context, args []string, _, stderr io.Writer) error { return serve(ctx, args, stderr) }, "run the server (the default)"},
 		"reindex": {reindex, "rebuild the index from the object store"},
+		"verify":  {verify, "re-hash stored objects against the index; list missing, corrupt and orphaned objects (offline)"},
+		"gc":      {gc, "remove orphaned objects older than a grace period (offline)"},
+		"backup":  {backupCmd, "write a consistent copy of the index, from the running server or --offline"},
+		"audit":   {auditCmd, "audit trail tools: verify FILE|DIR checks the hash chain"},
+		"token":   {token, "print a new API token (or --basic USER: a Basic password) and its credential-file line"},
 		"import":  {importCmd, "upload a folder or files to a running archive over STOW-RS"},
 		"version": {func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintf(stdout, "minipacs %s\n", version)

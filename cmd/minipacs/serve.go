@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -14,8 +16,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
+	"github.com/minipacs/minipacs/dicomweb/auth"
 	"github.com/minipacs/minipacs/dicomweb/ingest"
 	"github.com/minipacs/minipacs/storage"
+	"github.com/minipacs/minipacs/web"
 )
 
 // serve runs the archive until ctx is cancelled (SIGINT/SIGTERM), then
@@ -25,9 +29,23 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Safe by default: no patient data on the network without
+	// authentication and TLS (security.go).
+	if err := cfg.sec.check(cfg.listen); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	authn, err := cfg.sec.authenticator(ctx, log)
+	if err != nil {
+		return fmt.Errorf("authentication: %w", err)
+	}
+	aud, err := openAuditor(ctx, &cfg.sec, cfg.data, cfg.listen, log)
+	if err != nil {
+		return err
+	}
+	defer aud.close()
 	store, err := cfg.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("object store: %w", err)
@@ -52,14 +70,36 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	var dwAudit dicomweb.Auditor
+	authHooks := auth.Hooks{Logger: log}
+	if aud != nil {
+		dwAudit, authHooks.OnAuth = aud, aud.onAuth
+	}
 	dw := dicomweb.New(dicomweb.Config{
 		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
+		Auditor: dwAudit, PatientFilter: patientFilter,
 		Limits: dicomweb.Limits{
 			MaxRequestBytes: cfg.maxRequest, MaxPartBytes: cfg.maxPart, MaxParts: cfg.maxParts,
 			MaxConcurrentIngest: cfg.ingestConc, QIDOMaxLimit: cfg.qidoMax,
 		},
 	})
 	dw.Install(e)
+	// Background scrub, GET /metrics, POST /admin/backup (admin.go).
+	installAdmin(ctx, e, idx, store, cfg, log)
+	// The study browser, OHIF at /viewer/, ZIP downloads and CORS (package web).
+	origins, _ := web.ParseOrigins(cfg.corsOrigins) // checked by config.parse
+	cors, err := web.CORS("/dicomweb", origins)
+	if err != nil {
+		return fmt.Errorf("--cors-origins: %w", err)
+	}
+	if cors != nil {
+		e.Pre(cors)
+	}
+	var zipAudit []echo.MiddlewareFunc
+	if aud != nil {
+		zipAudit = append(zipAudit, aud.studyDownload(dw))
+	}
+	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, zipAudit...)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
@@ -90,17 +130,42 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		}()
 	}
 
+	// Every route is declared in one table with the role it needs; a
+	// route missing from it is a bug caught here, at start-up.
+	table, err := routeTable("/dicomweb")
+	if err != nil {
+		return err
+	}
+	if err := auth.CheckRoutes(e, table); err != nil {
+		return fmt.Errorf("route table: %w", err)
+	}
+	e.Use(auth.Middleware(table, authn, authHooks))
+	e.Use(securityHeaders(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
+	reloadOnSIGHUP(ctx, log, func() error { return authn.Reload() })
+
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
 		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.sec.readHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    cfg.sec.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	log.Info("minipacs listening", "addr", ln.Addr().String(), "version", version, "storage", cfg.storage, "data", cfg.data)
+	scheme := "http"
+	if cfg.sec.tlsEnabled() {
+		certs, err := newCertReloader(cfg.sec.tlsCert, cfg.sec.tlsKey, log)
+		if err != nil {
+			return err
+		}
+		certs.watch(ctx)
+		srv.TLSConfig = certs.tlsConfig()
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
+	log.Info("minipacs listening", "addr", ln.Addr().String(), "scheme", scheme, "auth", authn.String(), "version", version, "storage", cfg.storage, "data", cfg.data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

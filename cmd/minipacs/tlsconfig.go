@@ -104,3 +104,26 @@ func checkExposure(listen string, auth, tls, behindProxy bool) error {
 		"and --tls-cert/--tls-key; or listen on 127.0.0.1; or, if a TLS-terminating, authenticating proxy is in front, "+
 		"say so with --insecure-behind-proxy", listen, missing)
 }
+
+// reloadOnSIGHUP calls each fn on SIGHUP until ctx ends (the certificate
+// has its own watcher, certReloader.watch).
+func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, fns ...func() error) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				for _, fn := range fns {
+					if err := fn(); err != nil {
+						log.Error("SIGHUP: reload failed; keeping the previous configuration", "err", err)
+					}
+				}
+				log.Info("SIGHUP: credentials reloaded")
+			}
+		}
+	}()
+}

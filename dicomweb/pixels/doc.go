@@ -22,9 +22,10 @@
 // or for signed data sign extended. Two normalisations go beyond codec's:
 // BitsAllocated 1 is expanded to one byte per pixel holding 0 or 1, and
 // native YBR_FULL_422 is upsampled to full-resolution Y Cb Cr. So a decoded
-// frame is always Rows×Columns×Samples samples; Image.DecodedLayout tells
-// its photometric interpretation (YBR_RCT and YBR_ICT come out as RGB,
-// YBR_FULL_422 as YBR_FULL).
+// frame is always Rows×Columns×Samples samples (Image.DecodedFrameSize).
+// Its colours are as the codec leaves them: YBR_RCT and YBR_ICT come out of
+// JPEG 2000 as RGB, YBR_FULL_422 as full-resolution YBR_FULL; Render
+// converts the rest.
 //
 // # Rendering
 //

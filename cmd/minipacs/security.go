@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb"
+	"github.com/minipacs/minipacs/dicomweb/audit"
+	"github.com/minipacs/minipacs/dicomweb/auth"
+)
+
+// securityConfig holds the flags of authentication, TLS and the audit
+// trail (issue: safe by default).
+type securityConfig struct {
+	oidcIssuer, oidcAudience, oidcJWKS string
+	oidcRolesClaim, oidcRoleMap        string
+	oidcAlgs                           string
+	patientClaim, tenantClaim          string
+	apiTokens, basicUsers              string
+	allowQueryToken                    bool
+	behindProxy                        bool
+	tlsCert, tlsKey                    string
+	hstsMaxAge                         time.Duration
+
+	auditLog, auditSyslog, auditSyslogCA string
+	noAudit                              bool
+
+	readHeaderTimeout time.Duration
+	maxHeaderBytes    int
+}
+
+func (c *securityConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.oidcIssuer, "oidc-issuer", "", "accept OIDC bearer tokens (JWT) from this issuer URL")
+	fs.StringVar(&c.oidcAudience, "oidc-audience", "", "audience the OIDC tokens must carry (aud)")
+	fs.StringVar(&c.oidcJWKS, "oidc-jwks-url", "", "JWKS URL (default: from the issuer's discovery document)")
+	fs.StringVar(&c.oidcRolesClaim, "oidc-roles-claim", "roles", "claim holding the roles (dotted path, e.g. realm_access.roles; scope works too)")
+	fs.StringVar(&c.oidcRoleMap, "oidc-role-map", "", "claim value to role, e.g. pacs-read=reader,pacs-admin=admin (default: reader, writer, admin as is)")
+	fs.StringVar(&c.oidcAlgs, "oidc-algorithms", "", "allowed JWT algorithms, comma separated (default RS256,PS256,ES256,EdDSA)")
+	fs.StringVar(&c.patientClaim, "restrict-claim", "", "OIDC claim listing the patient IDs a user may see (absent: all)")
+	fs.StringVar(&c.tenantClaim, "tenant-claim", "", "OIDC claim naming the issuers of patient ID (0010,0021) a user may see")
+	fs.StringVar(&c.apiTokens, "api-tokens", "", "file of API tokens (SHA-256 digests; see minipacs token)")
+	fs.StringVar(&c.basicUsers, "basic-users", "", "file of HTTP Basic users (bcrypt; see minipacs token --basic)")
+	fs.BoolVar(&c.allowQueryToken, "allow-query-token", false, "accept bearer tokens in the access_token query parameter (they end up in logs)")
+	fs.BoolVar(&c.behindProxy, "insecure-behind-proxy", false, "allow a non-loopback listener without authentication or TLS: a TLS-terminating, authenticating proxy is in front")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate chain for HTTPS (reloaded on SIGHUP)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key for HTTPS")
+	fs.DurationVar(&c.hstsMaxAge, "hsts-max-age", 365*24*time.Hour, "Strict-Transport-Security max-age sent over HTTPS (0: none)")
+	fs.StringVar(&c.auditLog, "audit-log", "", "audit trail file (default <data>/audit/audit.log)")
+	fs.BoolVar(&c.noAudit, "no-audit", false, "keep no audit trail (development only)")
+	fs.StringVar(&c.auditSyslog, "audit-syslog", "", "forward audit records as RFC 5424 syslog over TLS to host:port")
+	fs.StringVar(&c.auditSyslogCA, "audit-syslog-ca", "", "PEM CA file for the audit syslog server (default: system roots)")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read a request's headers (slowloris)")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block in bytes")
+}
+
+// authEnabled reports whether any authentication is configured.
+func (c *securityConfig) authEnabled() bool {
+	return c.oidcIssuer != "" || c.apiTokens != "" || c.basicUsers != ""
+}
+
+func (c *securityConfig) tlsEnabled() bool { return c.tlsCert != "" || c.tlsKey != "" }
+
+// check validates flag combinations and the exposure rule.
+func (c *securityConfig) check(listen string) error {
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.oidcIssuer != "" && c.oidcAudience == "" {
+		return fmt.Errorf("--oidc-issuer needs --oidc-audience")
+	}
+	return checkExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
+}
+
+// authenticator builds the authenticator. Without any authentication
+// configured (loopback development, or behind an authenticating proxy)
+// every request acts as an anonymous administrator.
+func (c *securityConfig) authenticator(ctx context.Context, log *slog.Logger) (*auth.Authenticator, error) {
+	cfg := auth.Config{
+		APITokensFile: c.apiTokens, BasicUsersFile: c.basicUsers,
+		AllowQueryToken: c.allowQueryToken, Logger: log,
+	}
+	if c.oidcIssuer != "" {
+		oc := &auth.OIDCConfig{
+			Issuer: c.oidcIssuer, Audience: c.oidcAudience, JWKSURL: c.oidcJWKS,
+			RolesClaim: c.oidcRolesClaim, PatientClaim: c.patientClaim, TenantClaim: c.tenantClaim,
+		}
+		if c.oidcRoleMap != "" {
+			m, err := auth.ParseRoleMap(c.oidcRoleMap)
+			if err != nil {
+				return nil, fmt.Errorf("--oidc-role-map: %w", err)
+			}
+			oc.RoleMap = m
+		}
+		if c.oidcAlgs != "" {
+			oc.Algorithms = strings.Split(c.oidcAlgs, ",")
+		}
+		cfg.OIDC = oc
+	}
+	if !c.authEnabled() {
+		cfg.AnonymousRoles = auth.RolesOf(auth.Admin)
+	}
+	return auth.New(ctx, cfg)
+}
+
+// routeTable is every route of the server with the role it needs.
+func routeTable(prefix string) (*auth.Table, error) {
+	rules := auth.DICOMwebRules(prefix)
+	rules = append(rules, adminRules()...)
+	rules = append(rules, webRules()...)
+	return auth.NewTable(rules...)
+}
+
+// auditor writes the audit trail: it turns DICOMweb access events and
+// authentication decisions into ATNA records. Records of changes (STOW,
+// DELETE) and of security events are durable before the response is sent;
+// records of reads are written without holding the response (they are
+// batched and synced within milliseconds), and Close waits for them.
+type auditor struct {
+	log  *audit.Log
+	node audit.Node
+	slog *slog.Logger
+	wg   sync.WaitGroup
+}
+
+func openAuditor(ctx context.Context, c *securityConfig, data, listen string, log *slog.Logger) (*auditor, error) {
+	if c.noAudit {
+		return nil, nil
+	}
+	path := c.auditLog
+	if path == "" {
+		path = filepath.Join(data, "audit", "audit.log")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	node := audit.NewNode("minipacs", "", listen)
+	l, err := audit.Open(ctx, path, audit.Options{Node: node, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	a := &auditor{log: l, node: node, slog: log}
+	if c.auditSyslog != "" {
+		tc, err := audit.ClientTLS(c.auditSyslogCA, c.auditSyslog, "")
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("--audit-syslog: %w", err)
+		}
+		fw, err := audit.NewForwarder(path, audit.ForwardOptions{Addr: c.auditSyslog, TLS: tc, Wake: l.Notify(), Logger: log})
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("--audit-syslog: %w", err)
+		}
+		go fw.Run(ctx)
+	}
+	a.record(context.Background(), node.AppActivity(audit.TypeApplicationStart, os.Getenv("USER"), audit.Success, "minipacs "+version))
+	return a, nil
+}
+
+// close records the application stop and closes the log.
+func (a *auditor) close() {
+	if a == nil {
+		return
+	}
+	a.wg.Wait()
+	a.record(context.Background(), a.node.AppActivity(audit.TypeApplicationStop, os.Getenv("USER"), audit.Success, ""))
+	a.log.Close()
+}
+
+func (a *auditor) record(ctx context.Context, r audit.Record) {
+	if err := a.log.Record(ctx, r); err != nil {
+		a.slog.Error("audit record not written", "event", r.EventID.Code, "err", err)
+	}
+}
+
+// user describes the principal of a request for the audit trail.
+func auditUser(ctx context.Context, r *http.Request) audit.User {
+	u := audit.User{Method: "none"}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		u.Remote = host
+	}
+	if p := auth.FromContext(ctx); p != nil {
+		u.ID, u.Name, u.Method = p.Subject, p.Name, string(p.Method)
+		if s := p.Roles.String(); s != "" {
+			u.Roles = strings.Split(s, ",")
+		}
+	}
+	return u
+}
+
+// Access implements dicomweb.Auditor.
+func (a *auditor) Access(ctx context.Context, r *http.Request, ev dicomweb.AccessEvent) {
+	u := auditUser(ctx, r)
+	studies := make([]audit.StudyRef, len(ev.Studies))
+	for i, s := range ev.Studies {
+		studies[i] = audit.StudyRef{StudyUID: s.StudyUID, PatientID: s.PatientID, PatientName: s.PatientName,
+			Accession: s.AccessionNumber, Instances: s.Instances}
+	}
+	o := audit.OutcomeFromStatus(ev.Status)
+	desc := fmt.Sprintf("%s %s -> %d", r.Method, r.URL.Path, ev.Status)
+	var rec audit.Record
+	sync := false
+	switch ev.Kind {
+	case dicomweb.AccessStored:
+		rec, sync = a.node.Transferred(audit.Create, u, studies, o, desc), true
+	case dicomweb.AccessDeleted:
+		rec, sync = a.node.Deleted(u, studies, o, desc), true
+	case dicomweb.AccessRetrieved:
+		rec = a.node.Transferred(audit.Read, u, studies, o, desc)
+	case dicomweb.AccessRead:
+		rec = a.node.Accessed(audit.Read, u, studies, o, desc)
+	case dicomweb.AccessQueried:
+		study := ""
+		if len(ev.Studies) == 1 {
+			study = ev.Studies[0].StudyUID
+		}
+		rec = a.node.Query(u, ev.Level, ev.Query, study, o, desc)
+	default:
+		return
+	}
+	if sync {
+		a.record(context.WithoutCancel(ctx), rec)
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.record(context.Background(), rec)
+	}()
+}
+
+// onAuth records refused requests: 401 as a failed User Authentication
+// (110114), 403 as a Security Alert (110113, use of a restricted
+// function). A successful authentication is part of the access record
+// of its request (its user), so each request gives exactly one record.
+func (a *auditor) onAuth(ctx context.Context, ev auth.AuthEvent) {
+	if ev.Success {
+		return
+	}
+	u := audit.User{ID: "", Method: "none", Remote: ev.Remote}
+	if ev.Principal != nil {
+		u.ID, u.Name, u.Method = ev.Principal.Subject, ev.Principal.Name, string(ev.Principal.Method)
+	}
+	desc := fmt.Sprintf("%s %s -> %d: %s", ev.HTTPMethod, ev.Route, ev.Status, ev.Reason)
+	var rec audit.Record
+	switch ev.Status {
+	case http.StatusForbidden:
+		rec = a.node.SecurityAlert(audit.TypeUseOfRestrictedFunction, u, ev.Route, audit.MinorFailure, desc)
+	default:
+		rec = a.node.Authentication(audit.TypeLogin, u, audit.OutcomeFromStatus(ev.Status), desc)
+	}
+	a.record(context.WithoutCancel(ctx), rec)
+}
+
+// securityHeaders sets the headers every response carries, and HSTS over
+// HTTPS.
+func securityHeaders(hsts time.Duration, tls bool) echo.MiddlewareFunc {
+	hstsValue := fmt.Sprintf("max-age=%d; includeSubDomains", int(hsts.Seconds()))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			if tls && hsts > 0 {
+				h.Set("Strict-Transport-Security", hstsValue)
+			}
+			return next(c)
+		}
+	}
+}
+
+// patientFilter gives dicomweb the restriction of each request's principal.
+func patientFilter(ctx context.Context) func(id, issuer string) bool {
+	p := auth.FromContext(ctx)
+	if p == nil || p.Restriction == nil {
+		return nil
+	}
+	return p.AllowsPatient
+}
+
+// adminRules are the administration endpoints of admin.go.
+func adminRules() []auth.Rule {
+	return []auth.Rule{
+		{Method: http.MethodGet, Path: metricsPath, Role: auth.Admin},
+		{Method: http.MethodPost, Path: backupPath, Role: auth.Admin},
+	}
+}
+
+// webRules are the routes of package web: the pages and OHIF's files are
+// public (they hold no patient data; every datum comes through DICOMweb
+// with the user's credentials), the ZIP download of a study needs reader.
+func webRules() []auth.Rule {
+	var out []auth.Rule
+	for _, m := range []string{http.MethodGet, http.MethodHead} {
+		out = append(out,
+			auth.Rule{Method: m, Path: "/", Role: auth.Public},
+			auth.Rule{Method: m, Path: "/web", Role: auth.Public},
+			auth.Rule{Method: m, Path: "/web/*", Role: auth.Public},
+			auth.Rule{Method: m, Path: "/web/studies/:study/zip", Role: auth.Reader},
+			auth.Rule{Method: m, Path: "/viewer", Role: auth.Public},
+			auth.Rule{Method: m, Path: "/viewer/*", Role: auth.Public},
+		)
+	}
+	return out
+}
+
+// studyDownload audits a ZIP download of a study as an instance transfer.
+func (a *auditor) studyDownload(dw *dicomweb.Server) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			done := false
+			report := func(status int) {
+				if done {
+					return
+				}
+				done = true
+				ctx := c.Request().Context()
+				sa := dw.LookupStudy(ctx, c.Param("study"))
+				ev := dicomweb.AccessEvent{Kind: dicomweb.AccessRetrieved, Status: status, Studies: []dicomweb.StudyAccess{sa}}
+				a.Access(ctx, c.Request(), ev)
+			}
+			c.Response().Before(func() { report(c.Response().Status) })
+			err := next(c)
+			status := http.StatusOK
+			if err != nil {
+				status = http.StatusInternalServerError
+				if he, ok := err.(*echo.HTTPError); ok {
+					status = he.Code
+				}
+			}
+			report(status)
+			return err
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package dicomweb
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/index"
+)
+
+// Access to patient data, for the audit trail and per-patient restrictions.
+//
+// Every DICOMweb request ends in exactly one AccessEvent given to the
+// Auditor (when one is configured), after its handler has run: the kind of
+// access, the HTTP status, and the studies touched with their patient.
+// PatientFilter, when set, hides studies of patients a request may not see:
+// QIDO leaves them out, WADO and DELETE answer 404 as if they did not exist.
+
+// AccessKind says what a request did with patient data.
+type AccessKind uint8
+
+const (
+	// AccessStored: STOW-RS received instances (audit 110104, action C).
+	AccessStored AccessKind = iota + 1
+	// AccessRetrieved: WADO-RS sent instances (110104, action R).
+	AccessRetrieved
+	// AccessRead: metadata, frames, bulk data, rendered (110103, action R).
+	AccessRead
+	// AccessQueried: a QIDO-RS search (110112).
+	AccessQueried
+	// AccessDeleted: DELETE of a study, series or instance (110105).
+	AccessDeleted
+)
+
+// StudyAccess is one study a request touched.
+type StudyAccess struct {
+	StudyUID                     string
+	PatientID, IssuerOfPatientID string
+	PatientName                  string
+	AccessionNumber              string
+	// Instances is the number of instances stored or sent, when known.
+	Instances int
+}
+
+// AccessEvent describes one request to the DICOMweb service.
+type AccessEvent struct {
+	Kind   AccessKind
+	Status int
+	// Level is the QIDO level ("study", "series", "instance").
+	Level string
+	// Query is the request path and query string of a search.
+	Query   string
+	Studies []StudyAccess
+}
+
+// Auditor records access events. Access is called once per request, after
+// the handler, before the response is finished for requests that change
+// data (so that a crash cannot lose the record of an acknowledged write).
+type Auditor interface {
+	Access(ctx context.Context, r *http.Request, ev AccessEvent)
+}
+
+// PatientFilter returns, for a request, the test of which patients it may
+// see, or nil when it may see all.
+type PatientFilter func(ctx context.Context) func(patientID, issuer string) bool
+
+// ctxStudies is the echo context key of the studies a handler touched.
+const ctxStudies = "minipacs.studies"
+
+// touched records that the request touched study (with n instances).
+func touched(c echo.Context, study string, n int) {
+	m, _ := c.Get(ctxStudies).(map[string]int)
+	if m == nil {
+		m = map[string]int{}
+		c.Set(ctxStudies, m)
+	}
+	m[study] += n
+}
+
+// accessKind maps a route to its kind of access (0: none).
+func accessKind(method, route string) (AccessKind, string) {
+	switch {
+	case method == http.MethodPost:
+		return AccessStored, ""
+	case method == http.MethodDelete:
+		return AccessDeleted, ""
+	case strings.HasSuffix(route, "/studies"):
+		return AccessQueried, "study"
+	case strings.HasSuffix(route, "/series"):
+		return AccessQueried, "series"
+	case strings.HasSuffix(route, "/instances"):
+		return AccessQueried, "instance"
+	case strings.HasSuffix(route, "/:study"), strings.HasSuffix(route, "/:series"), strings.HasSuffix(route, "/:instance"):
+		return AccessRetrieved, ""
+	}
+	return AccessRead, ""
+}
+
+// auditMiddleware reports each request to the auditor exactly once: just
+// before the response status is sent (so the record of an acknowledged
+// write is made before the acknowledgement), or after the handler when it
+// sent nothing.
+func (s *Server) auditMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		kind, level := accessKind(c.Request().Method, c.Path())
+		if kind == 0 {
+			return next(c)
+		}
+		done := false
+		report := func(status int) {
+			if done {
+				return
+			}
+			done = true
+			s.audit.Access(c.Request().Context(), c.Request(), s.accessEvent(c, kind, level, status))
+		}
+		c.Response().Before(func() { report(c.Response().Status) })
+		err := next(c)
+		if err != nil {
+			status, _ := statusOf(err)
+			report(status)
+		} else {
+			report(http.StatusOK)
+		}
+		return err
+	}
+}
+
+// accessEvent builds the event of the request in c.
+func (s *Server) accessEvent(c echo.Context, kind AccessKind, level string, status int) AccessEvent {
+	ev := AccessEvent{Kind: kind, Status: status, Level: level}
+	if kind == AccessQueried {
+		ev.Query = c.Request().URL.RequestURI()
+	}
+	studies, _ := c.Get(ctxStudies).(map[string]int)
+	if p := c.Param("study"); p != "" && (len(studies) == 0 || kind == AccessQueried) {
+		studies = map[string]int{p: 0}
+	}
+	uids := make([]string, 0, len(studies))
+	for uid := range studies {
+		uids = append(uids, uid)
+	}
+	sort.Strings(uids)
+	ctx := c.Request().Context()
+	for _, uid := range uids {
+		sa := StudyAccess{StudyUID: uid, Instances: studies[uid]}
+		s.fillPatient(ctx, &sa)
+		ev.Studies = append(ev.Studies, sa)
+	}
+	return ev
+}
+
+// studyAttrs reads a study's patient attributes from the index.
+func (s *Server) studyAttrs(ctx context.Context, study string) (sa StudyAccess, found bool, err error) {
+	sa.StudyUID = study
+	q := index.Query{Level: index.LevelStudy, StudyUID: study, Limit: 1}
+	err = s.idx.Search(ctx, q, func(r *index.Result) error {
+		found = true
+		for _, a := range r.Attrs(index.LevelStudy) {
+			if len(a.Values) == 0 {
+				continue
+			}
+			switch a.Tag {
+			case 0x00100020:
+				sa.PatientID = a.Values[0]
+			case 0x00100021:
+				sa.IssuerOfPatientID = a.Values[0]
+			case 0x00100010:
+				sa.PatientName = a.Values[0]
+			case 0x00080050:
+				sa.AccessionNumber = a.Values[0]
+			}
+		}
+		return nil
+	})
+	return sa, found, err
+}
+
+func (s *Server) fillPatient(ctx context.Context, sa *StudyAccess) {
+	if got, ok, err := s.studyAttrs(ctx, sa.StudyUID); err == nil && ok {
+		got.Instances = sa.Instances
+		*sa = got
+	}
+}
+
+// allowStudy answers 404 when the request may not see the study's patient.
+func (s *Server) allowStudy(ctx context.Context, study string) error {
+	if s.patients == nil || study == "" {
+		return nil
+	}
+	allow := s.patients(ctx)
+	if allow == nil {
+		return nil
+	}
+	sa, found, err := s.studyAttrs(ctx, study)
+	if err != nil {
+		return err
+	}
+	if !found || !allow(sa.PatientID, sa.IssuerOfPatientID) {
+		return errNotFound
+	}
+	return nil
+}
+
+// restrictMiddleware applies the patient restriction to every route that
+// names a study.
+func (s *Server) restrictMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if study := c.Param("study"); study != "" && c.Request().Method != http.MethodPost {
+			if err := s.allowStudy(c.Request().Context(), study); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+// errStopSearch ends a search early.
+var errStopSearch = errors.New("enough results")
+
+// restrictResults wraps a search callback so that only results of allowed
+// patients reach it, applying limit and offset after the filter (the
+// index applies none: see search).
+func restrictResults(allow func(id, issuer string) bool, limit, offset int, fn func(*index.Result) error) func(*index.Result) error {
+	seen := 0
+	return func(r *index.Result) error {
+		var id, issuer string
+		rd := r.Attrs(index.LevelStudy)
+		for _, a := range rd {
+			if len(a.Values) == 0 {
+				continue
+			}
+			switch a.Tag {
+			case 0x00100020:
+				id = a.Values[0]
+			case 0x00100021:
+				issuer = a.Values[0]
+			}
+		}
+		if !allow(id, issuer) {
+			return nil
+		}
+		seen++
+		if seen <= offset {
+			return nil
+		}
+		if limit > 0 && seen > offset+limit {
+			return errStopSearch
+		}
+		return fn(r)
+	}
+}
+
+// LookupStudy returns what the index knows of a study's patient (only the
+// UID when the study is unknown), for audit records made outside the
+// DICOMweb handlers.
+func (s *Server) LookupStudy(ctx context.Context, study string) StudyAccess {
+	sa := StudyAccess{StudyUID: study}
+	s.fillPatient(ctx, &sa)
+	return sa
+}
