@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +26,10 @@ func (ix *Index) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	err := ix.view(ctx, "backup", func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(ctxWriter{ctx: ctx, w: w})
+		if err != nil && ctx.Err() != nil {
+			// bbolt flattens some writer errors into text.
+			return fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
 		return err
 	})
 	return n, err
@@ -42,7 +47,7 @@ func (ix *Index) BackupFile(ctx context.Context, path string) (int64, error) {
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("index: backup to %s: %w", path, err)
+		return 0, err
 	}
 	return n, nil
 }
@@ -53,7 +58,14 @@ func (ix *Index) BackupFile(ctx context.Context, path string) (int64, error) {
 // with CheckFile (it must be a sound index file) and renamed over path;
 // the directory is fsynced last. On any error the temporary file is
 // removed and path is left as it was.
-func WriteBackupFile(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
+func WriteBackupFile(ctx context.Context, path string, write func(w io.Writer) error) error {
+	if err := writeBackupFile(ctx, path, write); err != nil {
+		return fmt.Errorf("index: write backup %s: %w", path, err)
+	}
+	return nil
+}
+
+func writeBackupFile(ctx context.Context, path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -95,24 +107,48 @@ func WriteBackupFile(ctx context.Context, path string, write func(w io.Writer) e
 	return nil
 }
 
-// CheckFile opens the index file at path read-only and checks it: bbolt's
-// consistency check (Tx.Check: page structure, freelist, key order) must
-// pass, every bucket of the schema must exist and the schema version must
-// be the one this build reads. It must not be the file of an open Index
-// (bbolt's file lock would make it wait, then fail).
-func CheckFile(ctx context.Context, path string) error {
+// CheckFile opens the index file at path read-only and checks it: the
+// file must hold every page its meta page counts, every key and value of
+// every bucket must be readable, bbolt's consistency check (Tx.Check: page
+// structure, freelist, reachability) must pass, every bucket of the schema
+// must exist and the schema version must be the one this build reads. A
+// damaged file gives an error, not a crash: bbolt panics (and faults on
+// pages past the end of the file) are caught before Tx.Check runs. path
+// must not be the file of an open Index (its lock would make CheckFile
+// wait, then fail).
+func CheckFile(ctx context.Context, path string) (err error) {
+	// bbolt panics on some damage instead of returning an error, and
+	// reading a page past the end of a mapped file faults.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("index: check %s: %w: %v", path, errCorrupt, r)
+		}
+	}()
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("index: check %s: %w", path, err)
 	}
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return fmt.Errorf("index: check: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second, PreLoadFreelist: true})
 	if err != nil {
 		return fmt.Errorf("index: check %s: open: %w", path, err)
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return fmt.Errorf("%w: file has %d bytes, its meta page counts %d (truncated)", errCorrupt, fi.Size(), tx.Size())
+		}
+		// Touch every page reachable from the root here, where a fault is
+		// recovered, before Tx.Check walks them in its own goroutine.
+		var kv int
+		if err := tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return walkBucket(ctx, b, &kv)
+		}); err != nil {
+			return err
+		}
 		var errs []error
 		for err := range tx.Check() {
 			if len(errs) < 10 {
@@ -134,6 +170,30 @@ func CheckFile(ctx context.Context, path string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("index: check %s: %w", path, err)
+	}
+	return nil
+}
+
+// walkBucket reads every key and value of b and its nested buckets.
+func walkBucket(ctx context.Context, b *bolt.Bucket, kv *int) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if *kv++; *kv%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if v == nil {
+			if nb := b.Bucket(k); nb != nil {
+				if err := walkBucket(ctx, nb, kv); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if len(v) > 0 {
+			_ = v[len(v)-1] // touch the value's last page
+		}
 	}
 	return nil
 }
