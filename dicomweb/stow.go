@@ -206,6 +206,9 @@ parts:
 	writeStowResponse(&buf, s.baseURL(req), study, results)
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "application/dicom+json")
+	if cp, ok := s.ing.(interface{ CrashPoint(string) }); ok && failed < len(results) {
+		cp.CrashPoint(ingest.CrashBeforeResponse) // crash-consistency tests only
+	}
 	return c.Blob(status, "application/dicom+json", buf.Bytes())
 }
 

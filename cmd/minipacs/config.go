@@ -53,6 +53,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.s3.Prefix, "s3-prefix", "", "key prefix inside the bucket")
 	fs.StringVar(&c.s3.Region, "s3-region", "", "S3 region")
 	fs.BoolVar(&c.s3.Insecure, "s3-insecure", false, "use plain HTTP to the S3 endpoint")
+	fs.DurationVar(&c.s3.Timeout, "s3-timeout", 30*time.Second, "bound on each object store call without progress (timeouts answer 503 / 0xA700)")
 	fs.BoolVar(&c.s3.CreateBucket, "s3-create-bucket", false, "create the S3 bucket at start-up when it does not exist")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -20,9 +20,9 @@ const (
 	// file still exists and the client has no answer yet.
 	CrashAfterIndexCommit = "after-index-commit"
 	// CrashBeforeResponse: the instance is committed and its pending file
-	// removed; only the HTTP answer is missing. The STOW handler may also
-	// call Ingester.CrashPoint(CrashBeforeResponse) right before writing
-	// the response.
+	// removed; only the HTTP answer is missing. The STOW handler calls
+	// Ingester.CrashPoint(CrashBeforeResponse) right before writing the
+	// response.
 	CrashBeforeResponse = "before-response"
 )
 

@@ -277,11 +277,7 @@ func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
 	if pr.done {
 		return pr.res
 	}
-	res := g.commit(ctx, pr)
-	if res.Failure == 0 {
-		g.CrashPoint(CrashBeforeResponse)
-	}
-	return res
+	return g.commit(ctx, pr)
 }
 
 func (g *Ingester) commit(ctx context.Context, pr *Prepared) Result {

@@ -70,18 +70,17 @@ type decoder struct {
 	data []byte
 	pos  int
 
-	info     Info
-	sof      bool
-	comps    []component
-	hmax     int
-	vmax     int
-	qt       [4][64]int32
-	qtSet    [4]bool
-	dc, ac   [4]huffTable
-	restart  int
-	out      []byte
-	width    int // output bytes per sample
-	maxPlane int64
+	info    Info
+	sof     bool
+	comps   []component
+	hmax    int
+	vmax    int
+	qt      [4][64]int32
+	qtSet   [4]bool
+	dc, ac  [4]huffTable
+	restart int
+	out     []byte
+	width   int // output bytes per sample
 }
 
 // ReadInfo reads the headers of a JPEG stream up to its first scan.

@@ -1,7 +1,9 @@
 package jpeg
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	stdjpeg "image/jpeg"
@@ -128,6 +130,11 @@ func TestDecodeGenerated(t *testing.T) {
 			enc := filepath.Join(dir, "enc.dcm")
 			runTool(t, "dcmcjpeg", append(append([]string{}, tc.args...), src, enc)...)
 			df := readDICOM(t, enc)
+			info, err := ReadInfo(df.frames[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %+v", df.ts, info)
 			checkFrames(t, df, dcmdjpegRef(t, enc), tc.tol)
 			if tc.exact {
 				checkFrames(t, df, readDICOM(t, src), 0)
@@ -140,7 +147,7 @@ func TestDecodeGenerated(t *testing.T) {
 // write: Go's encoder makes one, img2dcm wraps it, dcmdjpeg decodes it.
 func TestDecode420(t *testing.T) {
 	for _, size := range [][2]int{{64, 48}, {37, 23}, {2, 2}, {17, 1}} {
-		t.Run("", func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dx%d", size[0], size[1]), func(t *testing.T) {
 			img := image.NewRGBA(image.Rect(0, 0, size[0], size[1]))
 			for y := 0; y < size[1]; y++ {
 				for x := 0; x < size[0]; x++ {
@@ -201,6 +208,7 @@ func TestDecodeErrors(t *testing.T) {
 			q.BitsAllocated, q.BitsStored = 8, 8
 		}), codec.ErrMismatch},
 		{"bits allocated", frame, with(func(q *codec.Params) { q.BitsAllocated = 12 }), codec.ErrMismatch},
+		{"short stream for a huge frame", hugeSOF(t), codec.Params{Rows: 60000, Columns: 60000, Samples: 1, BitsAllocated: 16, BitsStored: 16}, codec.ErrCorrupt},
 		{"progressive", progressiveFrame(t), codec.Params{Rows: 8, Columns: 8, Samples: 1, BitsAllocated: 8, BitsStored: 8}, codec.ErrUnsupported},
 		{"arithmetic", []byte{0xFF, 0xD8, 0xFF, 0xC9, 0, 11, 8, 0, 8, 0, 8, 1, 1, 0x11, 0}, codec.Params{Rows: 8, Columns: 8, Samples: 1, BitsAllocated: 8, BitsStored: 8}, codec.ErrUnsupported},
 	} {
@@ -211,6 +219,17 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hugeSOF is a small lossless stream whose SOF claims 60000×60000.
+func hugeSOF(t *testing.T) []byte {
+	src := losslessEncoder{w: 7, h: 5, prec: 16, psv: 1}.encode([][]uint16{make([]uint16, 35)})
+	i := bytes.Index(src, []byte{0xFF, 0xC3})
+	if i < 0 {
+		t.Fatal("no SOF3")
+	}
+	src[i+5], src[i+6], src[i+7], src[i+8] = 0xEA, 0x60, 0xEA, 0x60
+	return src
 }
 
 func progressiveFrame(t *testing.T) []byte {

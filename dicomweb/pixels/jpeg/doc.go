@@ -35,9 +35,13 @@
 // BitsAllocated gives codec.ErrMismatch.
 //
 // Hostile input: the stream's dimensions and component count must equal
-// Params (codec.ErrMismatch otherwise), so memory is bounded by the frame
-// size (the output, plus component planes of at most twice its samples for
-// DCT streams and two rows for lossless ones) and the Huffman and
-// quantisation tables. A stream whose entropy-coded data ends early gives
-// codec.ErrCorrupt; a missing EOI after complete scans is tolerated.
+// Params (codec.ErrMismatch otherwise), and a stream too short to code a
+// frame of that size is refused before any allocation (codec.ErrCorrupt),
+// so memory is bounded by the frame size: the output, plus for DCT streams
+// one 16-bit plane per component (padded to whole MCUs), for lossless ones
+// two rows per component, and small tables. A stream whose entropy-coded
+// data ends early gives codec.ErrCorrupt; a missing EOI after complete scans
+// is tolerated, as are wrong Ss/Se values in sequential DCT scans (as
+// libjpeg does). Restart markers are required where the restart interval
+// says; their numbers are not checked.
 package jpeg
