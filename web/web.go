@@ -1,0 +1,148 @@
+package web
+
+import (
+	"context"
+	"embed"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/index"
+)
+
+//go:embed ui
+var uiFiles embed.FS
+
+// Index is what the ZIP download needs of the metadata index.
+type Index interface {
+	// Refs lists the instances of a study (series "") or of one series; it
+	// fails with index.ErrNotFound when there are none.
+	Refs(ctx context.Context, study, series string) ([]index.Ref, error)
+}
+
+// Store is what the ZIP download needs of the object store.
+type Store interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+}
+
+// Config configures the web handlers.
+type Config struct {
+	Index  Index
+	Store  Store
+	Logger *slog.Logger
+	// ViewerDir is the directory of OHIF's built files (the dist/ folder of
+	// the @ohif/app package). When it holds no index.html, /viewer/ shows
+	// how to install the viewer.
+	ViewerDir string
+	// DICOMwebURL is the DICOMweb root that OHIF is configured with: an
+	// absolute URL, or "" for /dicomweb on the origin the page came from.
+	DICOMwebURL string
+}
+
+// Server holds the web handlers.
+type Server struct {
+	idx    Index
+	store  Store
+	log    *slog.Logger
+	viewer *viewer
+	ui     fs.FS
+}
+
+// New returns the web handlers.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ui, err := fs.Sub(uiFiles, "ui")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at compile time
+	}
+	log := cfg.Logger.With("component", "web")
+	return &Server{
+		idx: cfg.Index, store: cfg.Store, log: log, ui: ui,
+		viewer: newViewer(cfg.ViewerDir, viewerPrefix, cfg.DICOMwebURL, log),
+	}
+}
+
+const (
+	browserPrefix = "/web"
+	viewerPrefix  = "/viewer"
+)
+
+// Install registers the routes on e. protect wraps the routes that read
+// archive data directly (the ZIP download) and should be the same
+// authentication as the DICOMweb routes; the pages themselves hold no
+// data and need none.
+func (s *Server) Install(e *echo.Echo, protect ...echo.MiddlewareFunc) {
+	get := func(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		e.Match([]string{http.MethodGet, http.MethodHead}, p, h, m...)
+	}
+	get("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, browserPrefix+"/") })
+	get(browserPrefix, s.page)
+	get(browserPrefix+"/*", s.page)
+	get(browserPrefix+"/studies/:study/zip", s.zip, protect...)
+	get(viewerPrefix, s.viewer.serve)
+	get(viewerPrefix+"/*", s.viewer.serve)
+}
+
+// browserCSP is the policy of the study browser: our own scripts and styles
+// only, pictures from our origin or from blobs (thumbnails are fetched, then
+// shown through object URLs).
+const browserCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every page of ours carries.
+func securityHeaders(h http.Header, csp string) {
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+}
+
+// page serves the embedded study browser.
+func (s *Server) page(c echo.Context) error {
+	name := strings.TrimPrefix(strings.TrimPrefix(c.Request().URL.Path, browserPrefix), "/")
+	if name == "" {
+		name = "index.html"
+	}
+	name = path.Clean(name)
+	h := c.Response().Header()
+	securityHeaders(h, browserCSP)
+	f, err := s.ui.Open(name)
+	if err != nil || strings.HasPrefix(name, ".") {
+		if f != nil {
+			f.Close()
+		}
+		return textError(c, http.StatusNotFound, "not found")
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.IsDir() {
+		return textError(c, http.StatusNotFound, "not found")
+	}
+	if ct := mime.TypeByExtension(path.Ext(name)); ct != "" {
+		h.Set(echo.HeaderContentType, ct)
+	}
+	// The files change with the binary: revalidate every time (they are
+	// small, and embed.FS has no modification times).
+	h.Set("Cache-Control", "no-cache")
+	http.ServeContent(c.Response(), c.Request(), name, st.ModTime(), f.(io.ReadSeeker))
+	return nil
+}
+
+// textError writes a short text/plain error that never contains request
+// input.
+func textError(c echo.Context, status int, msg string) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if c.Request().Method == http.MethodHead {
+		return c.NoContent(status)
+	}
+	return c.String(status, msg+"\n")
+}
