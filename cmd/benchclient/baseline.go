@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,7 +257,8 @@ func (zeroReader) Read(p []byte) (int, error) {
 
 func cmdWait(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("wait", stderr)
-	root := fs.String("url", "", "server root; polls ROOT/healthz")
+	root := fs.String("url", "", "server root; polls ROOT/healthz (or ROOT + -path)")
+	path := fs.String("path", "/healthz", "path polled under the root until it answers 200 (Orthanc: /system)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -267,7 +269,7 @@ func cmdWait(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	client := newHTTPClient(1, 2*time.Second)
-	u := fmt.Sprintf("%s/healthz", trimSlash(*root))
+	u := trimSlash(*root) + "/" + strings.TrimLeft(*path, "/")
 	for {
 		status, err := getDiscard(ctx, client, u, "*/*")
 		if err == nil && status == http.StatusOK {

@@ -75,7 +75,7 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/dicomweb")
 	series := "/studies/" + f.study + "/series/" + fakeBigSeries
 	switch {
-	case r.Method == http.MethodGet && r.URL.Path == "/healthz":
+	case r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/system"):
 		w.WriteHeader(http.StatusOK)
 	case r.Method == http.MethodPost && p == "/studies":
 		f.stow(w, r)
@@ -132,6 +132,17 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		pw, _ := mw.CreatePart(map[string][]string{"Content-Type": {"application/octet-stream; transfer-syntax=1.2.840.10008.1.2.1"}})
 		pw.Write(make([]byte, f.frameSize))
 		mw.Close()
+	case r.Method == http.MethodGet && strings.HasPrefix(p, series+"/instances/") && strings.HasSuffix(p, "/rendered"):
+		switch r.Header.Get("Accept") {
+		case "image/jpeg":
+			w.Header().Set("Content-Type", "image/jpeg")
+			w.Write([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 'J', 'F', 'I', 'F'})
+		case "image/png": // wrong body for the type: the client must notice
+			w.Header().Set("Content-Type", "image/png")
+			w.Write([]byte("not a png"))
+		default:
+			http.Error(w, "bad accept", http.StatusNotAcceptable)
+		}
 	default:
 		http.NotFound(w, r)
 	}
@@ -286,6 +297,24 @@ func TestQIDO(t *testing.T) {
 	}
 }
 
+func TestQIDORaw(t *testing.T) {
+	f, base := newFakeServer(t, 1)
+	runLine(t, "qido", "-url", base, "-n", "1", "-raw", "-query", "PatientName=Doe^J*&limit=25")
+	f.mu.Lock()
+	got := f.lastQIDO
+	f.mu.Unlock()
+	if got != "PatientName=Doe^J*&limit=25" {
+		t.Errorf("raw query sent as %q", got)
+	}
+	runLine(t, "qido", "-url", base, "-n", "1", "-query", "PatientName=Doe^J*")
+	f.mu.Lock()
+	got = f.lastQIDO
+	f.mu.Unlock()
+	if got != "PatientName=Doe%5EJ%2A" {
+		t.Errorf("encoded query sent as %q", got)
+	}
+}
+
 func TestSeriesCommands(t *testing.T) {
 	const n = 17 // more than the fake server's page size of 7
 	_, base := newFakeServer(t, n)
@@ -324,6 +353,21 @@ func TestSeriesCommands(t *testing.T) {
 				t.Errorf("%v", m)
 			}
 		}},
+		{"rendered", []string{"rendered", "-url", base, "-filter", "PatientID=X", "-clients", "2", "-rounds", "2"}, func(t *testing.T, m map[string]string) {
+			if m["name"] != "rendered_c2" || m["images"] != strconv.Itoa(2*n) || m["mean_bytes"] != "10" || m["errors"] != "0" || num(t, m, "images_per_s") <= 0 {
+				t.Errorf("%v", m)
+			}
+		}},
+		{"rendered not an image", []string{"rendered", "-url", base, "-filter", "PatientID=X", "-accept", "image/png"}, func(t *testing.T, m map[string]string) {
+			if m["images"] != "0" || m["errors"] != strconv.Itoa(n) {
+				t.Errorf("%v", m)
+			}
+		}},
+		{"rendered absent", []string{"rendered", "-url", base, "-study", "1.2.3", "-series", fakeBigSeries, "-accept", "image/gif"}, func(t *testing.T, m map[string]string) {
+			if m["images"] != "0" || m["status_406"] != strconv.Itoa(n) || m["errors"] != "0" {
+				t.Errorf("%v", m)
+			}
+		}},
 		{"frames wrong size", []string{"frames", "-url", base, "-filter", "PatientID=X", "-rounds", "1", "-expect-bytes", "100"}, func(t *testing.T, m map[string]string) {
 			if m["frames"] != "0" || m["errors"] != strconv.Itoa(n) {
 				t.Errorf("%v", m)
@@ -342,6 +386,9 @@ func TestBaselines(t *testing.T) {
 	if m["files"] != "5" || num(t, m, "files_per_s") <= 0 {
 		t.Errorf("%v", m)
 	}
+	if m := runLine(t, "baseline-sha256", "-mb", "5")[0]; m["mb"] != "5.00" || num(t, m, "mb_per_s") <= 0 {
+		t.Errorf("%v", m)
+	}
 	lines := runLine(t, "baseline-http", "-mb", "20", "-request-mb", "5", "-clients", "2")
 	if len(lines) != 2 || lines[0]["mb"] != "20.00" || lines[1]["mb"] != "20.00" {
 		t.Errorf("%v", lines)
@@ -353,6 +400,9 @@ func TestWaitAndFreePort(t *testing.T) {
 	root := strings.TrimSuffix(base, "/dicomweb")
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"wait", "-url", root, "-timeout", "5s"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"wait", "-url", root, "-path", "system", "-timeout", "5s"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if err := run(context.Background(), []string{"wait", "-url", root + "/nothing", "-timeout", "300ms"}, &out, io.Discard); err == nil {

@@ -9,13 +9,16 @@
 //	wado-series  -url BASE [-study S -series R | -filter Q]    series retrieve MB/s
 //	metadata     -url BASE [-study S -series R | -filter Q]    series metadata latency
 //	frames       -url BASE [-study S -series R | -filter Q] [-clients C]   frames/1 rate
+//	rendered     -url BASE [-study S -series R | -filter Q] [-clients C]   rendered JPEG rate
 //	discover     -url BASE -filter Q                           print the largest matching series
 //	baseline-disk -dir DIR                                     write+fsync rate of 512 KiB files
 //	baseline-http                                              loopback HTTP copy rate
+//	baseline-sha256                                            SHA-256 hashing rate of one core
 //	wait         -url ROOT                                     wait until ROOT/healthz answers 200
 //	freeport                                                   print a free loopback TCP port
 //
-// BASE is the DICOMweb root (http://127.0.0.1:PORT/dicomweb). Sizes are in
+// BASE is the DICOMweb root (http://127.0.0.1:PORT/dicomweb for minipacs,
+// http://127.0.0.1:PORT/dicom-web for Orthanc's DICOMweb plugin). Sizes are in
 // MB = 10^6 bytes; latencies in milliseconds. Every request loop is bounded
 // by its count and by -timeout, and talks to the given URL only.
 package main
@@ -45,16 +48,18 @@ func main() {
 type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 var commands = map[string]command{
-	"stow":          cmdStow,
-	"qido":          cmdQIDO,
-	"wado-series":   cmdWADOSeries,
-	"metadata":      cmdMetadata,
-	"frames":        cmdFrames,
-	"discover":      cmdDiscover,
-	"baseline-disk": cmdBaselineDisk,
-	"baseline-http": cmdBaselineHTTP,
-	"wait":          cmdWait,
-	"freeport":      cmdFreePort,
+	"stow":            cmdStow,
+	"qido":            cmdQIDO,
+	"wado-series":     cmdWADOSeries,
+	"metadata":        cmdMetadata,
+	"frames":          cmdFrames,
+	"rendered":        cmdRendered,
+	"discover":        cmdDiscover,
+	"baseline-disk":   cmdBaselineDisk,
+	"baseline-http":   cmdBaselineHTTP,
+	"baseline-sha256": cmdBaselineSHA256,
+	"wait":            cmdWait,
+	"freeport":        cmdFreePort,
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -24,8 +24,11 @@ type qidoQuery struct {
 }
 
 // parseQueryFlag reads "label|path?query", "label|query" or "query". The
-// path defaults to /studies.
-func parseQueryFlag(v string, i int) (qidoQuery, error) {
+// path defaults to /studies. The query is re-encoded the way browsers and
+// OHIF send it (%5E for ^, %2A for *) unless raw is set: then it is sent as
+// written (only checked to parse), which Orthanc 1.10 needs — its DICOMweb
+// plugin 1.7 matches nothing for PatientName=Doe%5EJohn or Do%2A.
+func parseQueryFlag(v string, i int, raw bool) (qidoQuery, error) {
 	q := qidoQuery{label: fmt.Sprintf("qido_%d", i+1), path: "/studies"}
 	if l, rest, ok := strings.Cut(v, "|"); ok {
 		q.label, v = l, rest
@@ -39,6 +42,9 @@ func parseQueryFlag(v string, i int) (qidoQuery, error) {
 		return q, err
 	}
 	q.query = enc
+	if raw {
+		q.query = strings.ReplaceAll(v, " ", "%20")
+	}
 	if q.label == "" || strings.ContainsAny(q.label, " \t=") {
 		return q, fmt.Errorf("bad label %q", q.label)
 	}
@@ -52,6 +58,7 @@ func cmdQIDO(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	warmup := fs.Int("warmup", 5, "unmeasured requests per query first")
 	clients := fs.Int("clients", 1, "concurrent clients")
 	timeout := fs.Duration("timeout", 2*time.Minute, "timeout per query")
+	raw := fs.Bool("raw", false, "send each query as written (^ and * unescaped) instead of re-encoding it")
 	var queries multiFlag
 	fs.Var(&queries, "query", "search as 'label|PatientName=X&limit=25' or 'label|/series?Modality=CT' (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -65,7 +72,7 @@ func cmdQIDO(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	var qs []qidoQuery
 	for i, v := range queries {
-		q, err := parseQueryFlag(v, i)
+		q, err := parseQueryFlag(v, i, *raw)
 		if err != nil {
 			return fmt.Errorf("qido: -query %q: %w", v, err)
 		}
