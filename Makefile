@@ -6,6 +6,9 @@ DATA    ?= ./minipacs-data
 LISTEN  ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 VIEWER_DIR ?= web/viewer/dist
+# The Go toolchain minipacs is built with: Go fetches it from the module
+# proxy on first use (the Go of the machine only needs to be 1.21 or later).
+export GOTOOLCHAIN := go1.27.3
 
 .PHONY: all build viewer run test test-unit test-long soak deps fuzz fuzz-long bench bench-compare vet clean
 

@@ -39,7 +39,6 @@ type rel struct {
 
 func str(tag uint32, vr, v string) rel { return rel{tag, vr, []byte(v)} }
 
-
 func longLen(vr string) bool {
 	switch vr {
 	case "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT", "SV", "UV":

@@ -277,7 +277,8 @@ func TestParseJWK(t *testing.T) {
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	enc := base64.RawURLEncoding.EncodeToString
-	x, y := ec.PublicKey.X.FillBytes(make([]byte, 32)), ec.PublicKey.Y.FillBytes(make([]byte, 32))
+	pt, _ := ec.PublicKey.Bytes() // 0x04 || X || Y
+	x, y := pt[1:33], pt[33:]
 	badY := slices.Clone(y)
 	badY[31] ^= 1
 	e := enc(big.NewInt(65537).Bytes())
@@ -333,3 +334,4 @@ func TestParseJWS(t *testing.T) {
 		})
 	}
 }
+

@@ -75,8 +75,9 @@ func newIssuer(t *testing.T) *testIssuer {
 	is.URL = is.srv.URL
 	k := testKeys()
 	is.addKey(rsaJWK("rsa1", &k.rsa.PublicKey, ""))
-	is.addKey(map[string]any{"kty": "EC", "kid": "ec1", "use": "sig", "crv": "P-256",
-		"x": b64(k.ec.PublicKey.X.FillBytes(make([]byte, 32))), "y": b64(k.ec.PublicKey.Y.FillBytes(make([]byte, 32)))})
+	pt, _ := k.ec.PublicKey.Bytes() // 0x04 || X || Y
+	ecx, ecy := pt[1:33], pt[33:]
+	is.addKey(map[string]any{"kty": "EC", "kid": "ec1", "use": "sig", "crv": "P-256", "x": b64(ecx), "y": b64(ecy)})
 	is.addKey(map[string]any{"kty": "OKP", "kid": "ed1", "crv": "Ed25519", "x": b64(k.ed.Public().(ed25519.PublicKey))})
 	// A symmetric key in the set must never be used.
 	is.addKey(map[string]any{"kty": "oct", "kid": "hs1", "k": b64([]byte("secret"))})

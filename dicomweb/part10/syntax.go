@@ -79,4 +79,3 @@ func LookupTransferSyntax(uid string) (TransferSyntax, bool) {
 	s, ok := syntaxes[uid]
 	return s.ts, ok
 }
-

@@ -47,7 +47,7 @@ func descriptor(e *part10.Element, signed bool) (entries, first, bits int, err e
 	if err != nil || len(v) != 3 {
 		return 0, 0, 0, fmt.Errorf("LUT descriptor %s is not 3 numbers: %w", e.Tag, ErrInvalid)
 	}
-	entries, first, bits = int(uint16(v[0])), int(v[1]), int(v[2])
+	entries, bits = int(uint16(v[0])), int(v[2])
 	if entries == 0 {
 		entries = 65536
 	}

@@ -192,24 +192,6 @@ func putSample(b []byte, p codec.Params, v int64) {
 	}
 }
 
-// compare reports the largest absolute sample difference and where the
-// first difference is (-1: none).
-func compare(got, want []byte, p codec.Params) (maxDiff int64, first int) {
-	first = -1
-	bps := p.BitsAllocated / 8
-	for i := 0; i+bps <= len(want) && i+bps <= len(got); i += bps {
-		d := sample(got[i:], p) - sample(want[i:], p)
-		if d < 0 {
-			d = -d
-		}
-		if d > 0 && first < 0 {
-			first = i / bps
-		}
-		maxDiff = max(maxDiff, d)
-	}
-	return maxDiff, first
-}
-
 func isCodecError(err error) bool {
 	return errors.Is(err, codec.ErrCorrupt) || errors.Is(err, codec.ErrMismatch) || errors.Is(err, codec.ErrUnsupported)
 }
