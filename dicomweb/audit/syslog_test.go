@@ -258,8 +258,10 @@ func TestForwardAcrossOutage(t *testing.T) {
 	if len(files) < 3 {
 		t.Errorf("the log did not rotate (%d files): the test does not cover the spool across files", len(files))
 	}
-	if dups > 400 {
-		t.Errorf("%d duplicates: the forwarder resends far more than its confirmation window", dups)
+	// Two disruptions (the outage, the restart): each record may be sent
+	// again after each, never more (a resend loop would exceed this).
+	if dups > 2*700 {
+		t.Errorf("%d duplicates: the forwarder resends records more than once per disruption", dups)
 	}
 }
 
