@@ -262,3 +262,10 @@ func (s *Server) LookupStudy(ctx context.Context, study string) StudyAccess {
 	s.fillPatient(ctx, &sa)
 	return sa
 }
+
+// AllowStudy answers not found (404 through the error mapping of Install's
+// error handler) when the request may not see the study's patient; routes
+// outside this package that serve a study (the ZIP download) call it.
+func (s *Server) AllowStudy(ctx context.Context, study string) error {
+	return s.allowStudy(ctx, study)
+}

@@ -21,6 +21,7 @@ func cmdRendered(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	clients := fs.Int("clients", 4, "concurrent clients")
 	rounds := fs.Int("rounds", 1, "passes over every instance of the series")
 	accept := fs.String("accept", "image/jpeg", "media type asked for (image/jpeg or image/png)")
+	resource := fs.String("resource", "rendered", "rendered or thumbnail")
 	name := fs.String("name", "", "result name (default rendered_c<clients>)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the whole run")
 	if err := fs.Parse(args); err != nil {
@@ -46,7 +47,10 @@ func cmdRendered(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(sops) == 0 {
 		return errors.New("rendered: the series has no instances")
 	}
-	r := rendered(ctx, client, seriesURL(sf.base, ref), sops, *clients, *rounds, *accept, *name)
+	if *resource != "rendered" && *resource != "thumbnail" {
+		return errors.New("rendered: -resource must be rendered or thumbnail")
+	}
+	r := rendered(ctx, client, seriesURL(sf.base, ref), sops, *clients, *rounds, *accept, *resource, *name)
 	r.print(stdout, stderr)
 	return nil
 }
@@ -62,7 +66,7 @@ var imageMagic = map[string][]byte{
 // times, from clients workers, and checks that each answer is an image of
 // the asked type. A server without the resource shows as status_404 counts
 // and zero images.
-func rendered(ctx context.Context, client *http.Client, series string, sops []string, clients, rounds int, accept, name string) *result {
+func rendered(ctx context.Context, client *http.Client, series string, sops []string, clients, rounds int, accept, resource, name string) *result {
 	cnt := newCounters()
 	var lat latencies
 	var okImages, payload atomic.Int64
@@ -76,7 +80,7 @@ func rendered(ctx context.Context, client *http.Client, series string, sops []st
 			for sop := range work {
 				buf.Reset()
 				t0 := time.Now()
-				status, ctype, err := getImage(ctx, client, series+"/instances/"+url.PathEscape(sop)+"/rendered", accept, &buf)
+				status, ctype, err := getImage(ctx, client, series+"/instances/"+url.PathEscape(sop)+"/"+resource, accept, &buf)
 				if status != 0 {
 					cnt.addStatus(status)
 				}

@@ -16,10 +16,7 @@ import (
 	"time"
 )
 
-const (
-	acceptDICOM  = `multipart/related; type="application/dicom"; transfer-syntax=*`
-	acceptFrames = `multipart/related; type=application/octet-stream; transfer-syntax=*`
-)
+const acceptFrames = `multipart/related; type=application/octet-stream; transfer-syntax=*`
 
 // multipartStats is what reading a multipart/related response yields.
 type multipartStats struct {
@@ -120,6 +117,7 @@ func cmdWADOSeries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	sf.register(fs)
 	n := fs.Int("n", 3, "retrievals of the series")
 	name := fs.String("name", "wado_series", "result name")
+	syntax := fs.String("transfer-syntax", "*", "transfer syntax asked for (1.2.840.10008.1.2.1 makes the server decode compressed objects)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -143,7 +141,7 @@ func cmdWADOSeries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	u := seriesURL(sf.base, ref)
 	for range *n {
 		t0 := time.Now()
-		status, st, err := getMultipart(ctx, client, u, acceptDICOM)
+		status, st, err := getMultipart(ctx, client, u, `multipart/related; type="application/dicom"; transfer-syntax=`+*syntax)
 		if status != 0 {
 			cnt.addStatus(status)
 		}

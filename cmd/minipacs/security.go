@@ -330,14 +330,11 @@ func (a *auditor) studyDownload(dw *dicomweb.Server) echo.MiddlewareFunc {
 			}
 			c.Response().Before(func() { report(c.Response().Status) })
 			err := next(c)
-			status := http.StatusOK
-			if err != nil {
-				status = http.StatusInternalServerError
-				if he, ok := err.(*echo.HTTPError); ok {
-					status = he.Code
-				}
+			if err == nil {
+				report(http.StatusOK) // no-op when the response was written
 			}
-			report(status)
+			// On an error the error handler writes the response, and the
+			// Before hook reports its status.
 			return err
 		}
 	}

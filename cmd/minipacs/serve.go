@@ -95,11 +95,21 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if cors != nil {
 		e.Pre(cors)
 	}
-	var zipAudit []echo.MiddlewareFunc
+	// The ZIP download of a study is audited like a retrieve and obeys the
+	// same per-patient restriction.
+	var zipGuards []echo.MiddlewareFunc
 	if aud != nil {
-		zipAudit = append(zipAudit, aud.studyDownload(dw))
+		zipGuards = append(zipGuards, aud.studyDownload(dw))
 	}
-	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, zipAudit...)
+	zipGuards = append(zipGuards, func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if err := dw.AllowStudy(c.Request().Context(), c.Param("study")); err != nil {
+				return err
+			}
+			return next(c)
+		}
+	})
+	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, zipGuards...)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
