@@ -146,3 +146,36 @@ func itoa(i int) string {
 		}
 	}
 }
+
+// BenchmarkMetadataStudy reads the DICOM JSON of a 2-series, 10-instance
+// study (series /metadata and study /metadata read this way).
+func BenchmarkMetadataStudy(b *testing.B) {
+	ctx := context.Background()
+	ix, err := index.Open(ctx, filepath.Join(b.TempDir(), "index.db"), index.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	const perStudy, studies = 10, 20
+	gen := func(i int) *index.Instance {
+		s, k := i/perStudy, i%perStudy
+		spec := indextest.DefaultSpec(s)
+		spec.SeriesUID = spec.StudyUID + "." + string(rune('1'+k%2))
+		spec.SOPInstanceUID = spec.SeriesUID + "." + string(rune('a'+k))
+		return indextest.Build(spec)
+	}
+	if err := indextest.Populate(ctx, ix, perStudy*studies, gen); err != nil {
+		b.Fatal(err)
+	}
+	study := indextest.DefaultSpec(7).StudyUID
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := ix.Metadata(ctx, study, "", "", func(json []byte) error { n += len(json); return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			b.Fatal("no metadata")
+		}
+	}
+}

@@ -2,7 +2,9 @@ package index
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -133,6 +135,39 @@ func appendAttrs(buf []byte, attrs []Attr) []byte {
 		e.bytes(body.buf)
 	}
 	return e.buf
+}
+
+// objectKey encodes an object key that usually contains the hex SHA-256 of
+// the object: uv position of the hash + 1 (0: not contained) | str the key
+// without the hash.
+func (e *enc) objectKey(key string, sum [32]byte) {
+	x := hex.EncodeToString(sum[:])
+	if i := strings.Index(key, x); i >= 0 {
+		e.uv(uint64(i) + 1)
+		e.str(key[:i] + key[i+len(x):])
+		return
+	}
+	e.uv(0)
+	e.str(key)
+}
+
+// objectKey decodes what enc.objectKey wrote.
+func (d *dec) objectKey(sum [32]byte) string {
+	pos := d.uv()
+	rest := d.bytes()
+	if pos == 0 || d.err != nil {
+		return string(rest)
+	}
+	if pos-1 > uint64(len(rest)) {
+		d.fail()
+		return ""
+	}
+	i := int(pos - 1)
+	var x [64]byte
+	hex.Encode(x[:], sum[:])
+	out := make([]byte, 0, len(rest)+len(x))
+	out = append(append(append(out, rest[:i]...), x[:]...), rest[i:]...)
+	return string(out)
 }
 
 // rawAttr is one attribute of an encoded attr list, aliasing the list.
@@ -302,11 +337,10 @@ func encodeInst(in *Instance, hasNum bool, num int64) []byte {
 	e.byte(recordVersion)
 	e.str(in.StudyUID)
 	e.str(in.SeriesUID)
-	e.str(in.SOPInstanceUID)
 	e.str(in.SOPClassUID)
 	e.str(in.TransferSyntaxUID)
-	e.str(in.ObjectKey)
 	e.raw(in.SHA256[:])
+	e.objectKey(in.ObjectKey, in.SHA256)
 	e.uv(uint64(in.Size))
 	e.time(in.Stored)
 	e.opt(hasNum, num)
@@ -315,17 +349,19 @@ func encodeInst(in *Instance, hasNum bool, num int64) []byte {
 	return e.buf
 }
 
-func decodeInst(b []byte) (instRec, error) {
+// decodeInst decodes the instance record v stored under the SOP Instance
+// UID sop.
+func decodeInst(sop, b []byte) (instRec, error) {
 	d := dec{b: b}
 	var r instRec
 	d.version()
+	r.SOPInstanceUID = string(sop)
 	r.StudyUID = d.str()
 	r.SeriesUID = d.str()
-	r.SOPInstanceUID = d.str()
 	r.SOPClassUID = d.str()
 	r.TransferSyntaxUID = d.str()
-	r.ObjectKey = d.str()
 	copy(r.SHA256[:], d.fixed(32))
+	r.ObjectKey = d.objectKey(r.SHA256)
 	r.Size = int64(d.uv())
 	r.Stored = d.sv()
 	r.HasNumber = d.bool()

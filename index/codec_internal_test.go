@@ -24,7 +24,7 @@ func testInstance() *Instance {
 func TestCodecRoundTripAndTruncation(t *testing.T) {
 	in := testInstance()
 	inst := encodeInst(in, true, -7)
-	r, err := decodeInst(inst)
+	r, err := decodeInst([]byte(in.SOPInstanceUID), inst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCodecRoundTripAndTruncation(t *testing.T) {
 		b   []byte
 		dec func([]byte) error
 	}{
-		"inst":   {inst, func(b []byte) error { _, err := decodeInst(b); return err }},
+		"inst":   {inst, func(b []byte) error { _, err := decodeInst([]byte("1.2.3"), b); return err }},
 		"study":  {study, func(b []byte) error { _, err := decodeStudy(b, true); return err }},
 		"series": {series, func(b []byte) error { _, err := decodeSeries(b); return err }},
 		"attrs": {st.Attrs, func(b []byte) error {

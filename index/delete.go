@@ -50,7 +50,7 @@ func selectInstances(tx *bolt.Tx, study, series, sop string) ([]string, error) {
 		if v == nil {
 			return nil, ErrNotFound
 		}
-		r, err := decodeInst(v)
+		r, err := decodeInst([]byte(sop), v)
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +99,7 @@ func removeInstance(tx *bolt.Tx, sop string) (string, error) {
 	if v == nil {
 		return "", ErrNotFound
 	}
-	r, err := decodeInst(v)
+	r, err := decodeInst(sopKey, v)
 	if err != nil {
 		return "", fmt.Errorf("instance record: %w", err)
 	}
@@ -146,6 +146,9 @@ func removeInstance(tx *bolt.Tx, sop string) (string, error) {
 			return "", err
 		}
 		if err := tx.Bucket(bSeriesUID).Delete([]byte(r.SeriesUID)); err != nil {
+			return "", err
+		}
+		if err := tx.Bucket(bMDict).Delete(rk); err != nil {
 			return "", err
 		}
 		st.NSeries = decr(st.NSeries)

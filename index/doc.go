@@ -51,15 +51,28 @@
 // uvarint-length-prefixed ("str"); integers are uvarints ("uv") or zig-zag
 // varints ("sv"); every record starts with a format version byte (1).
 //
-//	meta       "schema" -> decimal schema version ("1"); Open refuses others
+// Page fill: bbolt splits pages at Bucket.FillPercent of a page (default
+// 0.5), which is not persisted; write transactions set 0.9 on the buckets
+// whose keys arrive clustered (UID-keyed buckets, x_pid, x_acc, x_pnc,
+// x_mod) and keep the default for those with truly random keys (objects,
+// x_date, x_pn), see setFill.
+//
+//	meta       "schema" -> decimal schema version ("2"); Open refuses others
+//	           with ErrSchema. Schema 1 (before metadata compression) has
+//	           no migration: move the file aside and rebuild the index from
+//	           the objects with `minipacs reindex`.
 //	           "studies", "series", "instances" -> 8-byte big-endian counts
 //
 //	instances  SOPInstanceUID ->
-//	           v | str StudyUID | str SeriesUID | str SOPInstanceUID |
-//	           str SOPClassUID | str TransferSyntaxUID | str ObjectKey |
-//	           32-byte SHA-256 | uv Size | sv Stored (Unix ns) |
+//	           v | str StudyUID | str SeriesUID | str SOPClassUID |
+//	           str TransferSyntaxUID | 32-byte SHA-256 | objkey |
+//	           uv Size | sv Stored (Unix ns) |
 //	           byte hasInstanceNumber | sv InstanceNumber |
 //	           str Layout | str instance-level attrs (attr list)
+//	           (the SOPInstanceUID is the key only). objkey is the
+//	           ObjectKey with the lowercase hex SHA-256 cut out when it
+//	           contains it: uv position of the hash + 1 | str the rest; or
+//	           uv 0 | str ObjectKey.
 //
 //	hier       StudyUID \x00 SeriesUID \x00 order(8) SOPInstanceUID -> ""
 //	           order is InstanceNumber as a sortable big-endian int64 (sign
@@ -87,8 +100,25 @@
 //	           v | uv number of studies | str patient attrs (group 0010 of
 //	           the first study)
 //
-//	metadata   SOPInstanceUID -> the instance's DICOM JSON object, as given
-//	           (kept apart so that searching never loads it)
+//	metadata   SOPInstanceUID -> kind byte | payload (kept apart so that
+//	           searching never loads it):
+//	           0: the instance's DICOM JSON object as given (objects shorter
+//	           than 16 bytes, or when compression would not make it shorter)
+//	           1: an S2 block (github.com/klauspost/compress/s2, block
+//	           format with dictionary) of the object, encoded with the
+//	           dictionary of its series in mdict
+//	           Metadata returns the object byte for byte as given to Put.
+//
+//	mdict      StudyUID \x00 SeriesUID -> v | S2 block (no dictionary) of
+//	           the series' dictionary template: the first (at most 65,536)
+//	           bytes of the metadata of the instance that created the
+//	           series' dictionary (its first instance with at least 16
+//	           bytes of metadata). The template is used as an S2 dictionary
+//	           with repeat offset 0 (s2.MakeDict(template, nil)). It never
+//	           changes while the series exists (deleting that instance keeps
+//	           it) and is deleted with the series. Most of a series' JSON is
+//	           the same in every instance, so an instance's value holds
+//	           little more than its own UIDs and numbers.
 //
 //	objects    ObjectKey -> SOPInstanceUID (crash recovery, gc)
 //

@@ -18,7 +18,7 @@ import (
 var ErrSchema = errors.New("index: unsupported schema version")
 
 // schemaVersion is stored under meta/"schema".
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 // Bucket names (see doc.go).
 var (
@@ -30,6 +30,7 @@ var (
 	bStudies   = []byte("studies")
 	bPatients  = []byte("patients")
 	bMetadata  = []byte("metadata")
+	bMDict     = []byte("mdict")
 	bObjects   = []byte("objects")
 	bxDate     = []byte("x_date")
 	bxPID      = []byte("x_pid")
@@ -39,7 +40,7 @@ var (
 	bxMod      = []byte("x_mod")
 
 	allBuckets = [][]byte{bMeta, bInstances, bHier, bSeries, bSeriesUID, bStudies, bPatients,
-		bMetadata, bObjects, bxDate, bxPID, bxAcc, bxPN, bxPNC, bxMod}
+		bMetadata, bMDict, bObjects, bxDate, bxPID, bxAcc, bxPN, bxPNC, bxMod}
 
 	keySchema    = []byte("schema")
 	keyStudies   = []byte("studies")
@@ -81,6 +82,8 @@ type Index struct {
 	reqs chan *putReq
 	done chan struct{} // closed when the committer has exited
 
+	dicts dictCache // series metadata dictionaries (metadata.go)
+
 	commits atomic.Uint64
 	puts    atomic.Uint64
 
@@ -118,7 +121,8 @@ func Open(ctx context.Context, path string, opt Options) (*Index, error) {
 		case v == nil:
 			return meta.Put(keySchema, []byte(schemaVersion))
 		case string(v) != schemaVersion:
-			return fmt.Errorf("%w: file has %q, want %q", ErrSchema, v, schemaVersion)
+			return fmt.Errorf("%w: file has %q, want %q (written by an older minipacs: move the file aside "+
+				"and run `minipacs reindex` to rebuild the index from the stored objects)", ErrSchema, v, schemaVersion)
 		}
 		return nil
 	})
@@ -236,4 +240,26 @@ func (ix *Index) Stats(ctx context.Context) (studies, series, instances int, err
 		return nil
 	})
 	return studies, series, instances, err
+}
+
+// fillPercent is the bbolt split threshold of the buckets keyed by UIDs
+// and attribute values (bbolt's default is 0.5). Their keys arrive in
+// clusters (the instances of a series share a prefix, and are mostly
+// stored together), so pages split at 90% stay nearly full; with the
+// default they stay about half empty. The buckets whose keys arrive in truly
+// random order (objects: content hashes; x_date, x_pn: dates and names)
+// keep the default: there a high threshold leaves more nearly empty pages
+// after splits.
+const fillPercent = 0.9
+
+// setFill sets the split thresholds for a write transaction (bbolt does
+// not persist them; bucket handles are cached per transaction).
+func setFill(tx *bolt.Tx) {
+	for _, name := range allBuckets {
+		switch string(name) {
+		case string(bObjects), string(bxDate), string(bxPN):
+		default:
+			tx.Bucket(name).FillPercent = fillPercent
+		}
+	}
 }

@@ -71,6 +71,10 @@ type prepared struct {
 	modality                 string
 	studyIdx                 []idxEntry
 	size                     int
+	// mdEnc is Metadata encoded with mdDict (see metadata.go), when its
+	// series dictionary was cached at prepare time.
+	mdDict *seriesDict
+	mdEnc  []byte
 }
 
 // idxEntry is one secondary index key.
@@ -98,6 +102,7 @@ func (ix *Index) Put(ctx context.Context, inst *Instance) (PutResult, error) {
 	if err != nil {
 		return PutResult{}, fmt.Errorf("index: put: %w", err)
 	}
+	ix.prepareMetadata(p)
 	r := &putReq{p: p, done: make(chan struct{})}
 	ix.mu.RLock()
 	if ix.closed {
@@ -169,6 +174,7 @@ func (ix *Index) commitLoop() {
 // retries each member alone.
 func (ix *Index) commit(batch []*putReq) {
 	err := ix.db.Update(func(tx *bolt.Tx) error {
+		setFill(tx)
 		for _, r := range batch {
 			var txErr error
 			r.res, r.err, txErr = ix.apply(tx, r.p)
@@ -199,7 +205,7 @@ func (ix *Index) apply(tx *bolt.Tx, p *prepared) (res PutResult, memberErr, txEr
 	in := p.in
 	var replaced *instRec
 	if old := tx.Bucket(bInstances).Get([]byte(p.sop)); old != nil {
-		r, err := decodeInst(old)
+		r, err := decodeInst([]byte(p.sop), old)
 		if err != nil {
 			return res, fmt.Errorf("existing instance record: %w", err), nil
 		}
@@ -230,7 +236,7 @@ func (ix *Index) apply(tx *bolt.Tx, p *prepared) (res PutResult, memberErr, txEr
 			res.ReplacedObjectKey = replaced.ObjectKey
 		}
 	}
-	mismatch, err := insert(tx, p)
+	mismatch, err := ix.insert(tx, p)
 	if err != nil {
 		return PutResult{}, nil, err
 	}
@@ -244,7 +250,7 @@ func (ix *Index) apply(tx *bolt.Tx, p *prepared) (res PutResult, memberErr, txEr
 }
 
 // insert writes a validated new instance.
-func insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
+func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	in := p.in
 	studyKey := []byte(p.study)
 	sb := tx.Bucket(bStudies)
@@ -306,7 +312,6 @@ func insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 		{bStudies, studyKey, st.encode()},
 		{bInstances, []byte(p.sop), p.instVal},
 		{bHier, p.hierKey, nil},
-		{bMetadata, []byte(p.sop), in.Metadata},
 		{bObjects, []byte(in.ObjectKey), []byte(p.sop)},
 	}
 	for _, w := range puts {
@@ -317,6 +322,9 @@ func insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 		if err := tx.Bucket(w.b).Put(w.k, v); err != nil {
 			return false, fmt.Errorf("put %s: %w", w.b, err)
 		}
+	}
+	if err := ix.putMetadata(tx, p); err != nil {
+		return false, err
 	}
 	return mismatch, addCount(tx, keyInstances, 1)
 }

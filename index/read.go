@@ -45,7 +45,7 @@ func getInst(tx *bolt.Tx, sop string) (instRec, error) {
 	if v == nil {
 		return instRec{}, ErrNotFound
 	}
-	return decodeInst(v)
+	return decodeInst([]byte(sop), v)
 }
 
 func getInstIn(tx *bolt.Tx, study, series, sop string) (instRec, error) {
@@ -135,16 +135,43 @@ func seriesSOPs(tx *bolt.Tx, study, series string) ([]string, error) {
 	return out, nil
 }
 
+// sopItem is an instance with its series.
+type sopItem struct{ series, sop string }
+
 // orderedSOPs lists the SOP UIDs of a study or series in result order.
 func orderedSOPs(tx *bolt.Tx, study, series string) ([]string, error) {
+	items, err := orderedItems(tx, study, series)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.sop
+	}
+	return out, nil
+}
+
+// orderedItems lists the instances of a study or series in result order.
+func orderedItems(tx *bolt.Tx, study, series string) ([]sopItem, error) {
 	if study == "" {
 		return nil, ErrNotFound
+	}
+	var out []sopItem
+	add := func(series string) error {
+		sops, err := seriesSOPs(tx, study, series)
+		if err != nil {
+			return err
+		}
+		for _, s := range sops {
+			out = append(out, sopItem{series: series, sop: s})
+		}
+		return nil
 	}
 	if series != "" {
 		if tx.Bucket(bSeries).Get(seriesKey(study, series)) == nil {
 			return nil, ErrNotFound
 		}
-		return seriesSOPs(tx, study, series)
+		return out, add(series)
 	}
 	if tx.Bucket(bStudies).Get([]byte(study)) == nil {
 		return nil, ErrNotFound
@@ -153,13 +180,10 @@ func orderedSOPs(tx *bolt.Tx, study, series string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
 	for _, s := range ss {
-		sops, err := seriesSOPs(tx, study, s.uid)
-		if err != nil {
+		if err := add(s.uid); err != nil {
 			return nil, err
 		}
-		out = append(out, sops...)
 	}
 	return out, nil
 }
@@ -176,17 +200,18 @@ const metadataBatchBytes = 1 << 20
 // series or instance does not exist. An error from fn stops the walk and
 // is returned as is.
 func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn func(json []byte) error) error {
-	var sops []string
+	var items []sopItem
 	err := ix.view(ctx, "metadata", func(tx *bolt.Tx) error {
 		if sop != "" {
-			if _, err := getInstIn(tx, study, series, sop); err != nil {
+			r, err := getInstIn(tx, study, series, sop)
+			if err != nil {
 				return err
 			}
-			sops = []string{sop}
+			items = []sopItem{{series: r.SeriesUID, sop: sop}}
 			return nil
 		}
 		var err error
-		sops, err = orderedSOPs(tx, study, series)
+		items, err = orderedItems(tx, study, series)
 		return err
 	})
 	if err != nil {
@@ -194,18 +219,40 @@ func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn fun
 	}
 	var buf []byte
 	var ends []int
-	for len(sops) > 0 {
+	for len(items) > 0 {
 		buf, ends = buf[:0], ends[:0]
 		n := 0
 		err := ix.view(ctx, "metadata", func(tx *bolt.Tx) error {
-			b := tx.Bucket(bMetadata)
-			for n < len(sops) && (n == 0 || len(buf) < metadataBatchBytes) {
-				v := b.Get([]byte(sops[n]))
+			b, db := tx.Bucket(bMetadata), tx.Bucket(bMDict)
+			var dictSeries string
+			var d *seriesDict
+			for n < len(items) && (n == 0 || len(buf) < metadataBatchBytes) {
+				it := items[n]
+				v := b.Get([]byte(it.sop))
 				n++
 				if v == nil {
 					continue
 				}
-				buf = append(buf, v...)
+				var err error
+				buf, err = appendMetadata(buf, v, func() (*seriesDict, error) {
+					if d != nil && dictSeries == it.series {
+						return d, nil
+					}
+					key := seriesKey(study, it.series)
+					dv := db.Get(key)
+					if dv == nil {
+						return nil, fmt.Errorf("metadata of %s: %w: no series dictionary", it.sop, errCorrupt)
+					}
+					var err error
+					if d, err = ix.dicts.lookup(key, dv); err != nil {
+						return nil, err
+					}
+					dictSeries = it.series
+					return d, nil
+				})
+				if err != nil {
+					return fmt.Errorf("instance %s: %w", it.sop, err)
+				}
 				ends = append(ends, len(buf))
 			}
 			return nil
@@ -213,7 +260,7 @@ func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn fun
 		if err != nil {
 			return err
 		}
-		sops = sops[n:]
+		items = items[n:]
 		start := 0
 		for _, end := range ends {
 			if err := fn(buf[start:end:end]); err != nil {
@@ -221,7 +268,7 @@ func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn fun
 			}
 			start = end
 		}
-		if len(buf) > 4*metadataBatchBytes {
+		if cap(buf) > 4*metadataBatchBytes {
 			buf = nil // do not keep a huge buffer around
 		}
 	}

@@ -621,10 +621,12 @@ func (s *searcher) instances(st *studyCtx, se *seriesEntry) error {
 func instAttrs(b []byte) ([]byte, error) {
 	d := dec{b: b}
 	d.version()
-	for i := 0; i < 6; i++ {
+	for i := 0; i < 4; i++ {
 		d.bytes()
 	}
 	d.fixed(32)
+	d.uv()
+	d.bytes()
 	d.uv()
 	d.sv()
 	d.bool()

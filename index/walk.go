@@ -35,7 +35,7 @@ func (ix *Index) ForEachInstance(ctx context.Context, fn func(ref Ref) error) er
 				}
 			}
 			for ; k != nil && len(refs) < instanceBatch; k, v = c.Next() {
-				r, err := decodeInst(v)
+				r, err := decodeInst(k, v)
 				if err != nil {
 					return fmt.Errorf("instance %q: %w", k, err)
 				}

@@ -1,0 +1,208 @@
+package index
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Stored metadata (see doc.go, buckets "metadata" and "mdict"): most of the
+// DICOM JSON of a series is the same in every instance, so each series has
+// a dictionary, the metadata of its first instance (at most
+// s2.MaxDictSize bytes), and every instance's metadata is an S2 block
+// encoded against it: the shared attributes become back-references into
+// the dictionary and only what differs is stored literally.
+
+// Kinds of metadata values (first byte).
+const (
+	mdRaw  = 0 // the JSON as given (shorter than s2.MinDictSize, or incompressible)
+	mdDict = 1 // an S2 block encoded with the series dictionary
+)
+
+// mdCacheMax bounds the dictionaries kept in memory (each holds its
+// template and, once used for encoding, a 32 KiB hash table).
+const mdCacheMax = 64
+
+// seriesDict is one series' dictionary, built from its stored mdict value.
+type seriesDict struct {
+	stored []byte // the mdict value exactly as stored (identity check)
+	d      *s2.Dict
+}
+
+// dictCache keeps recently used series dictionaries by series key. An entry
+// is only used after its stored bytes were compared with the mdict value
+// read in the current transaction, so stale entries (series deleted and
+// recreated, rolled-back transactions) are harmless.
+type dictCache struct {
+	mu sync.Mutex
+	m  map[string]*seriesDict
+}
+
+func (c *dictCache) get(key []byte) *seriesDict {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[string(key)]
+}
+
+func (c *dictCache) put(key []byte, d *seriesDict) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]*seriesDict)
+	}
+	if _, ok := c.m[string(key)]; !ok && len(c.m) >= mdCacheMax {
+		for k := range c.m { // evict an arbitrary entry
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[string(key)] = d
+}
+
+// lookup returns the dictionary of the mdict value v of series key, from
+// the cache when its bytes match, else decoded (and cached).
+func (c *dictCache) lookup(key, v []byte) (*seriesDict, error) {
+	if d := c.get(key); d != nil && bytes.Equal(d.stored, v) {
+		return d, nil
+	}
+	d, err := decodeSeriesDict(v)
+	if err != nil {
+		return nil, err
+	}
+	c.put(key, d)
+	return d, nil
+}
+
+// dictTemplate is the part of a metadata object used as its series'
+// dictionary, or nil when the object is too short for one.
+func dictTemplate(meta []byte) []byte {
+	if len(meta) < s2.MinDictSize {
+		return nil
+	}
+	return meta[:min(len(meta), s2.MaxDictSize)]
+}
+
+// newSeriesDict builds the dictionary of a new series from its first
+// instance's metadata; nil when it is too short.
+func newSeriesDict(meta []byte) *seriesDict {
+	tmpl := dictTemplate(meta)
+	if tmpl == nil {
+		return nil
+	}
+	e := enc{buf: make([]byte, 0, 1+s2.MaxEncodedLen(len(tmpl)))}
+	e.byte(recordVersion)
+	e.buf = append(e.buf, s2.EncodeBetter(e.buf[len(e.buf):cap(e.buf)], tmpl)...)
+	d := s2.MakeDict(bytes.Clone(tmpl), nil)
+	if d == nil {
+		return nil
+	}
+	return &seriesDict{stored: e.buf, d: d}
+}
+
+// decodeSeriesDict decodes an mdict value.
+func decodeSeriesDict(v []byte) (*seriesDict, error) {
+	d := dec{b: v}
+	d.version()
+	if d.err != nil {
+		return nil, fmt.Errorf("series dictionary: %w", d.err)
+	}
+	tmpl, err := s2.Decode(nil, d.b)
+	if err != nil {
+		return nil, fmt.Errorf("series dictionary: %w: %v", errCorrupt, err)
+	}
+	sd := s2.MakeDict(tmpl, nil)
+	if sd == nil {
+		return nil, fmt.Errorf("series dictionary: %w: bad size %d", errCorrupt, len(tmpl))
+	}
+	return &seriesDict{stored: bytes.Clone(v), d: sd}, nil
+}
+
+// encodeMetadata returns the stored form of meta with dictionary d (nil:
+// raw).
+func encodeMetadata(d *seriesDict, meta []byte) []byte {
+	if d != nil {
+		out := make([]byte, 1, 1+s2.MaxEncodedLen(len(meta)))
+		out[0] = mdDict
+		out = append(out, d.d.Encode(out[1:cap(out)], meta)...)
+		if len(out) < 1+len(meta) {
+			return out
+		}
+	}
+	out := make([]byte, 0, 1+len(meta))
+	return append(append(out, mdRaw), meta...)
+}
+
+// appendMetadata appends the JSON of a stored metadata value to buf; dict
+// returns the series dictionary when the value needs it.
+func appendMetadata(buf, v []byte, dict func() (*seriesDict, error)) ([]byte, error) {
+	if len(v) == 0 {
+		return buf, fmt.Errorf("metadata: %w: empty value", errCorrupt)
+	}
+	switch v[0] {
+	case mdRaw:
+		return append(buf, v[1:]...), nil
+	case mdDict:
+		n, err := s2.DecodedLen(v[1:])
+		if err != nil {
+			return buf, fmt.Errorf("metadata: %w: %v", errCorrupt, err)
+		}
+		d, err := dict()
+		if err != nil {
+			return buf, err
+		}
+		buf = slices.Grow(buf, n)
+		out, err := d.d.Decode(buf[len(buf):len(buf)+n], v[1:])
+		if err != nil || len(out) != n {
+			return buf, fmt.Errorf("metadata: %w: %v", errCorrupt, err)
+		}
+		return buf[:len(buf)+n], nil
+	}
+	return buf, fmt.Errorf("metadata: %w: kind %d", errCorrupt, v[0])
+}
+
+// putMetadata stores an instance's metadata inside the committer's
+// transaction, creating the series dictionary if the series has none. The
+// encoding done by prepareMetadata is used when it was made with the
+// dictionary now stored; otherwise the metadata is encoded here.
+func (ix *Index) putMetadata(tx *bolt.Tx, p *prepared) error {
+	meta := p.in.Metadata
+	db := tx.Bucket(bMDict)
+	var d *seriesDict
+	if v := db.Get(p.seriesKey); v == nil {
+		if d = newSeriesDict(meta); d != nil {
+			if err := db.Put(p.seriesKey, d.stored); err != nil {
+				return fmt.Errorf("put %s: %w", bMDict, err)
+			}
+			ix.dicts.put(p.seriesKey, d)
+		}
+	} else if p.mdDict != nil && bytes.Equal(p.mdDict.stored, v) {
+		d = p.mdDict
+	} else {
+		var err error
+		if d, err = ix.dicts.lookup(p.seriesKey, v); err != nil {
+			return err
+		}
+	}
+	val := p.mdEnc
+	if d != p.mdDict || val == nil {
+		val = encodeMetadata(d, meta)
+	}
+	if err := tx.Bucket(bMetadata).Put([]byte(p.sop), val); err != nil {
+		return fmt.Errorf("put %s: %w", bMetadata, err)
+	}
+	return nil
+}
+
+// prepareMetadata encodes the metadata with the cached dictionary of its
+// series, if any, before the request is queued (the committer checks that
+// the dictionary is still the stored one).
+func (ix *Index) prepareMetadata(p *prepared) {
+	if d := ix.dicts.get(p.seriesKey); d != nil {
+		p.mdDict = d
+		p.mdEnc = encodeMetadata(d, p.in.Metadata)
+	}
+}
