@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"syscall"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/pixels"
@@ -71,7 +72,9 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotAcceptable, "the stored pixel data cannot be decoded; ask for it as stored (transfer-syntax=*)"
 	case errors.Is(err, storage.ErrFull):
 		return http.StatusInsufficientStorage, "storage full"
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		// The client went away (or cancelled): nothing to answer, nothing
+		// to log as a server error.
 		return 499, "request cancelled"
 	}
 	return http.StatusInternalServerError, "internal error"
