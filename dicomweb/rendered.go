@@ -139,6 +139,20 @@ func (s *Server) rendered(thumb bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if !thumb {
+			// The ETag of a rendered frame needs only the object's hash and
+			// the request: a repeated request is answered from the cache (or
+			// with a 304) without parsing or decoding the object again.
+			if len(nums) == 0 {
+				nums = []int{1}
+			}
+			if len(nums) == 1 {
+				etag := renderETag(ref, thumb, nums, p)
+				if done, err := s.cachedRender(c, etag, p); done {
+					return err
+				}
+			}
+		}
 		src, err := s.openPixels(ctx, ref)
 		if err != nil {
 			return err
@@ -158,30 +172,21 @@ func (s *Server) rendered(thumb bool) echo.HandlerFunc {
 				return &httpError{http.StatusNotFound, "frame number beyond the number of frames"}
 			}
 		}
-		etag := `"` + hashKey(hex.EncodeToString(ref.SHA256[:]), fmt.Sprint(thumb, nums), p.key) + `"`
-		h := c.Response().Header()
-		h.Set("ETag", etag)
-		h.Set("Cache-Control", "private, max-age=3600")
-		h.Set("Vary", "Accept")
+		etag := renderETag(ref, thumb, nums, p)
+		if len(nums) == 1 {
+			if done, err := s.cachedRender(c, etag, p); done {
+				return err
+			}
+			body, err := s.renderFrame(ctx, src, nums[0], p, thumb)
+			if err != nil {
+				return err
+			}
+			s.thumbs.put(etag, body)
+			return c.Blob(http.StatusOK, p.media, body)
+		}
+		setRenderHeaders(c, etag)
 		if inm := c.Request().Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
 			return c.NoContent(http.StatusNotModified)
-		}
-		if len(nums) == 1 {
-			var body []byte
-			if thumb {
-				if b, ok := s.thumbs.get(etag); ok {
-					body = b
-				}
-			}
-			if body == nil {
-				if body, err = s.renderFrame(ctx, src, nums[0], p, thumb); err != nil {
-					return err
-				}
-				if thumb {
-					s.thumbs.put(etag, body)
-				}
-			}
-			return c.Blob(http.StatusOK, p.media, body)
 		}
 		// Several frames: render each before its part, so an error before
 		// the first part still gets a proper status.
@@ -199,6 +204,33 @@ func (s *Server) rendered(thumb bool) echo.HandlerFunc {
 		}
 		return pw.close()
 	}
+}
+
+// renderETag is the ETag of a rendered answer: the stored object's hash,
+// the frames and the parameters.
+func renderETag(ref *index.Ref, thumb bool, nums []int, p *renderParams) string {
+	return `"` + hashKey(hex.EncodeToString(ref.SHA256[:]), fmt.Sprint(thumb, nums), p.key) + `"`
+}
+
+func setRenderHeaders(c echo.Context, etag string) {
+	h := c.Response().Header()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, max-age=3600")
+	h.Set("Vary", "Accept")
+}
+
+// cachedRender sets the caching headers of a one-picture answer and, when
+// the client already has it (If-None-Match) or the picture is in the
+// render cache, answers; done reports whether it did.
+func (s *Server) cachedRender(c echo.Context, etag string, p *renderParams) (done bool, err error) {
+	setRenderHeaders(c, etag)
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" && strings.Contains(inm, etag) {
+		return true, c.NoContent(http.StatusNotModified)
+	}
+	if b, ok := s.thumbs.get(etag); ok {
+		return true, c.Blob(http.StatusOK, p.media, b)
+	}
+	return false, nil
 }
 
 // renderTarget picks the instance a rendered or thumbnail request shows.
@@ -280,13 +312,48 @@ func (src *pixelSource) storedFrame(ctx context.Context, n int) ([]byte, error) 
 	return buf.Bytes(), nil
 }
 
+// frameBufs recycles the stored and decoded frame buffers of renderFrame
+// (each a frame's size: 512 KiB for a CT slice), which would otherwise be
+// allocated twice per rendered picture.
+var frameBufs sync.Pool
+
+func getFrameBuf() []byte {
+	if b, ok := frameBufs.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return nil
+}
+
+func putFrameBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > 64<<20 {
+		return
+	}
+	b = b[:0]
+	frameBufs.Put(&b)
+}
+
 // renderFrame decodes, renders and encodes frame n.
 func (s *Server) renderFrame(ctx context.Context, src *pixelSource, n int, p *renderParams, thumb bool) ([]byte, error) {
-	raw, err := src.storedFrame(ctx, n)
-	if err != nil {
+	fr := src.lay.Frames[n-1]
+	size := part10.FrameLength(src.lay, fr)
+	if size > maxRenderFrameBytes {
+		return nil, notAcceptable("frame %d is too large to decode (%d bytes)", n, size)
+	}
+	rawBuf, decBuf := getFrameBuf(), getFrameBuf()
+	defer func() { putFrameBuf(rawBuf); putFrameBuf(decBuf) }()
+	if int64(cap(rawBuf)) < size {
+		rawBuf = make([]byte, 0, size)
+	}
+	buf := bytes.NewBuffer(rawBuf)
+	if err := part10.WriteFrame(ctx, buf, src.open, src.lay, fr); err != nil {
 		return nil, err
 	}
-	dec, err := pixels.DecodeFrame(ctx, src.img, raw, nil)
+	raw := buf.Bytes()
+	rawBuf = raw
+	if d := src.img.DecodedFrameSize(); int64(cap(decBuf)) < d && d > 0 && d <= maxRenderFrameBytes {
+		decBuf = make([]byte, 0, d)
+	}
+	dec, err := pixels.DecodeFrame(ctx, src.img, raw, decBuf[:0])
 	if err != nil {
 		return nil, err
 	}

@@ -69,17 +69,39 @@ func (s *Server) retrieve(c echo.Context) error {
 			h.Set(echo.HeaderContentLength, itoa(body.size))
 		}
 		c.Response().WriteHeader(http.StatusOK)
+		if body.stored != nil {
+			return sendFrom(c.Response(), body.stored, body.size)
+		}
 		return body.writeTo(ctx, c.Response())
 	}
 
 	pw := newPartWriter(c, "application/dicom")
+	// When every instance goes as stored, the index knows every size: the
+	// body's length is declared up front, so it is not chunked and the
+	// objects go out by sendfile (see sendFrom).
+	specs := make([]partSpec, len(refs))
+	for i := range refs {
+		specs[i] = partSpec{"application/dicom; transfer-syntax=" + syntaxes[i], -1}
+		if ts, _ := part10.LookupTransferSyntax(refs[i].TransferSyntaxUID); syntaxes[i] == ts.UID {
+			specs[i].length = refs[i].Size // sent as stored (see openInstance)
+		}
+	}
+	pw.setLength(specs)
 	for i := range refs {
 		body, err := s.openInstance(ctx, &refs[i], syntaxes[i])
 		if err != nil {
 			return fmt.Errorf("retrieve %d of %d: %w", i+1, len(refs), err)
 		}
-		w := pw.part("application/dicom; transfer-syntax="+syntaxes[i], body.size)
-		err = body.writeTo(ctx, w)
+		if pw.length >= 0 && body.size != specs[i].length {
+			body.close()
+			return fmt.Errorf("retrieve %d of %d: stored object has %d bytes, the index says %d", i+1, len(refs), body.size, specs[i].length)
+		}
+		w := pw.part(specs[i].contentType, body.size)
+		if body.stored != nil {
+			err = sendFrom(c.Response(), body.stored, body.size)
+		} else {
+			err = body.writeTo(ctx, w)
+		}
 		body.close()
 		if err != nil {
 			return fmt.Errorf("retrieve %d of %d: %w", i+1, len(refs), err)
@@ -92,7 +114,10 @@ func (s *Server) retrieve(c echo.Context) error {
 // instanceBody is one instance ready to be sent: its size and how to write
 // it.
 type instanceBody struct {
-	size    int64
+	size int64
+	// stored, when set, is the stored object itself (size bytes), to be
+	// sent with sendFrom; otherwise writeTo writes the body.
+	stored  io.Reader
 	writeTo func(ctx context.Context, w io.Writer) error
 	close   func()
 }
@@ -114,9 +139,10 @@ func (s *Server) openInstance(ctx context.Context, ref *index.Ref, uid string) (
 			return nil, err
 		}
 		return &instanceBody{
-			size: size,
+			size:   size,
+			stored: rc,
 			writeTo: func(ctx context.Context, w io.Writer) error {
-				if _, err := io.Copy(w, rc); err != nil {
+				if _, err := io.Copy(w, io.LimitReader(rc, size)); err != nil {
 					return fmt.Errorf("copy: %w", err)
 				}
 				return nil

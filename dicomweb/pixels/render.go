@@ -192,10 +192,30 @@ func renderGray(img *Image, frame []byte, win *Window) (*image.Gray, error) {
 	conv.shift = 0
 	bps := conv.bps
 	n := img.Rows * img.Columns
+	// 16-bit samples, the common case, take a fast path: each sample is
+	// masked and, when signed, has its sign bit flipped, which maps it to
+	// an unsigned key in the samples' order (value = key - flip); the
+	// frame's range and the output are found through these keys.
+	fast := bps == 2 && conv.stored <= 16 && n > 0
+	var mask, flip, klo, khi uint16
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
-	for i := 0; i < n; i++ {
-		v := conv.get(frame[i*bps:])
-		lo, hi = min(lo, v), max(hi, v)
+	if fast {
+		src := frame[:2*n]
+		mask = uint16(conv.mask)
+		if conv.signed {
+			flip = 1 << (conv.stored - 1)
+		}
+		klo, khi = 0xFFFF, 0
+		for i := 0; i < len(src); i += 2 {
+			k := binary.LittleEndian.Uint16(src[i:])&mask ^ flip
+			klo, khi = min(klo, k), max(khi, k)
+		}
+		lo, hi = int64(klo)-int64(flip), int64(khi)-int64(flip)
+	} else {
+		for i := 0; i < n; i++ {
+			v := conv.get(frame[i*bps:])
+			lo, hi = min(lo, v), max(hi, v)
+		}
 	}
 	g := &grayMapper{img: img, invert: img.Photometric == Monochrome1}
 	switch {
@@ -226,19 +246,12 @@ func renderGray(img *Image, frame []byte, win *Window) (*image.Gray, error) {
 		for v := lo; v <= hi; v++ {
 			table[v-lo] = g.value(v)
 		}
-		if bps == 2 {
-			// The common case, inlined; masking as conv.get does keeps
-			// every index inside the table whatever the frame holds.
+		if fast {
+			// Every key lies in [klo, khi], found above in the same frame.
 			src := frame[:2*n]
-			mask := uint16(conv.mask)
-			sign := uint16(1) << (conv.stored - 1)
-			for i := range out.Pix[:n] {
-				v := binary.LittleEndian.Uint16(src[2*i:]) & mask
-				x := int64(v)
-				if conv.signed && v&sign != 0 {
-					x = int64(int16(v | ^mask))
-				}
-				out.Pix[i] = table[x-lo]
+			pix := out.Pix[:n]
+			for i := range pix {
+				pix[i] = table[binary.LittleEndian.Uint16(src[2*i:])&mask^flip-klo]
 			}
 			return out, nil
 		}

@@ -21,7 +21,8 @@ type Importer struct {
 	// Resume, when true, first asks the archive which instances of each
 	// study it holds and skips them.
 	Resume bool
-	// Progress, when set, is called after each request with the totals so far.
+	// Progress, when set, is called after each request with the totals so
+	// far; calls never overlap.
 	Progress func(Progress)
 }
 
@@ -72,8 +73,11 @@ func (im *Importer) Run(ctx context.Context, sc *Scan) (*Summary, error) {
 
 	var mu sync.Mutex
 	var files, bytes atomic.Int64
+	var progMu sync.Mutex // Progress calls are serialised
 	report := func() {
 		if im.Progress != nil {
+			progMu.Lock()
+			defer progMu.Unlock()
 			p := prog
 			p.Files, p.Bytes = int(files.Load()), bytes.Load()
 			im.Progress(p)
