@@ -83,7 +83,7 @@ func newSecIssuer(t *testing.T) *secIssuer {
 		map[string]any{"kty": "RSA", "kid": "rsa1", "use": "sig", "alg": "RS256",
 			"n": b64(k.rsa.PublicKey.N.Bytes()), "e": b64(big.NewInt(int64(k.rsa.PublicKey.E)).Bytes())},
 		map[string]any{"kty": "EC", "kid": "ec1", "use": "sig", "crv": "P-256",
-			"x": b64(k.ec.PublicKey.X.FillBytes(make([]byte, 32))), "y": b64(k.ec.PublicKey.Y.FillBytes(make([]byte, 32)))},
+			"x": b64(ecPoint(k.ec)[1:33]), "y": b64(ecPoint(k.ec)[33:])},
 	}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
@@ -1755,4 +1755,10 @@ func TestSecurityLimits(t *testing.T) {
 			t.Errorf("limit=2: %d results", len(got))
 		}
 	})
+}
+
+// ecPoint is the uncompressed encoding 0x04 || X || Y of a P-256 public key.
+func ecPoint(k *ecdsa.PrivateKey) []byte {
+	b, _ := k.PublicKey.Bytes()
+	return b
 }

@@ -151,7 +151,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	e.Use(auth.Middleware(table, authn, authHooks))
 	e.Use(securityHeaders(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
-	reloadOnSIGHUP(ctx, log, func() error { return authn.Reload() })
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -165,16 +164,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	scheme := "http"
+	reloads := []func() error{authn.Reload}
 	if cfg.sec.tlsEnabled() {
 		certs, err := newCertReloader(cfg.sec.tlsCert, cfg.sec.tlsKey, log)
 		if err != nil {
 			return err
 		}
-		certs.watch(ctx)
+		reloads = append(reloads, certs.load)
 		srv.TLSConfig = certs.tlsConfig()
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
+	reloadOnSIGHUP(ctx, log, reloads...)
 	log.Info("minipacs listening", "addr", ln.Addr().String(), "scheme", scheme, "auth", authn.String(), "version", version, "storage", cfg.storage, "data", cfg.data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

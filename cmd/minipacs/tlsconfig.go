@@ -12,9 +12,9 @@ import (
 	"syscall"
 )
 
-// certReloader serves the certificate at certFile/keyFile and loads it again
-// on SIGHUP, so a renewed certificate takes effect without a restart. A
-// reload that fails keeps the previous certificate and logs why.
+// certReloader serves the certificate at certFile/keyFile; load reads it
+// again (serve calls it on SIGHUP), so a renewed certificate takes effect
+// without a restart. A reload that fails keeps the previous certificate.
 type certReloader struct {
 	certFile, keyFile string
 	log               *slog.Logger
@@ -36,27 +36,6 @@ func (r *certReloader) load() error {
 	}
 	r.cur.Store(&c)
 	return nil
-}
-
-// watch reloads on SIGHUP until ctx ends.
-func (r *certReloader) watch(ctx context.Context) {
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(ch)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-ch:
-				if err := r.load(); err != nil {
-					r.log.Error("SIGHUP: certificate reload failed; keeping the previous one", "err", err)
-					continue
-				}
-				r.log.Info("SIGHUP: certificate reloaded", "cert", r.certFile)
-			}
-		}
-	}()
 }
 
 // tlsConfig is TLS 1.2 or later with Go's default (modern) cipher suites.
@@ -105,8 +84,9 @@ func checkExposure(listen string, auth, tls, behindProxy bool) error {
 		"say so with --insecure-behind-proxy", listen, missing)
 }
 
-// reloadOnSIGHUP calls each fn on SIGHUP until ctx ends (the certificate
-// has its own watcher, certReloader.watch).
+// reloadOnSIGHUP calls each fn on SIGHUP until ctx ends: the credential
+// files and the TLS certificate are re-read without a restart; a reload
+// that fails keeps the previous configuration.
 func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, fns ...func() error) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGHUP)
@@ -122,7 +102,7 @@ func reloadOnSIGHUP(ctx context.Context, log *slog.Logger, fns ...func() error) 
 						log.Error("SIGHUP: reload failed; keeping the previous configuration", "err", err)
 					}
 				}
-				log.Info("SIGHUP: credentials reloaded")
+				log.Info("SIGHUP: configuration reloaded")
 			}
 		}
 	}()

@@ -92,7 +92,7 @@ func TestCertReloadOnSIGHUP(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r.watch(ctx)
+	reloadOnSIGHUP(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), r.load)
 	// A broken file keeps the old certificate.
 	os.WriteFile(certFile, []byte("garbage"), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
