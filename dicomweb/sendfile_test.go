@@ -8,18 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/dicomwebtest"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
-	"github.com/minipacs/minipacs/storage/disk"
 )
 
 // Tests of the declared lengths and zero-copy sending of retrieve and
@@ -31,29 +27,7 @@ import (
 // newStoreFixture is newFixture with the disk store wrapped by wrap.
 func newStoreFixture(t *testing.T, wrap func(storage.Store) storage.Store) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	data := t.TempDir()
-	d, err := disk.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var store storage.Store = d
-	if wrap != nil {
-		store = wrap(d)
-	}
-	idx, err := index.Open(ctx, filepath.Join(data, "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ing, err := ingest.New(d, idx, ingest.Config{SpoolDir: filepath.Join(data, "spool")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
-	dicomweb.New(dicomweb.Config{Index: idx, Store: store, Ingester: ing}).Install(e)
-	srv := httptest.NewServer(e)
-	t.Cleanup(func() { srv.Close(); idx.Close() })
-	return &fixture{srv: srv, base: srv.URL + "/dicomweb", idx: idx, data: data}
+	return fixtureOf(dicomwebtest.New(t, dicomwebtest.Options{WrapStore: wrap}))
 }
 
 // plainStore hides the disk store's optional interfaces and its files:
@@ -148,16 +122,20 @@ func checkLength(t *testing.T, resp *http.Response, b []byte, err error) {
 	}
 }
 
+// sendStores are the stores the length tests run on: the disk store, whose
+// readers are files (sendfile), and the same store behind plainStore (copy).
+var sendStores = []struct {
+	name string
+	wrap func(storage.Store) storage.Store
+}{
+	{"disk", nil},
+	{"plain", func(s storage.Store) storage.Store { return plainStore{s} }},
+}
+
 const dicomAny = `multipart/related; type="application/dicom"; transfer-syntax=*`
 
 func TestRetrieveDeclaresExactLength(t *testing.T) {
-	for _, st := range []struct {
-		name string
-		wrap func(storage.Store) storage.Store
-	}{
-		{"disk", nil},
-		{"plain", func(s storage.Store) storage.Store { return plainStore{s} }},
-	} {
+	for _, st := range sendStores {
 		t.Run(st.name, func(t *testing.T) {
 			f := newStoreFixture(t, st.wrap)
 			const study = "1.2.826.0.1.3680043.2.1125.9.1"
@@ -256,13 +234,7 @@ func TestRetrieveAbortsMidStream(t *testing.T) {
 }
 
 func TestFramesDeclareExactLength(t *testing.T) {
-	for _, st := range []struct {
-		name string
-		wrap func(storage.Store) storage.Store
-	}{
-		{"disk", nil},
-		{"plain", func(s storage.Store) storage.Store { return plainStore{s} }},
-	} {
+	for _, st := range sendStores {
 		t.Run(st.name, func(t *testing.T) {
 			f := newStoreFixture(t, st.wrap)
 			const study = "1.2.826.0.1.3680043.2.1125.9.3"

@@ -17,12 +17,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/dicomwebtest"
 	"github.com/minipacs/minipacs/dicomweb/part10"
 	"github.com/minipacs/minipacs/index"
-	"github.com/minipacs/minipacs/storage/disk"
 )
 
 // testdataDir is shared/testdata/pydicom.
@@ -37,25 +35,11 @@ type fixture struct {
 
 func newFixture(t testing.TB, lim dicomweb.Limits) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	data := t.TempDir()
-	store, err := disk.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := index.Open(ctx, filepath.Join(data, "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: filepath.Join(data, "spool")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
-	dicomweb.New(dicomweb.Config{Index: idx, Store: store, Ingester: ing, Limits: lim}).Install(e)
-	srv := httptest.NewServer(e)
-	t.Cleanup(func() { srv.Close(); idx.Close() })
-	return &fixture{srv: srv, base: srv.URL + "/dicomweb", idx: idx, data: data}
+	return fixtureOf(dicomwebtest.New(t, dicomwebtest.Options{Limits: lim}))
+}
+
+func fixtureOf(a *dicomwebtest.Archive) *fixture {
+	return &fixture{srv: a.Server, base: a.Base, idx: a.Index, data: a.Dir}
 }
 
 func file(t *testing.T, rel string) []byte {

@@ -3,7 +3,6 @@ package web_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/minipacs/minipacs/cmd/gencorpus/dcmwriter"
 	"github.com/minipacs/minipacs/dicomweb/testcorpus"
+	"github.com/minipacs/minipacs/dicomweb/exectest"
 )
 
 // TestBrowserEndToEnd starts the real minipacs binary with real data (a
@@ -32,8 +32,8 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: no browser")
 	}
-	node := lookTool(t, "node")
-	chromium := lookTool(t, "chromium")
+	node := exectest.LookTool(t, "node")
+	chromium := exectest.LookTool(t, "chromium")
 	e2eDir, _ := filepath.Abs("e2e")
 	// Read the scripts so that go test's cache sees their changes.
 	scripts, _ := filepath.Glob(filepath.Join(e2eDir, "*.js"))
@@ -43,13 +43,13 @@ func TestBrowserEndToEnd(t *testing.T) {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core", "package.json")); err != nil {
-		npm := lookTool(t, "npm")
-		runLogged(t, 5*time.Minute, e2eDir, nil, npm, "ci", "--no-audit", "--no-fund")
+		npm := exectest.LookTool(t, "npm")
+		exectest.RunLogged(t, 5*time.Minute, e2eDir, nil, npm, "ci", "--no-audit", "--no-fund")
 	}
 	viewerDir, _ := filepath.Abs(filepath.Join("viewer", "dist"))
 	if _, err := os.Stat(filepath.Join(viewerDir, "index.html")); err != nil {
-		lookTool(t, "npm")
-		runLogged(t, 5*time.Minute, "viewer", nil, "./install.sh")
+		exectest.LookTool(t, "npm")
+		exectest.RunLogged(t, 5*time.Minute, "viewer", nil, "./install.sh")
 	}
 	tmp := t.TempDir()
 
@@ -119,7 +119,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		"MINIPACS_TMP="+tmp,
 		"NO_COLOR=1",
 	)
-	runLogged(t, 4*time.Minute, e2eDir, env, node, "--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=180000")
+	exectest.RunLogged(t, 4*time.Minute, e2eDir, env, node, "--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=180000")
 	if b, err := os.ReadFile(report); err == nil {
 		t.Logf("browser report: %s", b)
 	}
@@ -291,7 +291,7 @@ func startMinipacs(t *testing.T, bin, data string, args ...string) string {
 			env = append(env, kv)
 		}
 	}
-	var logs syncBuffer
+	var logs exectest.Buffer
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data", data}, args...)...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -330,38 +330,6 @@ func startMinipacs(t *testing.T, bin, data string, args ...string) string {
 	return ""
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lookTool finds an executable: missing, it skips the test, except under
-// CI, where every tool must be installed (scripts/install-deps).
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not found (CI must have it: scripts/install-deps): %v", name, err)
-	}
-	t.Skipf("%s not found: %v", name, err)
-	return ""
-}
-
 func runQuiet(dir, name string, args ...string) error {
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
@@ -370,37 +338,4 @@ func runQuiet(dir, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
 	}
 	return nil
-}
-
-// runLogged runs a command, streaming its output into the test log, and
-// fails the test when it fails or outlives timeout.
-func runLogged(t *testing.T, timeout time.Duration, dir string, env []string, name string, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.WaitDelay = 5 * time.Second
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			t.Log(sc.Text())
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	err := cmd.Run()
-	pw.Close()
-	<-done
-	if err != nil {
-		if ctx.Err() != nil {
-			err = ctx.Err()
-		}
-		t.Fatalf("%s %s (in %s): %v", filepath.Base(name), strings.Join(args, " "), dir, err)
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -107,39 +106,18 @@ func qidoLoop(ctx context.Context, client *http.Client, base string, q qidoQuery
 		matches = len(objs)
 	}
 	var lat latencies
-	var wg sync.WaitGroup
-	work := make(chan struct{})
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range work {
-				t0 := time.Now()
-				status, err := getDiscard(ctx, client, u, "application/dicom+json")
-				if err != nil {
-					cnt.addError(err)
-					continue
-				}
-				cnt.addStatus(status)
-				if status == http.StatusOK || status == http.StatusNoContent {
-					lat.add(time.Since(t0))
-				}
-			}
-		}()
-	}
-	start := time.Now()
-feed:
-	for range n {
-		select {
-		case work <- struct{}{}:
-		case <-ctx.Done():
-			cnt.addError(ctx.Err())
-			break feed
+	elapsed := runWorkers(ctx, clients, repeat([]struct{}{{}}, n), cnt, func(struct{}) {
+		t0 := time.Now()
+		status, err := getDiscard(ctx, client, u, "application/dicom+json")
+		if err != nil {
+			cnt.addError(err)
+			return
 		}
-	}
-	close(work)
-	wg.Wait()
-	elapsed := time.Since(start)
+		cnt.addStatus(status)
+		if status == http.StatusOK || status == http.StatusNoContent {
+			lat.add(time.Since(t0))
+		}
+	})
 	r.int("matches", int64(matches))
 	lat.report(r)
 	r.float("req_per_s", float64(n)/elapsed.Seconds())

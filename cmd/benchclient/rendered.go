@@ -16,41 +16,22 @@ import (
 
 func cmdRendered(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("rendered", stderr)
-	var sf seriesFlags
-	sf.register(fs)
-	clients := fs.Int("clients", 4, "concurrent clients")
-	rounds := fs.Int("rounds", 1, "passes over every instance of the series")
+	var lf loadFlags
+	lf.register(fs, "rendered", 1)
 	accept := fs.String("accept", "image/jpeg", "media type asked for (image/jpeg or image/png)")
 	resource := fs.String("resource", "rendered", "rendered or thumbnail")
-	name := fs.String("name", "", "result name (default rendered_c<clients>)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if *clients < 1 || *rounds < 1 {
-		return errors.New("rendered: -clients and -rounds must be at least 1")
-	}
-	if *name == "" {
-		*name = fmt.Sprintf("rendered_c%d", *clients)
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	client := newHTTPClient(*clients, 0)
-	ref, err := sf.resolve(ctx, client)
-	if err != nil {
-		return fmt.Errorf("rendered: %w", err)
-	}
-	sops, err := listInstances(ctx, client, sf.base, ref.Study, ref.Series)
-	if err != nil {
-		return fmt.Errorf("rendered: %w", err)
-	}
-	if len(sops) == 0 {
-		return errors.New("rendered: the series has no instances")
 	}
 	if *resource != "rendered" && *resource != "thumbnail" {
 		return errors.New("rendered: -resource must be rendered or thumbnail")
 	}
-	r := rendered(ctx, client, seriesURL(sf.base, ref), sops, *clients, *rounds, *accept, *resource, *name)
+	ctx, cancel, t, err := lf.prepare(ctx, "rendered")
+	defer cancel()
+	if err != nil {
+		return err
+	}
+	r := rendered(ctx, t.client, t.series, t.sops, lf.clients, lf.rounds, *accept, *resource, lf.name)
 	r.print(stdout, stderr)
 	return nil
 }
@@ -70,52 +51,31 @@ func rendered(ctx context.Context, client *http.Client, series string, sops []st
 	cnt := newCounters()
 	var lat latencies
 	var okImages, payload atomic.Int64
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf bytes.Buffer
-			for sop := range work {
-				buf.Reset()
-				t0 := time.Now()
-				status, ctype, err := getImage(ctx, client, series+"/instances/"+url.PathEscape(sop)+"/"+resource, accept, &buf)
-				if status != 0 {
-					cnt.addStatus(status)
-				}
-				if err != nil {
-					cnt.addError(err)
-					continue
-				}
-				if status != http.StatusOK {
-					continue
-				}
-				if magic, ok := imageMagic[accept]; ok && !bytes.HasPrefix(buf.Bytes(), magic) {
-					cnt.addError(fmt.Errorf("rendered %s: body (%s, %d bytes) is not %s", sop, ctype, buf.Len(), accept))
-					continue
-				}
-				lat.add(time.Since(t0))
-				okImages.Add(1)
-				payload.Add(int64(buf.Len()))
-			}
-		}()
-	}
-	start := time.Now()
-feed:
-	for range rounds {
-		for _, s := range sops {
-			select {
-			case work <- s:
-			case <-ctx.Done():
-				cnt.addError(ctx.Err())
-				break feed
-			}
+	bufs := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	elapsed := runWorkers(ctx, clients, repeat(sops, rounds), cnt, func(sop string) {
+		buf := bufs.Get().(*bytes.Buffer)
+		defer bufs.Put(buf)
+		buf.Reset()
+		t0 := time.Now()
+		status, ctype, err := getImage(ctx, client, series+"/instances/"+url.PathEscape(sop)+"/"+resource, accept, buf)
+		if status != 0 {
+			cnt.addStatus(status)
 		}
-	}
-	close(work)
-	wg.Wait()
-	elapsed := time.Since(start)
+		if err != nil {
+			cnt.addError(err)
+			return
+		}
+		if status != http.StatusOK {
+			return
+		}
+		if magic, ok := imageMagic[accept]; ok && !bytes.HasPrefix(buf.Bytes(), magic) {
+			cnt.addError(fmt.Errorf("rendered %s: body (%s, %d bytes) is not %s", sop, ctype, buf.Len(), accept))
+			return
+		}
+		lat.add(time.Since(t0))
+		okImages.Add(1)
+		payload.Add(int64(buf.Len()))
+	})
 	r := newResult(name)
 	r.int("clients", int64(clients))
 	r.int("instances", int64(len(sops)))

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -210,42 +209,21 @@ func stow(ctx context.Context, client *http.Client, base string, files []dicomFi
 		lat             latencies
 		stored, failed  atomic.Int64
 		sentBytes, sent atomic.Int64
-		wg              sync.WaitGroup
 	)
-	work := make(chan []dicomFile)
-	start := time.Now()
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range work {
-				t0 := time.Now()
-				status, resp, n, err := postBatch(ctx, client, base, b)
-				if err != nil {
-					cnt.addError(err)
-					continue
-				}
-				lat.add(time.Since(t0))
-				cnt.addStatus(status)
-				sentBytes.Add(n)
-				sent.Add(int64(len(b)))
-				stored.Add(int64(len(resp.Referenced.Value)))
-				failed.Add(int64(len(resp.Failed.Value)))
-			}
-		}()
-	}
-feed:
-	for _, b := range batches {
-		select {
-		case work <- b:
-		case <-ctx.Done():
-			cnt.addError(fmt.Errorf("stow: %w", ctx.Err()))
-			break feed
+	elapsed := runWorkers(ctx, clients, slices.Values(batches), cnt, func(b []dicomFile) {
+		t0 := time.Now()
+		status, resp, n, err := postBatch(ctx, client, base, b)
+		if err != nil {
+			cnt.addError(err)
+			return
 		}
-	}
-	close(work)
-	wg.Wait()
-	elapsed := time.Since(start)
+		lat.add(time.Since(t0))
+		cnt.addStatus(status)
+		sentBytes.Add(n)
+		sent.Add(int64(len(b)))
+		stored.Add(int64(len(resp.Referenced.Value)))
+		failed.Add(int64(len(resp.Failed.Value)))
+	})
 
 	r := newResult(name)
 	r.int("clients", int64(clients))

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -239,37 +238,18 @@ func getInto(ctx context.Context, client *http.Client, u, accept string, w io.Wr
 
 func cmdFrames(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("frames", stderr)
-	var sf seriesFlags
-	sf.register(fs)
-	clients := fs.Int("clients", 4, "concurrent clients")
-	rounds := fs.Int("rounds", 3, "passes over every instance of the series")
-	name := fs.String("name", "", "result name (default frames_c<clients>)")
+	var lf loadFlags
+	lf.register(fs, "frames", 3)
 	expect := fs.Int64("expect-bytes", 0, "expected frame size in bytes (0: do not check)")
-	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *clients < 1 || *rounds < 1 {
-		return errors.New("frames: -clients and -rounds must be at least 1")
-	}
-	if *name == "" {
-		*name = fmt.Sprintf("frames_c%d", *clients)
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel, t, err := lf.prepare(ctx, "frames")
 	defer cancel()
-	client := newHTTPClient(*clients, 0)
-	ref, err := sf.resolve(ctx, client)
 	if err != nil {
-		return fmt.Errorf("frames: %w", err)
+		return err
 	}
-	sops, err := listInstances(ctx, client, sf.base, ref.Study, ref.Series)
-	if err != nil {
-		return fmt.Errorf("frames: %w", err)
-	}
-	if len(sops) == 0 {
-		return errors.New("frames: the series has no instances")
-	}
-	r := frames(ctx, client, seriesURL(sf.base, ref), sops, *clients, *rounds, *expect, *name)
+	r := frames(ctx, t.client, t.series, t.sops, lf.clients, lf.rounds, *expect, lf.name)
 	r.print(stdout, stderr)
 	return nil
 }
@@ -279,51 +259,28 @@ func frames(ctx context.Context, client *http.Client, series string, sops []stri
 	cnt := newCounters()
 	var lat latencies
 	var okFrames, payload atomic.Int64
-	work := make(chan string)
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for sop := range work {
-				t0 := time.Now()
-				status, st, err := getMultipart(ctx, client, series+"/instances/"+url.PathEscape(sop)+"/frames/1", acceptFrames)
-				if status != 0 {
-					cnt.addStatus(status)
-				}
-				if err != nil {
-					cnt.addError(err)
-					continue
-				}
-				if st.parts != 1 {
-					cnt.addError(fmt.Errorf("frames/1 of %s: %d parts", sop, st.parts))
-					continue
-				}
-				if expect > 0 && st.bytes != expect {
-					cnt.addError(fmt.Errorf("frames/1 of %s: %d bytes, want %d", sop, st.bytes, expect))
-					continue
-				}
-				lat.add(time.Since(t0))
-				okFrames.Add(1)
-				payload.Add(st.bytes)
-			}
-		}()
-	}
-	start := time.Now()
-feed:
-	for range rounds {
-		for _, s := range sops {
-			select {
-			case work <- s:
-			case <-ctx.Done():
-				cnt.addError(ctx.Err())
-				break feed
-			}
+	elapsed := runWorkers(ctx, clients, repeat(sops, rounds), cnt, func(sop string) {
+		t0 := time.Now()
+		status, st, err := getMultipart(ctx, client, series+"/instances/"+url.PathEscape(sop)+"/frames/1", acceptFrames)
+		if status != 0 {
+			cnt.addStatus(status)
 		}
-	}
-	close(work)
-	wg.Wait()
-	elapsed := time.Since(start)
+		if err != nil {
+			cnt.addError(err)
+			return
+		}
+		if st.parts != 1 {
+			cnt.addError(fmt.Errorf("frames/1 of %s: %d parts", sop, st.parts))
+			return
+		}
+		if expect > 0 && st.bytes != expect {
+			cnt.addError(fmt.Errorf("frames/1 of %s: %d bytes, want %d", sop, st.bytes, expect))
+			return
+		}
+		lat.add(time.Since(t0))
+		okFrames.Add(1)
+		payload.Add(st.bytes)
+	})
 	r := newResult(name)
 	r.int("clients", int64(clients))
 	r.int("instances", int64(len(sops)))

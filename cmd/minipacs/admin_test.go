@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minipacs/minipacs/dicomweb/ingest"
 	"github.com/minipacs/minipacs/index"
 )
@@ -283,11 +282,7 @@ func rawStore(t *testing.T, dataDir string, args []string) *rawStoreT {
 		}
 	}
 	if r.bucket != "" {
-		c, err := minio.New(minioSrv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(minioSrv.AccessKey, minioSrv.SecretKey, "")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.c = c
+		r.c = minioSrv.Client(t)
 	}
 	return r
 }

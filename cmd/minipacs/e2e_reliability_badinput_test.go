@@ -229,15 +229,6 @@ func abortedUpload(t *testing.T, s *server, file []byte, i int) {
 	conn.Close()
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 var goroutineTotal = regexp.MustCompile(`goroutine profile: total (\d+)`)
 
 // goroutines reads the server's goroutine count from its pprof listener.

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minipacs/minipacs/index"
 	bolt "go.etcd.io/bbolt"
 )
@@ -161,10 +160,7 @@ func storeKeys(t *testing.T, dataDir string, args []string) map[string]bool {
 		})
 		return keys
 	}
-	c, err := minio.New(minioSrv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(minioSrv.AccessKey, minioSrv.SecretKey, "")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := minioSrv.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {

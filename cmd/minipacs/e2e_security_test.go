@@ -47,6 +47,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/exectest"
 )
 
 // ---- keys and a real local OIDC issuer ----
@@ -201,7 +203,6 @@ func secWriteFile(t *testing.T, dir, name string, lines ...string) string {
 // certificate (HTTPS) and talks to it without keep-alive surprises.
 type secServer struct {
 	*server
-	addr   string
 	client *http.Client
 }
 
@@ -209,77 +210,14 @@ type secServer struct {
 // is set, trusted through it) and stops it when the test ends.
 func startSecServer(t *testing.T, dataDir string, ca *x509.CertPool, args ...string) *secServer {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatalf("build of cmd/minipacs failed: %v", buildErr)
-	}
-	var last error
-	for attempt := 0; attempt < 3; attempt++ {
-		s, err := trySecStart(t, dataDir, ca, args)
-		if err == nil {
-			t.Cleanup(func() {
-				s.stop(syscall.SIGTERM)
-				if t.Failed() {
-					t.Logf("minipacs stderr (%s):\n%s", s.base, tail(s.stderr.String(), 100))
-				}
-			})
-			return s
-		}
-		last = err
-	}
-	t.Fatalf("start minipacs: %v", last)
-	return nil
-}
-
-func trySecStart(t *testing.T, dataDir string, ca *x509.CertPool, args []string) (*secServer, error) {
-	addr := secFreeAddr(t)
 	scheme := "http"
 	tr := &http.Transport{MaxIdleConnsPerHost: 32}
 	if ca != nil {
 		scheme = "https"
 		tr.TLSClientConfig = &tls.Config{RootCAs: ca, ServerName: "127.0.0.1"}
 	}
-	s := &secServer{addr: addr, client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	s.server = &server{t: t, base: scheme + "://" + addr, dataDir: dataDir, args: args,
-		stderr: &syncBuffer{}, exited: make(chan struct{})}
-	full := append([]string{"serve", "--listen", addr, "--data", dataDir}, args...)
-	s.cmd = exec.Command(binPath, full...)
-	s.cmd.Env = cleanEnv()
-	s.cmd.Stdout, s.cmd.Stderr = s.stderr, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			return nil, fmt.Errorf("minipacs exited during start-up (%v):\n%s", s.waitErr, tail(s.stderr.String(), 50))
-		default:
-		}
-		resp, err := s.client.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.stop(syscall.SIGKILL)
-	return nil, fmt.Errorf("minipacs did not answer /healthz within 15s:\n%s", tail(s.stderr.String(), 50))
-}
-
-func secFreeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return &secServer{server: launch(t, dataDir, args, nil, scheme, client), client: client}
 }
 
 // secDo sends one request; it never calls t.Fatal, so goroutines may use it.
@@ -1541,7 +1479,7 @@ func TestSecurityExposure(t *testing.T) {
 	tokens := secWriteFile(t, dir, "tokens", line)
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	secCert(t, 7, certFile, keyFile)
-	port := func() string { _, p, _ := net.SplitHostPort(secFreeAddr(t)); return p }
+	port := func() string { _, p, _ := net.SplitHostPort(freeAddr(t)); return p }
 
 	refused := []struct {
 		name, listen, missing string
@@ -1578,7 +1516,7 @@ func TestSecurityExposure(t *testing.T) {
 	} {
 		p := port()
 		cmd := exec.Command(binPath, append([]string{"serve", "--listen", "0.0.0.0:" + p, "--data", filepath.Join(dir, "d-"+c.name)}, c.args...)...)
-		var out syncBuffer
+		var out exectest.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

@@ -2,10 +2,8 @@ package main_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -20,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minipacs/minipacs/dicomweb/exectest"
 	"github.com/minipacs/minipacs/storage/s3/miniotest"
 )
 
@@ -44,19 +41,17 @@ func TestMain(m *testing.M) {
 	binPath = filepath.Join(tmp, "minipacs")
 	buildErr = buildBinary(binPath)
 
+	stopMinio := func() {}
 	if buildErr == nil {
-		s, err := miniotest.StartServer(filepath.Join(tmp, "minio"))
-		if err != nil && !errors.Is(err, miniotest.ErrNoBinary) {
+		minioSrv, stopMinio, err = miniotest.StartShared("minipacs-e2e-minio")
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e: start minio:", err)
 			os.RemoveAll(tmp)
 			os.Exit(1)
 		}
-		minioSrv = s
 	}
 	code := m.Run()
-	if minioSrv != nil {
-		minioSrv.Close()
-	}
+	stopMinio()
 	os.RemoveAll(tmp)
 	os.Exit(code)
 }
@@ -79,24 +74,6 @@ func buildBinary(out string) error {
 	return nil
 }
 
-// syncBuffer collects the server's stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // storeKind says which object store a server runs on.
 type storeKind struct {
 	name string
@@ -110,33 +87,15 @@ var diskStore = storeKind{name: "disk", args: func(*testing.T) []string { return
 
 func s3Store(t *testing.T) storeKind {
 	t.Helper()
-	if minioSrv == nil {
-		miniotest.SkipOrFail(t, miniotest.ErrNoBinary)
-	}
+	minioSrv := miniotest.Need(t, minioSrv)
 	return storeKind{
 		name: "s3",
 		args: func(t *testing.T) []string {
 			t.Helper()
-			bucket := "e2e-" + randHex(6)
-			createBucket(t, bucket)
+			bucket := minioSrv.NewBucket(t, "e2e")
 			return []string{"--storage", "s3", "--s3-endpoint", minioSrv.Endpoint, "--s3-bucket", bucket, "--s3-insecure"}
 		},
 		env: []string{"MINIPACS_S3_ACCESS_KEY=" + minioSrv.AccessKey, "MINIPACS_S3_SECRET_KEY=" + minioSrv.SecretKey},
-	}
-}
-
-func createBucket(t *testing.T, bucket string) {
-	t.Helper()
-	c, err := minio.New(minioSrv.Endpoint, &minio.Options{
-		Creds: credentials.NewStaticV4(minioSrv.AccessKey, minioSrv.SecretKey, ""),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatalf("create bucket %s: %v", bucket, err)
 	}
 }
 
@@ -149,12 +108,13 @@ func randHex(n int) string {
 // server is a running minipacs process.
 type server struct {
 	t       *testing.T
-	base    string // http://127.0.0.1:port
+	addr    string // 127.0.0.1:port
+	base    string // http://127.0.0.1:port (https with TLS)
 	dataDir string
 	args    []string
 	env     []string
 	cmd     *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *exectest.Buffer
 	exited  chan struct{}
 	waitErr error
 	checked sync.Once
@@ -172,15 +132,24 @@ func startServer(t *testing.T, st storeKind, extraArgs ...string) *server {
 }
 
 // startServerDir starts minipacs on dataDir with args (storage flags and
-// more). It picks a free loopback port and retries on a port conflict.
+// more) and env, over HTTP.
 func startServerDir(t *testing.T, dataDir string, args, env []string) *server {
+	t.Helper()
+	return launch(t, dataDir, args, env, "http", &http.Client{Timeout: time.Second})
+}
+
+// launch starts `minipacs serve` on a free loopback port and dataDir with
+// args, and env added to cleanEnv(), and waits until scheme://addr/healthz
+// answers 200 through client. It retries on a port conflict and stops the
+// server when the test ends.
+func launch(t *testing.T, dataDir string, args, env []string, scheme string, client *http.Client) *server {
 	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("build of cmd/minipacs failed: %v", buildErr)
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := tryStart(t, dataDir, args, env)
+		s, err := tryStart(t, dataDir, args, env, scheme, client)
 		if err == nil {
 			t.Cleanup(func() {
 				s.stop(syscall.SIGTERM)
@@ -196,16 +165,11 @@ func startServerDir(t *testing.T, dataDir string, args, env []string) *server {
 	return nil
 }
 
-func tryStart(t *testing.T, dataDir string, args, env []string) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+func tryStart(t *testing.T, dataDir string, args, env []string, scheme string, client *http.Client) (*server, error) {
+	addr := freeAddr(t)
 	s := &server{
-		t: t, base: "http://" + addr, dataDir: dataDir, args: args, env: env,
-		stderr: &syncBuffer{}, exited: make(chan struct{}),
+		t: t, addr: addr, base: scheme + "://" + addr, dataDir: dataDir, args: args, env: env,
+		stderr: &exectest.Buffer{}, exited: make(chan struct{}),
 	}
 	full := append([]string{"serve", "--listen", addr, "--data", dataDir}, args...)
 	s.cmd = exec.Command(binPath, full...)
@@ -220,7 +184,6 @@ func tryStart(t *testing.T, dataDir string, args, env []string) (*server, error)
 		close(s.exited)
 	}()
 	deadline := time.Now().Add(15 * time.Second)
-	client := &http.Client{Timeout: time.Second}
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exited:
@@ -238,6 +201,17 @@ func tryStart(t *testing.T, dataDir string, args, env []string) (*server, error)
 	}
 	s.stop(syscall.SIGKILL)
 	return nil, fmt.Errorf("minipacs did not answer /healthz within 15s:\n%s", tail(s.stderr.String(), 50))
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // cleanEnv is the environment without MINIPACS_* variables, which the

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // TestRenderCompressedAgainstDCMTK renders encapsulated frames through the
@@ -38,7 +40,7 @@ func TestRenderCompressedSmoke(t *testing.T) {
 	for _, name := range []string{"693_J2KI.dcm", "GDCMJ2K_TextGBR.dcm", "JPEG2000.dcm", "SC_rgb_gdcm_KY.dcm",
 		"J2K_pixelrep_mismatch.dcm", "SC_jpeg_no_color_transform.dcm", "SC_rgb_jpeg_lossy_gdcm.dcm", "JPEG-lossy.dcm"} {
 		t.Run(name, func(t *testing.T) {
-			l := loadPath(t, testFile(t, name))
+			l := loadPath(t, pixeltest.File(t, name))
 			if !CanDecode(l.img.TransferSyntaxUID) {
 				t.Skipf("no decoder for %s in this build", l.img.TransferSyntaxUID)
 			}
@@ -76,15 +78,15 @@ func TestTranscodeAgainstReference(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			l := loadPath(t, testFile(t, tc.file))
+			l := loadPath(t, pixeltest.File(t, tc.file))
 			if !CanDecode(l.img.TransferSyntaxUID) {
 				t.Skipf("no decoder for %s in this build", l.img.TransferSyntaxUID)
 			}
-			refPath := testFile(t, tc.ref)
+			refPath := pixeltest.File(t, tc.ref)
 			if tc.tool != "" {
-				needTool(t, tc.tool)
+				pixeltest.NeedTool(t, tc.tool)
 				refPath = filepath.Join(t.TempDir(), "ref.dcm")
-				if out, err := exec.Command(tc.tool, testFile(t, tc.file), refPath).CombinedOutput(); err != nil {
+				if out, err := exec.Command(tc.tool, pixeltest.File(t, tc.file), refPath).CombinedOutput(); err != nil {
 					t.Fatalf("%s: %v\n%s", tc.tool, err, out)
 				}
 			}

@@ -214,16 +214,7 @@ func newSampleConv(img *Image) sampleConv {
 }
 
 func (s sampleConv) get(b []byte) int64 {
-	var v uint32
-	switch s.bps {
-	case 1:
-		v = uint32(b[0])
-	case 2:
-		v = uint32(binary.LittleEndian.Uint16(b))
-	default:
-		v = binary.LittleEndian.Uint32(b)
-	}
-	v = v >> s.shift & s.mask
+	v := codec.ReadSample(b, s.bps) >> s.shift & s.mask
 	if s.signed && v>>(s.stored-1)&1 == 1 {
 		return int64(v) - int64(uint64(1)<<s.stored)
 	}
@@ -231,14 +222,7 @@ func (s sampleConv) get(b []byte) int64 {
 }
 
 func (s sampleConv) put(b []byte, v int64) {
-	switch s.bps {
-	case 1:
-		b[0] = byte(v)
-	case 2:
-		binary.LittleEndian.PutUint16(b, uint16(v))
-	default:
-		binary.LittleEndian.PutUint32(b, uint32(v))
-	}
+	codec.WriteSample(b, s.bps, v)
 }
 
 // Decoded describes a frame as TranscodeFrame returns it, for writing it in

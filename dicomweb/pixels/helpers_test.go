@@ -15,33 +15,8 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
-
-// testFiles returns the directory of pydicom's test files, found by walking
-// up from the working directory to a directory with a shared/testdata
-// sibling of the repository.
-func testFiles(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "testdata", "pydicom")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/testdata/pydicom not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-func testFile(t testing.TB, name string) string {
-	return filepath.Join(testFiles(t), "test_files", name)
-}
 
 // loaded is a parsed test object with what the pipeline needs.
 type loaded struct {
@@ -111,17 +86,6 @@ func (l *loaded) render(t testing.TB, k int, opt RenderOptions) image.Image {
 	return m
 }
 
-// needTool skips (or with CI set, fails) when a command is missing.
-func needTool(t testing.TB, name string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (Debian package dcmtk)", name)
-		}
-		t.Skipf("%s is not installed (Debian package dcmtk)", name)
-	}
-}
-
 // dcm2pnm renders frame k (0-based) of path with DCMTK and returns the
 // 8-bit PGM/PPM as width, height, channels and samples. It runs dcmj2pnm
 // (dcm2pnm with the JPEG and RLE decoders), then dcml2pnm (JPEG-LS) if that
@@ -134,7 +98,7 @@ func dcm2pnm(t testing.TB, path string, k int, args ...string) (w, h, ch int, pi
 	var msgs []byte
 	ok := false
 	for _, tool := range []string{"dcmj2pnm", "dcml2pnm"} {
-		needTool(t, tool)
+		pixeltest.NeedTool(t, tool)
 		b, err := exec.Command(tool, cmd...).CombinedOutput()
 		if err == nil {
 			ok = true

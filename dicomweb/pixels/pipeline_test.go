@@ -16,6 +16,7 @@ import (
 
 	"github.com/minipacs/minipacs/dicomweb/part10"
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -142,7 +143,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			l := loadPath(t, testFile(t, tc.file))
+			l := loadPath(t, pixeltest.File(t, tc.file))
 			ctx := context.Background()
 			dec, err := DecodeFrame(ctx, l.img, l.frame(t, tc.frame), nil)
 			if err != nil {
@@ -243,7 +244,7 @@ func TestDecodeNative(t *testing.T) {
 		}
 	})
 	t.Run("transcode of a native frame is the frame", func(t *testing.T) {
-		l := loadPath(t, testFile(t, "MR_small.dcm"))
+		l := loadPath(t, pixeltest.File(t, "MR_small.dcm"))
 		raw := l.frame(t, 0)
 		got, err := TranscodeFrame(ctx, l.img, raw, nil)
 		if err != nil || !bytes.Equal(got, raw) {

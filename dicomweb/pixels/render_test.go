@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // dcmtkCase renders a frame with our pipeline and with dcm2pnm and compares
@@ -31,7 +32,7 @@ type dcmtkCase struct {
 }
 
 func pydicom(name string) func(t *testing.T) string {
-	return func(t *testing.T) string { return testFile(t, name) }
+	return func(t *testing.T) string { return pixeltest.File(t, name) }
 }
 
 func runDCMTK(t *testing.T, cases []dcmtkCase) {
@@ -106,7 +107,7 @@ func TestRenderSyntheticAgainstDCMTK(t *testing.T) {
 	for i := range gradient8 {
 		gradient8[i] = byte(i * 7)
 	}
-	hb, err := os.ReadFile(filepath.Join(testFiles(t), "palettes", "hotiron.dcm"))
+	hb, err := os.ReadFile(filepath.Join(pixeltest.Pydicom(t), "palettes", "hotiron.dcm"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +183,8 @@ func TestRenderSyntheticAgainstDCMTK(t *testing.T) {
 
 // TestMonochrome1ViaDcmodify checks MONOCHROME1 on a real CT image.
 func TestMonochrome1ViaDcmodify(t *testing.T) {
-	needTool(t, "dcmodify")
-	b, err := os.ReadFile(testFile(t, "CT_small.dcm"))
+	pixeltest.NeedTool(t, "dcmodify")
+	b, err := os.ReadFile(pixeltest.File(t, "CT_small.dcm"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,27 +32,15 @@ var minio *miniotest.Server
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "minipacs-scrub-test-")
+	s, stop, err := miniotest.StartShared("minipacs-scrub-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	s, err := miniotest.StartServer(dir)
-	switch {
-	case errors.Is(err, miniotest.ErrNoBinary):
-		// S3 subtests call miniotest.SkipOrFail.
-	case err != nil:
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	default:
-		minio = s
-		defer s.Close()
-	}
+	defer stop()
+	minio = s
 	return m.Run()
 }
-
-var bucketSeq atomic.Int64
 
 // backend is an object store under test.
 type backend struct {
@@ -72,14 +57,12 @@ var backends = []backend{
 		return s
 	}},
 	{"s3", func(t *testing.T) storage.Store {
-		if minio == nil {
-			miniotest.SkipOrFail(t, miniotest.ErrNoBinary)
-		}
+		srv := miniotest.Need(t, minio)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		s, err := s3.New(ctx, s3.Config{
-			Endpoint: minio.Endpoint, Bucket: fmt.Sprintf("scrub-%d-%d", os.Getpid(), bucketSeq.Add(1)),
-			Prefix: "pacs", AccessKey: minio.AccessKey, SecretKey: minio.SecretKey, Insecure: true, CreateBucket: true,
+			Endpoint: srv.Endpoint, Bucket: miniotest.BucketName("scrub"),
+			Prefix: "pacs", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Insecure: true, CreateBucket: true,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -166,24 +149,6 @@ func problems(r *Report) map[string]bool {
 		m[string(p.Kind)+" "+p.Key] = true
 	}
 	return m
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (a logger).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func fmtSscan(s string, v *float64) (int, error) { return fmt.Sscan(s, v) }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/exectest"
 )
 
 func TestScrubber(t *testing.T) {
@@ -23,7 +25,7 @@ func TestScrubber(t *testing.T) {
 			if err := e.store.Delete(ctx, e.objs[4].key); err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs exectest.Buffer
 			s := NewScrubber(e.idx, e.store, ScrubConfig{
 				Interval: 20 * time.Millisecond, InitialDelay: time.Millisecond, BytesPerSecond: 50 << 20,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil)),

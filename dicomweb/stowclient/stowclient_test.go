@@ -2,45 +2,22 @@ package stowclient_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/dicomwebtest"
 	"github.com/minipacs/minipacs/dicomweb/stowclient"
 	"github.com/minipacs/minipacs/dicomweb/testcorpus"
-	"github.com/minipacs/minipacs/index"
-	"github.com/minipacs/minipacs/storage/disk"
 )
 
 // archive starts a real DICOMweb server (disk store, bbolt index) on
 // loopback.
 func archive(t *testing.T) *stowclient.Client {
 	t.Helper()
-	ctx := context.Background()
-	data := t.TempDir()
-	store, err := disk.Open(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	idx, err := index.Open(ctx, filepath.Join(data, "index.db"), index.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: filepath.Join(data, "spool")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
-	dicomweb.New(dicomweb.Config{Index: idx, Store: store, Ingester: ing}).Install(e)
-	srv := httptest.NewServer(e)
-	t.Cleanup(func() { srv.Close(); idx.Close() })
-	return &stowclient.Client{Base: srv.URL + "/dicomweb"}
+	return &stowclient.Client{Base: dicomwebtest.New(t, dicomwebtest.Options{}).Base}
 }
 
 // folder copies some corpus files into a folder tree with a DICOMDIR, a

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,35 +27,20 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "minipacs-s3-test-")
+	s, stop, err := miniotest.StartShared("minipacs-s3-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	s, err := miniotest.StartServer(dir)
-	switch {
-	case errors.Is(err, miniotest.ErrNoBinary):
-		// Tests that need the server call miniotest.SkipOrFail.
-	case err != nil:
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	default:
-		srv = s
-		defer s.Close()
-	}
+	defer stop()
+	srv = s
 	return m.Run()
 }
 
 func server(t *testing.T) *miniotest.Server {
 	t.Helper()
-	if srv == nil {
-		miniotest.SkipOrFail(t, miniotest.ErrNoBinary)
-	}
-	return srv
+	return miniotest.Need(t, srv)
 }
-
-var bucketSeq atomic.Int64
 
 // newStore returns a store on a new bucket of the shared server.
 func newStore(t *testing.T, prefix string) *Store {
@@ -66,7 +50,7 @@ func newStore(t *testing.T, prefix string) *Store {
 	defer cancel()
 	st, err := New(ctx, Config{
 		Endpoint:     s.Endpoint,
-		Bucket:       fmt.Sprintf("test-%d-%d", os.Getpid(), bucketSeq.Add(1)),
+		Bucket:       miniotest.BucketName("test"),
 		Prefix:       prefix,
 		AccessKey:    s.AccessKey,
 		SecretKey:    s.SecretKey,

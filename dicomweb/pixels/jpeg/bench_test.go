@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 	"time"
 )
 
@@ -17,9 +19,9 @@ import (
 func makeCT512(b *testing.B, args ...string) string {
 	b.Helper()
 	dir := b.TempDir()
-	srcPath := filepath.Join(testFiles(b), "CT_small.dcm")
-	src := readDICOM(b, srcPath)
-	in := src.nativeFrame(b, 0)
+	srcPath := filepath.Join(pixeltest.TestFiles(b), "CT_small.dcm")
+	src := pixeltest.Load(b, srcPath)
+	in := pixeltest.NativeFrame(b, src, 0)
 	const n, m = 128, 512
 	at := func(x, y int) float64 {
 		x, y = min(max(x, 0), n-1), min(max(y, 0), n-1)
@@ -55,27 +57,27 @@ func makeCT512(b *testing.B, args ...string) string {
 	if err := os.WriteFile(native, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	runTool(b, "dcmodify", "-nb", "-m", "(0028,0010)=512", "-m", "(0028,0011)=512", "-if", "(7fe0,0010)="+rawPath, native)
+	pixeltest.Run(b, "dcmodify", "-nb", "-m", "(0028,0010)=512", "-m", "(0028,0011)=512", "-if", "(7fe0,0010)="+rawPath, native)
 	out := filepath.Join(dir, "ct512_jpeg.dcm")
-	runTool(b, "dcmcjpeg", append(append([]string{}, args...), native, out)...)
+	pixeltest.Run(b, "dcmcjpeg", append(append([]string{}, args...), native, out)...)
 	return out
 }
 
 func benchDecode(b *testing.B, args ...string) {
-	df := readDICOM(b, makeCT512(b, args...))
-	dst := make([]byte, df.params.FrameSize())
-	b.SetBytes(df.params.FrameSize())
+	df := pixeltest.Load(b, makeCT512(b, args...))
+	dst := make([]byte, df.Params.FrameSize())
+	b.SetBytes(df.Params.FrameSize())
 	b.ReportAllocs()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cpu0 := threadCPU()
 	for b.Loop() {
-		if _, err := Decode(df.frames[0], df.params, dst); err != nil {
+		if _, err := Decode(df.Frames[0], df.Params, dst); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if cpu := (threadCPU() - cpu0).Seconds(); cpu > 0 {
-		b.ReportMetric(float64(df.params.FrameSize())*float64(b.N)/cpu/1e6, "cpu-MB/s")
+		b.ReportMetric(float64(df.Params.FrameSize())*float64(b.N)/cpu/1e6, "cpu-MB/s")
 	}
 }
 
@@ -93,10 +95,10 @@ func BenchmarkDecodeExtended12(b *testing.B) { benchDecode(b, "+ee", "+bt") }
 // start-up (estimated by running it on a 64×64 file), in CPU time:
 // net-cpu-MB/s.
 func BenchmarkDcmdjpegLossless(b *testing.B) {
-	tool := needTool(b, "dcmdjpeg")
+	tool := pixeltest.NeedTool(b, "dcmdjpeg")
 	big := makeCT512(b, "+e1")
 	small := filepath.Join(b.TempDir(), "small.dcm")
-	runTool(b, "dcmcjpeg", "+e1", filepath.Join(testFiles(b), "MR_small.dcm"), small)
+	pixeltest.Run(b, "dcmcjpeg", "+e1", filepath.Join(pixeltest.TestFiles(b), "MR_small.dcm"), small)
 	out := filepath.Join(b.TempDir(), "out.dcm")
 	// CPU time of the child (user+system), robust to a loaded machine.
 	run := func(path string) time.Duration {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // baselineStream writes a baseline JPEG of the given quantised
@@ -172,8 +173,8 @@ func TestDCTRestart(t *testing.T) {
 				if err := os.WriteFile(jp, src, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				runTool(t, "img2dcm", jp, dcm)
-				checkFrames(t, readDICOM(t, dcm), dcmdjpegRef(t, dcm), 0)
+				pixeltest.Run(t, "img2dcm", jp, dcm)
+				checkFrames(t, pixeltest.Load(t, dcm), dcmdjpegRef(t, dcm), 0)
 			})
 		}
 	}

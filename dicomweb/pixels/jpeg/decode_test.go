@@ -12,33 +12,37 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // dcmdjpegRef decompresses a DICOM file with DCMTK (no colour conversion,
 // colour by pixel) and returns the native result.
-func dcmdjpegRef(t *testing.T, path string) dicomFile {
+func dcmdjpegRef(t *testing.T, path string) pixeltest.Image {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "ref.dcm")
-	runTool(t, "dcmdjpeg", "+cn", "+px", path, out)
-	return readDICOM(t, out)
+	pixeltest.Run(t, "dcmdjpeg", "+cn", "+px", path, out)
+	return pixeltest.Load(t, out)
 }
 
 // checkFrames decodes every frame of df and compares with ref.
-func checkFrames(t *testing.T, df, ref dicomFile, tol int) {
+func checkFrames(t *testing.T, df, ref pixeltest.Image, tol int) {
 	t.Helper()
-	if len(df.frames) != len(ref.frames) {
-		t.Fatalf("%d frames, reference has %d", len(df.frames), len(ref.frames))
+	if len(df.Frames) != len(ref.Frames) {
+		t.Fatalf("%d frames, reference has %d", len(df.Frames), len(ref.Frames))
 	}
-	for i, fr := range df.frames {
-		got, err := Decode(fr, df.params, nil)
+	for i, fr := range df.Frames {
+		got, err := Decode(fr, df.Params, nil)
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		want := ref.nativeFrame(t, i)
-		if d, at := maxDiff(t, df.params, got, want); d > tol {
-			t.Errorf("frame %d: max abs diff %d at sample %d, tolerance %d", i, d, at, tol)
+		want := pixeltest.NativeFrame(t, ref, i)
+		if len(got) != len(want) {
+			t.Fatalf("frame %d: got %d bytes, want %d", i, len(got), len(want))
+		}
+		if d := pixeltest.Compare(got, want, df.Params); d.Max > int64(tol) {
+			t.Errorf("frame %d: max abs diff %d at sample %d, tolerance %d", i, d.Max, d.Worst, tol)
 		} else {
-			t.Logf("frame %d: max abs diff %d", i, d)
+			t.Logf("frame %d: max abs diff %d", i, d.Max)
 		}
 	}
 }
@@ -71,13 +75,13 @@ func TestDecodePydicomFiles(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
-			path := filepath.Join(testFiles(t), tc.file)
-			df := readDICOM(t, path)
-			info, err := ReadInfo(df.frames[0])
+			path := filepath.Join(pixeltest.TestFiles(t), tc.file)
+			df := pixeltest.Load(t, path)
+			info, err := ReadInfo(df.Frames[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: %+v", df.ts, info)
+			t.Logf("%s: %+v", df.TS.UID, info)
 			checkFrames(t, df, dcmdjpegRef(t, path), tc.tol)
 		})
 	}
@@ -121,23 +125,23 @@ func TestDecodeGenerated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			src := filepath.Join(testFiles(t), tc.src)
+			src := filepath.Join(pixeltest.TestFiles(t), tc.src)
 			if tc.rle {
 				native := filepath.Join(dir, "native.dcm")
-				runTool(t, "dcmdrle", src, native)
+				pixeltest.Run(t, "dcmdrle", src, native)
 				src = native
 			}
 			enc := filepath.Join(dir, "enc.dcm")
-			runTool(t, "dcmcjpeg", append(append([]string{}, tc.args...), src, enc)...)
-			df := readDICOM(t, enc)
-			info, err := ReadInfo(df.frames[0])
+			pixeltest.Run(t, "dcmcjpeg", append(append([]string{}, tc.args...), src, enc)...)
+			df := pixeltest.Load(t, enc)
+			info, err := ReadInfo(df.Frames[0])
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: %+v", df.ts, info)
+			t.Logf("%s: %+v", df.TS.UID, info)
 			checkFrames(t, df, dcmdjpegRef(t, enc), tc.tol)
 			if tc.exact {
-				checkFrames(t, df, readDICOM(t, src), 0)
+				checkFrames(t, df, pixeltest.Load(t, src), 0)
 			}
 		})
 	}
@@ -165,9 +169,9 @@ func TestDecode420(t *testing.T) {
 			}
 			f.Close()
 			dcm := filepath.Join(dir, "in.dcm")
-			runTool(t, "img2dcm", jp, dcm)
-			df := readDICOM(t, dcm)
-			info, err := ReadInfo(df.frames[0])
+			pixeltest.Run(t, "img2dcm", jp, dcm)
+			df := pixeltest.Load(t, dcm)
+			info, err := ReadInfo(df.Frames[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,9 +185,9 @@ func TestDecode420(t *testing.T) {
 
 // TestDecodeErrors checks the error classes on bad input and mismatches.
 func TestDecodeErrors(t *testing.T) {
-	df := readDICOM(t, filepath.Join(testFiles(t), "SC_rgb_jpeg_gdcm.dcm"))
-	lossy := readDICOM(t, filepath.Join(testFiles(t), "JPGExtended.dcm"))
-	frame, p := df.frames[0], df.params
+	df := pixeltest.Load(t, filepath.Join(pixeltest.TestFiles(t), "SC_rgb_jpeg_gdcm.dcm"))
+	lossy := pixeltest.Load(t, filepath.Join(pixeltest.TestFiles(t), "JPGExtended.dcm"))
+	frame, p := df.Frames[0], df.Params
 	with := func(f func(*codec.Params)) codec.Params {
 		q := p
 		f(&q)
@@ -199,12 +203,12 @@ func TestDecodeErrors(t *testing.T) {
 		{"no SOI", frame[2:], p, codec.ErrCorrupt},
 		{"truncated half", frame[:len(frame)/2], p, codec.ErrCorrupt},
 		{"truncated headers", frame[:40], p, codec.ErrCorrupt},
-		{"truncated DCT", lossy.frames[0][:len(lossy.frames[0])/2], lossy.params, codec.ErrCorrupt},
+		{"truncated DCT", lossy.Frames[0][:len(lossy.Frames[0])/2], lossy.Params, codec.ErrCorrupt},
 		{"rows", frame, with(func(q *codec.Params) { q.Rows++ }), codec.ErrMismatch},
 		{"columns", frame, with(func(q *codec.Params) { q.Columns = 1 }), codec.ErrMismatch},
 		{"samples", frame, with(func(q *codec.Params) { q.Samples = 1 }), codec.ErrMismatch},
-		{"lossless 12 in 8 bits", lossy.frames[0], with(func(q *codec.Params) {
-			*q = lossy.params
+		{"lossless 12 in 8 bits", lossy.Frames[0], with(func(q *codec.Params) {
+			*q = lossy.Params
 			q.BitsAllocated, q.BitsStored = 8, 8
 		}), codec.ErrMismatch},
 		{"bits allocated", frame, with(func(q *codec.Params) { q.BitsAllocated = 12 }), codec.ErrMismatch},

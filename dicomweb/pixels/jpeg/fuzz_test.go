@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // FuzzDecode feeds arbitrary streams and image descriptions to Decode,
@@ -16,7 +17,7 @@ import (
 // streams. Decode must not panic, must return one of the codec errors or
 // a frame of exactly FrameSize bytes.
 func FuzzDecode(f *testing.F) {
-	dir := testFiles(f)
+	dir := pixeltest.TestFiles(f)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		f.Fatal(err)
@@ -27,12 +28,12 @@ func FuzzDecode(f *testing.F) {
 			strings.Contains(n, "JPEG-") || strings.Contains(n, "+eb")) {
 			continue
 		}
-		df, err := loadDICOM(filepath.Join(dir, n))
-		if err != nil || !strings.HasPrefix(df.ts, "1.2.840.10008.1.2.4.") {
+		df, err := pixeltest.Open(filepath.Join(dir, n))
+		if err != nil || !strings.HasPrefix(df.TS.UID, "1.2.840.10008.1.2.4.") {
 			continue
 		}
-		p := df.params
-		f.Add(df.frames[0], uint16(p.Rows), uint16(p.Columns), uint8(p.Samples), uint8(p.BitsAllocated), uint8(p.BitsStored), p.Signed)
+		p := df.Params
+		f.Add(df.Frames[0], uint16(p.Rows), uint16(p.Columns), uint8(p.Samples), uint8(p.BitsAllocated), uint8(p.BitsStored), p.Signed)
 	}
 	for _, enc := range []losslessEncoder{
 		{w: 7, h: 5, prec: 16, psv: 6, restart: 3},

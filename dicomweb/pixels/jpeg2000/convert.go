@@ -1,22 +1,14 @@
 package jpeg2000
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
 )
 
 func checkParams(p codec.Params) error {
-	switch {
-	case p.Rows <= 0 || p.Columns <= 0 || p.Rows > 65535 || p.Columns > 65535:
-		return fmt.Errorf("jpeg2000: decode: %d×%d image: %w", p.Columns, p.Rows, codec.ErrMismatch)
-	case p.Samples < 1 || p.Samples > 4:
-		return fmt.Errorf("jpeg2000: decode: %d samples per pixel: %w", p.Samples, codec.ErrUnsupported)
-	case p.BitsAllocated != 8 && p.BitsAllocated != 16 && p.BitsAllocated != 32:
-		return fmt.Errorf("jpeg2000: decode: %d bits allocated: %w", p.BitsAllocated, codec.ErrUnsupported)
-	case p.BitsStored < 1 || p.BitsStored > p.BitsAllocated:
-		return fmt.Errorf("jpeg2000: decode: %d bits stored of %d: %w", p.BitsStored, p.BitsAllocated, codec.ErrMismatch)
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("jpeg2000: decode: %w", err)
 	}
 	return nil
 }
@@ -47,14 +39,7 @@ func convert(dst []byte, data []int32, c int, p codec.Params, prec int, sgnd boo
 			}
 		}
 		v = min(max(v, olo), ohi)
-		switch bps {
-		case 1:
-			dst[off] = byte(v)
-		case 2:
-			binary.LittleEndian.PutUint16(dst[off:], uint16(v))
-		default:
-			binary.LittleEndian.PutUint32(dst[off:], uint32(v))
-		}
+		codec.WriteSample(dst[off:], bps, v)
 		off += stride
 	}
 }

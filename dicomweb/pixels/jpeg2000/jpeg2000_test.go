@@ -2,7 +2,6 @@ package jpeg2000
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,38 +9,8 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
-
-// values reads decoded output as integers: BitsAllocated wide, signed per
-// Params.Signed, without masking to BitsStored.
-func values(b []byte, p codec.Params) []int64 {
-	bps := p.BitsAllocated / 8
-	out := make([]int64, 0, len(b)/bps)
-	for i := 0; i+bps <= len(b); i += bps {
-		var v int64
-		switch bps {
-		case 1:
-			v = int64(b[i])
-			if p.Signed {
-				v = int64(int8(b[i]))
-			}
-		case 2:
-			u := binary.LittleEndian.Uint16(b[i:])
-			v = int64(u)
-			if p.Signed {
-				v = int64(int16(u))
-			}
-		default:
-			u := binary.LittleEndian.Uint32(b[i:])
-			v = int64(u)
-			if p.Signed {
-				v = int64(int32(u))
-			}
-		}
-		out = append(out, v)
-	}
-	return out
-}
 
 // rawPlanes reads a planar little endian raw file written by
 // grk_decompress/opj_decompress (.rawl) and interleaves it.
@@ -95,18 +64,18 @@ func diff(got, want []int64) (maxDiff int64, first int, psnrSum float64) {
 	return maxDiff, first, psnrSum
 }
 
-func decodeAll(t *testing.T, img image) [][]int64 {
+func decodeAll(t *testing.T, img pixeltest.Image) [][]int64 {
 	t.Helper()
 	var out [][]int64
-	for i, fr := range img.frames {
-		got, err := Decode(fr, img.p, nil)
+	for i, fr := range img.Frames {
+		got, err := Decode(fr, img.Params, nil)
 		if err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
-		if len(got) != int(img.p.FrameSize()) {
+		if len(got) != int(img.Params.FrameSize()) {
 			t.Fatalf("frame %d: %d bytes", i, len(got))
 		}
-		out = append(out, values(got, img.p))
+		out = append(out, pixeltest.Values(got, img.Params))
 	}
 	return out
 }
@@ -117,10 +86,10 @@ func TestDecodeLosslessFile(t *testing.T) {
 	if !Available {
 		t.Skip("built without cgo: JPEG 2000 decoding unavailable")
 	}
-	img := loadImage(t, pydicomFile(t, "MR_small_jp2klossless.dcm"))
-	_, ref := referenceFrames(t, pydicomFile(t, "MR_small.dcm"))
+	img := pixeltest.Load(t, pixeltest.File(t, "MR_small_jp2klossless.dcm"))
+	_, ref := pixeltest.ReferenceFrames(t, pixeltest.File(t, "MR_small.dcm"))
 	got := decodeAll(t, img)
-	if d, at, _ := diff(got[0], values(ref[0], img.p)); d != 0 {
+	if d, at, _ := diff(got[0], pixeltest.Values(ref[0], img.Params)); d != 0 {
 		t.Fatalf("differs from MR_small.dcm: max diff %d at %d", d, at)
 	}
 }
@@ -153,7 +122,7 @@ func TestDecodeGenerated(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			rp, frames := referenceFrames(t, pydicomFile(t, tt.file))
+			rp, frames := pixeltest.ReferenceFrames(t, pixeltest.File(t, tt.file))
 			// opj_compress reads planar raw samples.
 			n := rp.Rows * rp.Columns
 			bps := rp.BitsAllocated / 8
@@ -181,7 +150,7 @@ func TestDecodeGenerated(t *testing.T) {
 			out := filepath.Join(dir, "out."+tt.ext)
 			args := append([]string{"-i", in, "-o", out, "-F",
 				fmt.Sprintf("%d,%d,%d,%d,%s@%s", rp.Columns, rp.Rows, rp.Samples, rp.BitsStored, sign, comps)}, tt.opts...)
-			run(t, "opj_compress", args...)
+			pixeltest.Run(t, "opj_compress", args...)
 			src, err := os.ReadFile(out)
 			if err != nil {
 				t.Fatal(err)
@@ -190,7 +159,7 @@ func TestDecodeGenerated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d, at, sq := diff(values(got, rp), values(frames[0], rp))
+			d, at, sq := diff(pixeltest.Values(got, rp), pixeltest.Values(frames[0], rp))
 			if tt.maxErr == 0 {
 				if d != 0 {
 					t.Fatalf("lossless: max diff %d, first at %d", d, at)
@@ -240,18 +209,18 @@ func TestDecodeReferenceDecoder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
-			img := loadImage(t, pydicomFile(t, tt.file))
+			img := pixeltest.Load(t, pixeltest.File(t, tt.file))
 			dir := t.TempDir()
 			in := filepath.Join(dir, "in.j2k")
 			if tt.jp2 {
 				in = filepath.Join(dir, "in.jp2")
 			}
-			if err := os.WriteFile(in, img.frames[0], 0o644); err != nil {
+			if err := os.WriteFile(in, img.Frames[0], 0o644); err != nil {
 				t.Fatal(err)
 			}
 			out := filepath.Join(dir, "out.rawl")
-			run(t, tt.tool, "-i", in, "-o", out)
-			want := rawPlanes(t, out, img.p, img.p.Signed && tt.fix == nil)
+			pixeltest.Run(t, tt.tool, "-i", in, "-o", out)
+			want := rawPlanes(t, out, img.Params, img.Params.Signed && tt.fix == nil)
 			if tt.fix != nil {
 				for i := range want {
 					want[i] = tt.fix(want[i])
@@ -271,61 +240,27 @@ func TestDecodeErrors(t *testing.T) {
 	if !Available {
 		t.Skip("built without cgo: JPEG 2000 decoding unavailable")
 	}
-	img := loadImage(t, pydicomFile(t, "MR_small_jp2klossless.dcm"))
-	fr := img.frames[0]
-	with := func(f func(*codec.Params)) codec.Params {
-		p := img.p
-		f(&p)
-		return p
-	}
-	delim := loadImage(t, pydicomFile(t, "JPEG2000-embedded-sequence-delimiter.dcm"))
-	tests := []struct {
-		name string
-		src  []byte
-		p    codec.Params
-		err  error
-	}{
-		{name: "embedded sequence delimiter (SIZ width garbled)", src: delim.frames[0], p: delim.p, err: codec.ErrMismatch},
-		{name: "rows differ", src: fr, p: with(func(p *codec.Params) { p.Rows = 65 }), err: codec.ErrMismatch},
-		{name: "columns differ", src: fr, p: with(func(p *codec.Params) { p.Columns = 32 }), err: codec.ErrMismatch},
-		{name: "samples differ", src: fr, p: with(func(p *codec.Params) { p.Samples = 3 }), err: codec.ErrMismatch},
-		{name: "16-bit stream, 8 bits allocated", src: fr, p: with(func(p *codec.Params) { p.BitsAllocated, p.BitsStored = 8, 8 }), err: codec.ErrMismatch},
-		{name: "12 bits allocated", src: fr, p: with(func(p *codec.Params) { p.BitsAllocated = 12 }), err: codec.ErrUnsupported},
-		{name: "empty", src: nil, p: img.p, err: codec.ErrCorrupt},
-		{name: "not JPEG 2000", src: []byte("this is not a JPEG 2000 codestream"), p: img.p, err: codec.ErrCorrupt},
-		{name: "truncated header", src: fr[:30], p: img.p, err: codec.ErrCorrupt},
-		{name: "JP2 signature only", src: append([]byte{0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A}, 0, 0, 0, 0), p: img.p, err: codec.ErrCorrupt},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Decode(tt.src, tt.p, nil)
-			if !errors.Is(err, tt.err) {
-				t.Fatalf("error %v, want %v", err, tt.err)
-			}
-		})
-	}
+	img := pixeltest.Load(t, pixeltest.File(t, "MR_small_jp2klossless.dcm"))
+	fr := img.Frames[0]
+	with := func(f func(*codec.Params)) codec.Params { return pixeltest.With(img.Params, f) }
+	delim := pixeltest.Load(t, pixeltest.File(t, "JPEG2000-embedded-sequence-delimiter.dcm"))
+	pixeltest.CheckErrors(t, Decode, []pixeltest.ErrorCase{
+		{Name: "embedded sequence delimiter (SIZ width garbled)", Src: delim.Frames[0], P: delim.Params, Err: codec.ErrMismatch},
+		{Name: "rows differ", Src: fr, P: with(func(p *codec.Params) { p.Rows = 65 }), Err: codec.ErrMismatch},
+		{Name: "columns differ", Src: fr, P: with(func(p *codec.Params) { p.Columns = 32 }), Err: codec.ErrMismatch},
+		{Name: "samples differ", Src: fr, P: with(func(p *codec.Params) { p.Samples = 3 }), Err: codec.ErrMismatch},
+		{Name: "16-bit stream, 8 bits allocated", Src: fr, P: with(func(p *codec.Params) { p.BitsAllocated, p.BitsStored = 8, 8 }), Err: codec.ErrMismatch},
+		{Name: "12 bits allocated", Src: fr, P: with(func(p *codec.Params) { p.BitsAllocated = 12 }), Err: codec.ErrUnsupported},
+		{Name: "empty", Src: nil, P: img.Params, Err: codec.ErrCorrupt},
+		{Name: "not JPEG 2000", Src: []byte("this is not a JPEG 2000 codestream"), P: img.Params, Err: codec.ErrCorrupt},
+		{Name: "truncated header", Src: fr[:30], P: img.Params, Err: codec.ErrCorrupt},
+		{Name: "JP2 signature only", Src: append([]byte{0, 0, 0, 0x0C, 'j', 'P', ' ', ' ', 0x0D, 0x0A, 0x87, 0x0A}, 0, 0, 0, 0), P: img.Params, Err: codec.ErrCorrupt},
+	})
 }
 
 func FuzzDecode(f *testing.F) {
-	var params []codec.Params
-	for _, name := range []string{"MR_small_jp2klossless.dcm", "SC_rgb_gdcm_KY.dcm", "GDCMJ2K_TextGBR.dcm"} {
-		img := loadImage(f, pydicomFile(f, name))
-		params = append(params, img.p)
-		f.Add(uint8(len(params)-1), img.frames[0])
-	}
-	f.Fuzz(func(t *testing.T, which uint8, src []byte) {
-		p := params[int(which)%len(params)]
-		got, err := Decode(src, p, nil)
-		if err != nil {
-			if Available && !isCodecError(err) {
-				t.Fatalf("error %v wraps no codec error", err)
-			}
-			return
-		}
-		if len(got) != int(p.FrameSize()) {
-			t.Fatalf("%d bytes, want %d", len(got), p.FrameSize())
-		}
-	})
+	params := pixeltest.Seed(f, "MR_small_jp2klossless.dcm", "SC_rgb_gdcm_KY.dcm", "GDCMJ2K_TextGBR.dcm")
+	pixeltest.Fuzz(f, Decode, params, Available)
 }
 
 // BenchmarkDecode decodes JPEG2000.dcm (256×1024 16-bit, lossy) and 693_J2KI
@@ -336,14 +271,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	for _, name := range []string{"JPEG2000.dcm", "693_J2KI.dcm"} {
 		b.Run(name, func(b *testing.B) {
-			img := loadImage(b, pydicomFile(b, name))
-			dst := make([]byte, img.p.FrameSize())
-			b.SetBytes(img.p.FrameSize())
-			for b.Loop() {
-				if _, err := Decode(img.frames[0], img.p, dst); err != nil {
-					b.Fatal(err)
-				}
-			}
+			pixeltest.Bench(b, Decode, pixeltest.Load(b, pixeltest.File(b, name)))
 		})
 	}
 }

@@ -107,7 +107,7 @@ func Decode(src []byte, p codec.Params, dst []byte) ([]byte, error) {
 		sbytes = 2
 	}
 	if rc == C.JLS_OK && sbytes == bps && (p.Samples == 1 || r.ilv != ilvNone) {
-		fixHighBits(dst, p)
+		codec.FixHighBits(dst, p)
 		return dst, nil
 	}
 	// Decode into a scratch buffer (at most one frame: sbytes <= bps) and
@@ -148,7 +148,7 @@ func Decode(src []byte, p codec.Params, dst []byte) ([]byte, error) {
 			}
 		}
 	}
-	fixHighBits(dst, p)
+	codec.FixHighBits(dst, p)
 	return dst, nil
 }
 

@@ -2,12 +2,12 @@ package jpegls
 
 import (
 	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // TestDecodeFiles decodes pydicom's JPEG-LS file and JPEG-LS files that
@@ -47,7 +47,7 @@ func TestDecodeFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			orig := pydicomFile(t, tt.file)
+			orig := pixeltest.File(t, tt.file)
 			if tt.unsigned {
 				// dcmcjpls refuses signed data for near-lossless.
 				u := filepath.Join(dir, "unsigned.dcm")
@@ -58,39 +58,39 @@ func TestDecodeFiles(t *testing.T) {
 				if err := os.WriteFile(u, data, 0o644); err != nil {
 					t.Fatal(err)
 				}
-				run(t, "dcmodify", "-nb", "-m", "(0028,0103)=0", u)
+				pixeltest.Run(t, "dcmodify", "-nb", "-m", "(0028,0103)=0", u)
 				orig = u
 			}
 			src := orig
 			if tt.enc != nil {
 				src = filepath.Join(dir, "jls.dcm")
-				run(t, "dcmcjpls", append(append([]string{}, tt.enc...), orig, src)...)
+				pixeltest.Run(t, "dcmcjpls", append(append([]string{}, tt.enc...), orig, src)...)
 			}
 			ref := filepath.Join(dir, "ref.dcm")
-			run(t, "dcmdjpls", "+te", src, ref)
-			img := loadImage(t, src)
-			if !img.ts.Encapsulated {
+			pixeltest.Run(t, "dcmdjpls", "+te", src, ref)
+			img := pixeltest.Load(t, src)
+			if !img.TS.Encapsulated {
 				t.Fatalf("%s is not encapsulated", src)
 			}
-			_, want := referenceFrames(t, ref)
+			_, want := pixeltest.ReferenceFrames(t, ref)
 			var origFrames [][]byte
 			if tt.near > 0 {
-				_, origFrames = referenceFrames(t, orig)
+				_, origFrames = pixeltest.ReferenceFrames(t, orig)
 			}
-			if len(want) != len(img.frames) || len(want) == 0 {
-				t.Fatalf("%d frames, reference has %d", len(img.frames), len(want))
+			if len(want) != len(img.Frames) || len(want) == 0 {
+				t.Fatalf("%d frames, reference has %d", len(img.Frames), len(want))
 			}
-			for i, fr := range img.frames {
-				got, err := Decode(fr, img.p, nil)
+			for i, fr := range img.Frames {
+				got, err := Decode(fr, img.Params, nil)
 				if err != nil {
 					t.Fatalf("frame %d: %v", i, err)
 				}
 				if !bytes.Equal(got, want[i]) {
-					d, at := compare(got, want[i], img.p)
-					t.Fatalf("frame %d differs from dcmdjpls: max diff %d, first at sample %d", i, d, at)
+					d := pixeltest.Compare(got, want[i], img.Params)
+					t.Fatalf("frame %d differs from dcmdjpls: max diff %d, first at sample %d", i, d.Max, d.First)
 				}
 				if tt.near > 0 {
-					d, _ := compare(got, origFrames[i], img.p)
+					d := pixeltest.Compare(got, origFrames[i], img.Params).Max
 					if d > tt.near {
 						t.Fatalf("frame %d: max deviation from the original %d > NEAR %d", i, d, tt.near)
 					}
@@ -107,62 +107,28 @@ func TestDecodeErrors(t *testing.T) {
 	if !Available {
 		t.Skip("built without cgo: JPEG-LS decoding unavailable")
 	}
-	img := loadImage(t, pydicomFile(t, "MR_small_jpeg_ls_lossless.dcm"))
-	fr := img.frames[0]
-	with := func(f func(*codec.Params)) codec.Params {
-		p := img.p
-		f(&p)
-		return p
-	}
-	tests := []struct {
-		name string
-		src  []byte
-		p    codec.Params
-		err  error
-	}{
-		{name: "rows differ", src: fr, p: with(func(p *codec.Params) { p.Rows++ }), err: codec.ErrMismatch},
-		{name: "columns differ", src: fr, p: with(func(p *codec.Params) { p.Columns-- }), err: codec.ErrMismatch},
-		{name: "samples differ", src: fr, p: with(func(p *codec.Params) { p.Samples = 3 }), err: codec.ErrMismatch},
-		{name: "16-bit stream, 8 bits allocated", src: fr, p: with(func(p *codec.Params) { p.BitsAllocated, p.BitsStored = 8, 8 }), err: codec.ErrMismatch},
-		{name: "32 bits allocated", src: fr, p: with(func(p *codec.Params) { p.BitsAllocated = 32 }), err: codec.ErrMismatch},
-		{name: "zero rows", src: fr, p: with(func(p *codec.Params) { p.Rows = 0 }), err: codec.ErrMismatch},
-		{name: "empty", src: nil, p: img.p, err: codec.ErrCorrupt},
-		{name: "not JPEG-LS", src: []byte("this is not a JPEG-LS stream at all"), p: img.p, err: codec.ErrCorrupt},
-		{name: "truncated header", src: fr[:20], p: img.p, err: codec.ErrCorrupt},
-		{name: "truncated data", src: fr[:len(fr)/2], p: img.p, err: codec.ErrCorrupt},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Decode(tt.src, tt.p, nil)
-			if !errors.Is(err, tt.err) {
-				t.Fatalf("error %v, want %v", err, tt.err)
-			}
-		})
-	}
+	img := pixeltest.Load(t, pixeltest.File(t, "MR_small_jpeg_ls_lossless.dcm"))
+	fr := img.Frames[0]
+	with := func(f func(*codec.Params)) codec.Params { return pixeltest.With(img.Params, f) }
+	pixeltest.CheckErrors(t, Decode, []pixeltest.ErrorCase{
+		{Name: "rows differ", Src: fr, P: with(func(p *codec.Params) { p.Rows++ }), Err: codec.ErrMismatch},
+		{Name: "columns differ", Src: fr, P: with(func(p *codec.Params) { p.Columns-- }), Err: codec.ErrMismatch},
+		{Name: "samples differ", Src: fr, P: with(func(p *codec.Params) { p.Samples = 3 }), Err: codec.ErrMismatch},
+		{Name: "16-bit stream, 8 bits allocated", Src: fr, P: with(func(p *codec.Params) { p.BitsAllocated, p.BitsStored = 8, 8 }), Err: codec.ErrMismatch},
+		{Name: "32 bits allocated", Src: fr, P: with(func(p *codec.Params) { p.BitsAllocated = 32 }), Err: codec.ErrMismatch},
+		{Name: "zero rows", Src: fr, P: with(func(p *codec.Params) { p.Rows = 0 }), Err: codec.ErrMismatch},
+		{Name: "empty", Src: nil, P: img.Params, Err: codec.ErrCorrupt},
+		{Name: "not JPEG-LS", Src: []byte("this is not a JPEG-LS stream at all"), P: img.Params, Err: codec.ErrCorrupt},
+		{Name: "truncated header", Src: fr[:20], P: img.Params, Err: codec.ErrCorrupt},
+		{Name: "truncated data", Src: fr[:len(fr)/2], P: img.Params, Err: codec.ErrCorrupt},
+	})
 }
 
 func FuzzDecode(f *testing.F) {
-	var params []codec.Params
-	for _, name := range []string{"MR_small_jpeg_ls_lossless.dcm"} {
-		img := loadImage(f, pydicomFile(f, name))
-		params = append(params, img.p)
-		f.Add(uint8(0), img.frames[0])
-	}
+	params := pixeltest.Seed(f, "MR_small_jpeg_ls_lossless.dcm")
 	// A small RGB case, so that interleave conversion is fuzzed too.
 	params = append(params, codec.Params{Rows: 3, Columns: 3, Samples: 3, BitsAllocated: 8, BitsStored: 8})
-	f.Fuzz(func(t *testing.T, which uint8, src []byte) {
-		p := params[int(which)%len(params)]
-		got, err := Decode(src, p, nil)
-		if err != nil {
-			if Available && !isCodecError(err) {
-				t.Fatalf("error %v wraps no codec error", err)
-			}
-			return
-		}
-		if len(got) != int(p.FrameSize()) {
-			t.Fatalf("%d bytes, want %d", len(got), p.FrameSize())
-		}
-	})
+	pixeltest.Fuzz(f, Decode, params, Available)
 }
 
 // BenchmarkDecode decodes a 512×512 8-bit frame and pydicom's 64×64 MR
@@ -177,20 +143,14 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			src := pydicomFile(b, c.file)
-			img := loadImage(b, src)
-			if !img.ts.Encapsulated {
+			src := pixeltest.File(b, c.file)
+			img := pixeltest.Load(b, src)
+			if !img.TS.Encapsulated {
 				enc := filepath.Join(b.TempDir(), "jls.dcm")
-				run(b, "dcmcjpls", src, enc)
-				img = loadImage(b, enc)
+				pixeltest.Run(b, "dcmcjpls", src, enc)
+				img = pixeltest.Load(b, enc)
 			}
-			dst := make([]byte, img.p.FrameSize())
-			b.SetBytes(img.p.FrameSize())
-			for b.Loop() {
-				if _, err := Decode(img.frames[0], img.p, dst); err != nil {
-					b.Fatal(err)
-				}
-			}
+			pixeltest.Bench(b, Decode, img)
 		})
 	}
 }

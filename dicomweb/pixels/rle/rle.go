@@ -76,7 +76,7 @@ func Decode(src []byte, p codec.Params, dst []byte) ([]byte, error) {
 			return nil, fmt.Errorf("rle: decode: segment %d: %w", seg, err)
 		}
 	}
-	fixHighBits(dst, p)
+	codec.FixHighBits(dst, p)
 	return dst, nil
 }
 
@@ -135,54 +135,8 @@ func unpackBits(seg, dst []byte, start, stride, count int) error {
 }
 
 func checkParams(p codec.Params) error {
-	switch {
-	case p.Rows <= 0 || p.Columns <= 0 || p.Rows > 65535 || p.Columns > 65535:
-		return fmt.Errorf("rle: decode: %d×%d image: %w", p.Columns, p.Rows, codec.ErrMismatch)
-	case p.Samples < 1 || p.Samples > 4:
-		return fmt.Errorf("rle: decode: %d samples per pixel: %w", p.Samples, codec.ErrUnsupported)
-	case p.BitsAllocated != 8 && p.BitsAllocated != 16 && p.BitsAllocated != 32:
-		return fmt.Errorf("rle: decode: %d bits allocated: %w", p.BitsAllocated, codec.ErrUnsupported)
-	case p.BitsStored < 1 || p.BitsStored > p.BitsAllocated:
-		return fmt.Errorf("rle: decode: %d bits stored of %d: %w", p.BitsStored, p.BitsAllocated, codec.ErrMismatch)
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("rle: decode: %w", err)
 	}
 	return nil
-}
-
-// fixHighBits clears the bits above BitsStored (unsigned) or sign extends
-// from BitsStored (signed).
-func fixHighBits(b []byte, p codec.Params) {
-	if p.BitsStored >= p.BitsAllocated {
-		return
-	}
-	shift := uint(p.BitsAllocated - p.BitsStored)
-	switch p.BitsAllocated {
-	case 8:
-		for i, c := range b {
-			if p.Signed {
-				b[i] = byte(int8(c<<shift) >> shift)
-			} else {
-				b[i] = c << shift >> shift
-			}
-		}
-	case 16:
-		for i := 0; i+1 < len(b); i += 2 {
-			v := binary.LittleEndian.Uint16(b[i:])
-			if p.Signed {
-				v = uint16(int16(v<<shift) >> shift)
-			} else {
-				v = v << shift >> shift
-			}
-			binary.LittleEndian.PutUint16(b[i:], v)
-		}
-	case 32:
-		for i := 0; i+3 < len(b); i += 4 {
-			v := binary.LittleEndian.Uint32(b[i:])
-			if p.Signed {
-				v = uint32(int32(v<<shift) >> shift)
-			} else {
-				v = v << shift >> shift
-			}
-			binary.LittleEndian.PutUint32(b[i:], v)
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
+	"github.com/minipacs/minipacs/dicomweb/pixels/internal/pixeltest"
 )
 
 // TestDecodeFiles decodes every RLE file of the pydicom set (written by
@@ -39,36 +40,36 @@ func TestDecodeFiles(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			src := pydicomFile(t, tt.file)
+			src := pixeltest.File(t, tt.file)
 			if tt.native {
 				enc := filepath.Join(dir, "rle.dcm")
-				run(t, "dcmcrle", src, enc)
+				pixeltest.Run(t, "dcmcrle", src, enc)
 				src = enc
 			}
 			ref := filepath.Join(dir, "ref.dcm")
-			run(t, "dcmdrle", "+te", src, ref)
-			img := loadImage(t, src)
-			if img.ts.UID != "1.2.840.10008.1.2.5" {
-				t.Fatalf("transfer syntax %s, want RLE Lossless", img.ts.UID)
+			pixeltest.Run(t, "dcmdrle", "+te", src, ref)
+			img := pixeltest.Load(t, src)
+			if img.TS.UID != "1.2.840.10008.1.2.5" {
+				t.Fatalf("transfer syntax %s, want RLE Lossless", img.TS.UID)
 			}
-			rp, want := referenceFrames(t, ref)
-			if len(want) != len(img.frames) || len(want) == 0 {
-				t.Fatalf("%d frames, reference has %d", len(img.frames), len(want))
+			rp, want := pixeltest.ReferenceFrames(t, ref)
+			if len(want) != len(img.Frames) || len(want) == 0 {
+				t.Fatalf("%d frames, reference has %d", len(img.Frames), len(want))
 			}
-			if rp.BitsAllocated != img.p.BitsAllocated || rp.Samples != img.p.Samples {
-				t.Fatalf("reference params %+v, file %+v", rp, img.p)
+			if rp.BitsAllocated != img.Params.BitsAllocated || rp.Samples != img.Params.Samples {
+				t.Fatalf("reference params %+v, file %+v", rp, img.Params)
 			}
-			for i, fr := range img.frames {
-				got, err := Decode(fr, img.p, nil)
+			for i, fr := range img.Frames {
+				got, err := Decode(fr, img.Params, nil)
 				if err != nil {
 					t.Fatalf("frame %d: %v", i, err)
 				}
-				if len(got) != int(img.p.FrameSize()) {
-					t.Fatalf("frame %d: %d bytes, want %d", i, len(got), img.p.FrameSize())
+				if len(got) != int(img.Params.FrameSize()) {
+					t.Fatalf("frame %d: %d bytes, want %d", i, len(got), img.Params.FrameSize())
 				}
 				if !bytes.Equal(got, want[i]) {
-					d, at := compare(got, want[i], img.p)
-					t.Fatalf("frame %d differs from dcmdrle: max diff %d, first at sample %d", i, d, at)
+					d := pixeltest.Compare(got, want[i], img.Params)
+					t.Fatalf("frame %d differs from dcmdrle: max diff %d, first at sample %d", i, d.Max, d.First)
 				}
 			}
 		})
@@ -167,39 +168,15 @@ func TestDecodeReusesDst(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	params := []codec.Params{}
-	for _, name := range []string{"MR_small_RLE.dcm", "SC_rgb_rle_16bit.dcm", "rtdose_rle_1frame.dcm"} {
-		img := loadImage(f, pydicomFile(f, name))
-		params = append(params, img.p)
-		f.Add(uint8(len(params)-1), img.frames[0])
-	}
+	params := pixeltest.Seed(f, "MR_small_RLE.dcm", "SC_rgb_rle_16bit.dcm", "rtdose_rle_1frame.dcm")
 	f.Add(uint8(0), frame([]byte{0x80, 0xFF, 7, 1, 8, 9}))
-	f.Fuzz(func(t *testing.T, which uint8, src []byte) {
-		p := params[int(which)%len(params)]
-		got, err := Decode(src, p, nil)
-		if err != nil {
-			if !isCodecError(err) {
-				t.Fatalf("error %v wraps no codec error", err)
-			}
-			return
-		}
-		if len(got) != int(p.FrameSize()) {
-			t.Fatalf("%d bytes, want %d", len(got), p.FrameSize())
-		}
-	})
+	pixeltest.Fuzz(f, Decode, params, true)
 }
 
 func BenchmarkDecode(b *testing.B) {
 	for _, name := range []string{"MR_small_RLE.dcm", "SC_rgb_rle_16bit.dcm"} {
 		b.Run(name, func(b *testing.B) {
-			img := loadImage(b, pydicomFile(b, name))
-			dst := make([]byte, img.p.FrameSize())
-			b.SetBytes(img.p.FrameSize())
-			for b.Loop() {
-				if _, err := Decode(img.frames[0], img.p, dst); err != nil {
-					b.Fatal(err)
-				}
-			}
+			pixeltest.Bench(b, Decode, pixeltest.Load(b, pixeltest.File(b, name)))
 		})
 	}
 }

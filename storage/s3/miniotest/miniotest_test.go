@@ -1,9 +1,11 @@
 package miniotest
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,5 +92,25 @@ func TestSkipOrFail(t *testing.T) {
 				t.Errorf("skipped=%v failed=%v; want %v %v", r.skipped, r.failed, tt.wantSkip, tt.wantFatal)
 			}
 		})
+	}
+}
+
+func TestSharedBucketHelpers(t *testing.T) {
+	s, stop, err := StartShared("miniotest-shared-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	s = Need(t, s)
+	a, b := s.NewBucket(t, "shared"), BucketName("shared")
+	if a == b || !strings.HasPrefix(a, "shared-") {
+		t.Errorf("bucket names %q, %q", a, b)
+	}
+	ctx := context.Background()
+	for bucket, want := range map[string]bool{a: true, b: false} {
+		ok, err := s.Client(t).BucketExists(ctx, bucket)
+		if err != nil || ok != want {
+			t.Errorf("BucketExists(%s) = %v, %v; want %v", bucket, ok, err, want)
+		}
 	}
 }
