@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"github.com/minipacs/minipacs/dicomweb/testcorpus"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -174,5 +175,73 @@ func TestValidUID(t *testing.T) {
 		if ValidUID(in) != ok {
 			t.Errorf("ValidUID(%q) = %v", in, !ok)
 		}
+	}
+}
+
+// errAfter yields data then fails.
+type errAfter struct {
+	r   *bytes.Reader
+	err error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		return n, e.err
+	}
+	return n, nil
+}
+
+// TestSpoolSizes covers the one-buffer path and the pipelined writer
+// (parts of several 256 KiB buffers, odd sizes, the cap hit in a later
+// buffer, a read error mid-part).
+func TestSpoolSizes(t *testing.T) {
+	g, _, _, _ := setup(t)
+	ctx := context.Background()
+	readErr := errors.New("connection reset")
+	for _, tc := range []struct {
+		name    string
+		size    int
+		max     int64
+		failing bool
+		wantErr error
+	}{
+		{"empty", 0, 1 << 20, false, nil},
+		{"one buffer exactly", 256 << 10, 1 << 30, false, nil},
+		{"buffer plus one", 256<<10 + 1, 1 << 30, false, nil},
+		{"many buffers", 5<<20 + 12345, 1 << 30, false, nil},
+		{"cap in a later buffer", 3 << 20, 1<<20 + 7, false, ErrTooLarge},
+		{"read error mid-part", 2 << 20, 1 << 30, true, readErr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := make([]byte, tc.size)
+			for i := range in {
+				in[i] = byte(i*7 + i>>9)
+			}
+			var r io.Reader = bytes.NewReader(in)
+			if tc.failing {
+				r = &errAfter{r: bytes.NewReader(in), err: readErr}
+			}
+			p, err := g.Spool(ctx, r, tc.max)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("err %v, want %v", err, tc.wantErr)
+				}
+				if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
+					t.Fatalf("a failed spool left %d files", len(ents))
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			want := bytes.Clone(in)
+			clear(want[:min(128, len(want))])
+			got, _ := os.ReadFile(p.path)
+			if !bytes.Equal(got, want) || p.SHA256 != sha256.Sum256(want) || p.Size != int64(tc.size) {
+				t.Fatalf("spooled bytes, hash or size wrong (size %d)", p.Size)
+			}
+		})
 	}
 }

@@ -8,13 +8,14 @@
 //	                is removed by Open
 //
 // A Put writes to a temporary file in tmp/, checks the byte count, renames
-// it into objects/ and then waits for a syncfs(2) of the file system that
-// started after the rename (group sync: concurrent Puts share one; see
-// groupSync), so an object is either absent or complete and durable once
-// Put returns. (With ext4's data=ordered journaling a renamed file's data
-// reach the disk before the rename does, so a crash never exposes a
-// partial object under its key.) Readers never see
-// a partial object. tmp/ and objects/ are on the same file system, so the
+// it into objects/ and then waits for a group sync (concurrent Puts share
+// one; see groupSync) that started after the rename: a syncfs(2) of the
+// file system, or with Options.PerFileSync an fdatasync of the object and
+// an fsync of the directories holding its new entries. So an object is
+// durable once Put returns. (With ext4's data=ordered journaling a
+// renamed file's data reach the disk before the rename does, so a crash
+// never exposes a partial object under its key.) Readers never see a
+// partial object. tmp/ and objects/ are on the same file system, so the
 // rename is atomic and replaces an existing object in one step.
 //
 // Because keys map to paths, one key cannot be both an object and a
@@ -28,7 +29,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 
 	"github.com/minipacs/minipacs/storage"
@@ -59,16 +59,26 @@ type Store struct {
 	root    string
 	objects string
 	tmp     string
-	// dirMu is held while directories are created and their parents
-	// fsynced (see ensureDir).
-	dirMu sync.RWMutex
 	// sync makes Puts durable in groups (see groupSync).
 	sync *groupSync
 }
 
-// Open opens (creating if needed) the store rooted at dir and removes
-// temporary files left behind by an interrupted Put.
-func Open(dir string) (*Store, error) {
+// Options tune a Store; the zero value is the default.
+type Options struct {
+	// PerFileSync makes Puts durable with fdatasync of each object and
+	// fsync of its directories instead of a syncfs(2) of the whole file
+	// system (see groupSync): slower on a machine of its own, but it
+	// does not write back other processes' dirty pages.
+	PerFileSync bool
+}
+
+// Open opens (creating if needed) the store rooted at dir with the
+// default Options and removes temporary files left behind by an
+// interrupted Put.
+func Open(dir string) (*Store, error) { return OpenOptions(dir, Options{}) }
+
+// OpenOptions is Open with options.
+func OpenOptions(dir string, opt Options) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("disk: open: empty directory name")
 	}
@@ -89,7 +99,7 @@ func Open(dir string) (*Store, error) {
 	if err := s.removeTemps(); err != nil {
 		return nil, err
 	}
-	gs, err := newGroupSync(root)
+	gs, err := newGroupSync(root, opt.PerFileSync)
 	if err != nil {
 		return nil, mapErr("open", dir, err)
 	}

@@ -27,7 +27,18 @@ func newStore(t testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
+	t.Run("syncfs", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
+	})
+	t.Run("per-file sync", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) storage.Store {
+			s, err := OpenOptions(t.TempDir(), Options{PerFileSync: true})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			return s
+		})
+	})
 }
 
 // files lists every file and directory under dir, relative to it.

@@ -57,13 +57,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := storage.CheckEOF(r); err != nil {
 		return fmt.Errorf("disk: put %q: %w", key, err)
 	}
-	if err := f.Close(); err != nil {
-		return mapErr("put", key, err)
-	}
-	if err := s.commit(ctx, "put", key, tmpName, dst); err != nil {
+	if err := s.commit(ctx, "put", key, f, tmpName, dst); err != nil {
 		return err
 	}
 	committed = true
+	if err := f.Close(); err != nil {
+		return mapErr("put", key, err)
+	}
 	return nil
 }
 
@@ -99,7 +99,13 @@ func (s *Store) PutFile(ctx context.Context, key, path string) error {
 	}
 	// The inode now belongs to the store too; commit makes its data
 	// durable (the caller need not have synced it).
-	if err := s.commit(ctx, "put file", key, tmpName, dst); err != nil {
+	f, err := os.Open(tmpName)
+	if err != nil {
+		os.Remove(tmpName)
+		return mapErr("put file", key, err)
+	}
+	defer f.Close()
+	if err := s.commit(ctx, "put file", key, f, tmpName, dst); err != nil {
 		os.Remove(tmpName)
 		return err
 	}
@@ -120,9 +126,10 @@ func (s *Store) linkTemp(path string) (string, error) {
 	return "", errors.New("no unused temporary name")
 }
 
-// commit renames the complete temporary file into place and waits until
-// its data and the new directory entry are durable.
-func (s *Store) commit(ctx context.Context, op, key, tmpName, dst string) error {
+// commit renames the complete temporary file tmpName (open as f) into
+// place and waits until its data and the directory entries that lead to
+// it are durable.
+func (s *Store) commit(ctx context.Context, op, key string, f *os.File, tmpName, dst string) error {
 	if err := ctxErr(ctx, op, key); err != nil {
 		return err
 	}
@@ -133,32 +140,28 @@ func (s *Store) commit(ctx context.Context, op, key, tmpName, dst string) error 
 	if err := os.Rename(tmpName, dst); err != nil {
 		return mapErr(op, key, err)
 	}
-	if err := s.sync.wait(); err != nil {
+	if err := s.sync.wait(s.sync.request(f, dir, s.objects)); err != nil {
 		return mapErr(op, key, err)
 	}
 	return nil
 }
 
-// ensureDir makes sure dir (inside objects/) exists and that its entry, and
-// those of any parents it creates, are durable.
+// ensureDir makes sure dir (inside objects/) exists. It does not sync:
+// the Put's group sync starts after its rename, hence after the mkdirs,
+// also those of a concurrent Put; a syncfs covers them, and a per-file
+// sync fsyncs the parent of every directory on the way not yet known
+// durable (see groupSync.request). Before, each new directory cost a
+// serial fsync of its parent under a store-wide lock.
 func (s *Store) ensureDir(dir string) error {
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		// A concurrent Put may have created dir and not yet fsynced its
-		// parent; it holds dirMu until it has. Wait for it.
-		s.dirMu.RLock()
-		//lint:ignore SA2001 an empty critical section is the barrier
-		s.dirMu.RUnlock()
 		return nil
 	}
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	return s.mkdirSync(dir)
+	return s.mkdirAll(dir)
 }
 
-// mkdirSync creates dir and its missing parents up to objects/, fsyncing
-// the parent of each directory it creates. The caller holds dirMu.
-func (s *Store) mkdirSync(dir string) error {
-	if dir == s.objects {
+// mkdirAll creates dir and its missing parents up to objects/.
+func (s *Store) mkdirAll(dir string) error {
+	if dir == s.objects || len(dir) <= len(s.objects) {
 		return nil
 	}
 	fi, err := os.Lstat(dir)
@@ -171,14 +174,13 @@ func (s *Store) mkdirSync(dir string) error {
 	if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	parent := filepath.Dir(dir)
-	if err := s.mkdirSync(parent); err != nil {
+	if err := s.mkdirAll(filepath.Dir(dir)); err != nil {
 		return err
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	return syncDir(parent)
+	return nil
 }
 
 // ctxReader fails reads once ctx is done, so that a long copy stops.
