@@ -20,6 +20,7 @@ func cmdRendered(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	lf.register(fs, "rendered", 1)
 	accept := fs.String("accept", "image/jpeg", "media type asked for (image/jpeg or image/png)")
 	resource := fs.String("resource", "rendered", "rendered or thumbnail")
+	query := fs.String("query", "", "query string added to each URL, e.g. quality=85 (a new value per round defeats server-side caches)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,7 +32,11 @@ func cmdRendered(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	r := rendered(ctx, t.client, t.series, t.sops, lf.clients, lf.rounds, *accept, *resource, lf.name)
+	path := *resource
+	if *query != "" {
+		path += "?" + *query
+	}
+	r := rendered(ctx, t.client, t.series, t.sops, lf.clients, lf.rounds, *accept, path, lf.name)
 	r.print(stdout, stderr)
 	return nil
 }
@@ -47,6 +52,7 @@ var imageMagic = map[string][]byte{
 // times, from clients workers, and checks that each answer is an image of
 // the asked type. A server without the resource shows as status_404 counts
 // and zero images.
+// resource is "rendered" or "thumbnail", possibly with a query string.
 func rendered(ctx context.Context, client *http.Client, series string, sops []string, clients, rounds int, accept, resource, name string) *result {
 	cnt := newCounters()
 	var lat latencies
