@@ -55,7 +55,9 @@ type groupSync struct {
 	running bool
 	queue   []*syncReq
 	// durable holds directories (below objects/) whose entry in their
-	// parent is known to be durable.
+	// parent is known to be durable; per-file mode only (syncfs covers
+	// every directory entry). It grows with the directories created, so
+	// with the dicom/xx/yy key layout up to 65,793 entries (about 10 MiB).
 	durable sync.Map
 }
 
@@ -72,6 +74,12 @@ func newGroupSync(root string, perFile bool) (*groupSync, error) {
 // request builds the syncReq of an object file f renamed into dir, a
 // directory below top (objects/).
 func (g *groupSync) request(f *os.File, dir, top string) *syncReq {
+	if !g.perFile {
+		// syncfs makes the file and every directory entry durable: no
+		// directory list, and nothing recorded in durable (which would
+		// only grow with the store).
+		return &syncReq{file: f}
+	}
 	r := &syncReq{file: f, dirs: []string{dir}}
 	for d := dir; d != top && len(d) > len(top); d = filepath.Dir(d) {
 		if _, ok := g.durable.Load(d); ok {

@@ -105,3 +105,25 @@ func concurrentPuts(t *testing.T, perFile bool) {
 		t.Fatalf("%d files left in tmp/", len(ents))
 	}
 }
+
+// TestGroupSyncfsKeepsNoDirs checks that in syncfs mode (the default) Puts
+// record no durable directories: syncfs covers them, and the set would
+// only grow with the store.
+func TestGroupSyncfsKeepsNoDirs(t *testing.T) {
+	s, err := OpenOptions(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		key := fmt.Sprintf("dicom/%02x/%02x/%d.dcm", i, i, i)
+		if err := s.Put(ctx, key, bytes.NewReader([]byte(key)), int64(len(key))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	s.sync.durable.Range(func(any, any) bool { n++; return true })
+	if n != 0 {
+		t.Fatalf("%d directories recorded in syncfs mode", n)
+	}
+}
