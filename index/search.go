@@ -103,6 +103,10 @@ type searcher struct {
 	// st is the study being evaluated.
 	studyCur *bolt.Cursor
 	st       studyCtx
+	// dateSpan, when set, is the one StudyDate range [lo, hi] (either may
+	// be empty: open) whose date index entries give the candidates, read
+	// newest first by streamDates.
+	dateSpan *[2]string
 }
 
 func newSearcher(ctx context.Context, tx *bolt.Tx, q Query) *searcher {
@@ -171,6 +175,9 @@ func (s *searcher) run() error {
 	if err != nil {
 		return err
 	}
+	if s.dateSpan != nil {
+		return s.streamDates(*s.dateSpan)
+	}
 	if scan {
 		c := s.tx.Bucket(bxDate).Cursor()
 		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
@@ -223,6 +230,14 @@ func (s *searcher) plan() ([]cand, bool, error) {
 		m, class := s.bestIndex()
 		if m == nil {
 			return nil, true, nil
+		}
+		if class == classDate && m.kind == MatchRange {
+			// One date range: walk the date index newest first and stop
+			// at the limit, instead of collecting every study in the
+			// range to sort it (its keys are already in result order).
+			s.planned = m
+			s.dateSpan = &[2]string{m.low, m.high}
+			return nil, false, nil
 		}
 		var err error
 		if cs, err = s.probe(m, class); err != nil {
@@ -449,6 +464,45 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 		}
 	}
 	return out, nil
+}
+
+// streamDates evaluates the studies of the date index whose date is within
+// [lo, hi], newest first: the order order() gives (sort key, then UID,
+// both descending), without holding the candidates. The walk ends when
+// emit reaches the limit.
+func (s *searcher) streamDates(span [2]string) error {
+	lo, hi := span[0], span[1]
+	m := s.planned
+	c := s.tx.Bucket(bxDate).Cursor()
+	var k []byte
+	if hi == "" {
+		k, _ = c.Last()
+	} else if k, _ = c.Seek([]byte(hi + "\xff")); k == nil {
+		k, _ = c.Last()
+	} else {
+		k, _ = c.Prev()
+	}
+	for ; k != nil; k, _ = c.Prev() {
+		if len(k) <= sortKeyLen {
+			return fmt.Errorf("date index key: %w", errCorrupt)
+		}
+		if hi != "" && string(k[:8]) > hi {
+			continue
+		}
+		if lo != "" && string(k[:8]) < lo {
+			break
+		}
+		sure := m.vr == "DA" && string(k[:8]) != "00000000"
+		s.skip = nil
+		if sure && s.q.Level == LevelStudy {
+			s.skip = m
+		}
+		if err := s.study(k[sortKeyLen:]); err != nil {
+			return err
+		}
+	}
+	s.skip = nil
+	return nil
 }
 
 // order fills missing sort keys, sorts candidates newest first and
