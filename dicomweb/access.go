@@ -104,28 +104,47 @@ func accessKind(method, route string) (AccessKind, string) {
 // write is made before the acknowledgement), or after the handler when it
 // sent nothing.
 func (s *Server) auditMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		kind, level := accessKind(c.Request().Method, c.Path())
-		if kind == 0 {
-			return next(c)
-		}
-		done := false
-		report := func(status int) {
-			if done {
-				return
+	return s.audited(accessKind)(next)
+}
+
+// AuditAs is the audit middleware for a route outside this package that
+// serves patient data of the study in its :study parameter (the ZIP
+// download): one AccessEvent of kind per request. It does nothing without
+// an Auditor.
+func (s *Server) AuditAs(kind AccessKind) echo.MiddlewareFunc {
+	if s.audit == nil {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	return s.audited(func(string, string) (AccessKind, string) { return kind, "" })
+}
+
+// audited reports each request, of the kind classify gives its method and
+// route, to the auditor (see auditMiddleware).
+func (s *Server) audited(classify func(method, route string) (AccessKind, string)) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			kind, level := classify(c.Request().Method, c.Path())
+			if kind == 0 {
+				return next(c)
 			}
-			done = true
-			s.audit.Access(c.Request().Context(), c.Request(), s.accessEvent(c, kind, level, status))
+			done := false
+			report := func(status int) {
+				if done {
+					return
+				}
+				done = true
+				s.audit.Access(c.Request().Context(), c.Request(), s.accessEvent(c, kind, level, status))
+			}
+			c.Response().Before(func() { report(c.Response().Status) })
+			err := next(c)
+			if err != nil {
+				status, _ := statusOf(err)
+				report(status)
+			} else {
+				report(http.StatusOK)
+			}
+			return err
 		}
-		c.Response().Before(func() { report(c.Response().Status) })
-		err := next(c)
-		if err != nil {
-			status, _ := statusOf(err)
-			report(status)
-		} else {
-			report(http.StatusOK)
-		}
-		return err
 	}
 }
 
@@ -159,24 +178,34 @@ func (s *Server) studyAttrs(ctx context.Context, study string) (sa StudyAccess, 
 	q := index.Query{Level: index.LevelStudy, StudyUID: study, Limit: 1}
 	err = s.idx.Search(ctx, q, func(r *index.Result) error {
 		found = true
-		for _, a := range r.Attrs(index.LevelStudy) {
-			if len(a.Values) == 0 {
-				continue
-			}
-			switch a.Tag {
-			case 0x00100020:
-				sa.PatientID = a.Values[0]
-			case 0x00100021:
-				sa.IssuerOfPatientID = a.Values[0]
-			case 0x00100010:
-				sa.PatientName = a.Values[0]
-			case 0x00080050:
-				sa.AccessionNumber = a.Values[0]
-			}
-		}
+		sa = studyOf(r)
+		sa.StudyUID = study
 		return nil
 	})
 	return sa, found, err
+}
+
+// studyOf reads the patient and accession of a search result's study.
+func studyOf(r *index.Result) StudyAccess {
+	var sa StudyAccess
+	for _, a := range r.Attrs(index.LevelStudy) {
+		if len(a.Values) == 0 {
+			continue
+		}
+		switch a.Tag {
+		case 0x0020000D:
+			sa.StudyUID = a.Values[0]
+		case 0x00100020:
+			sa.PatientID = a.Values[0]
+		case 0x00100021:
+			sa.IssuerOfPatientID = a.Values[0]
+		case 0x00100010:
+			sa.PatientName = a.Values[0]
+		case 0x00080050:
+			sa.AccessionNumber = a.Values[0]
+		}
+	}
+	return sa
 }
 
 func (s *Server) fillPatient(ctx context.Context, sa *StudyAccess) {
@@ -227,20 +256,7 @@ var errStopSearch = errors.New("enough results")
 func restrictResults(allow func(id, issuer string) bool, limit, offset int, fn func(*index.Result) error) func(*index.Result) error {
 	seen := 0
 	return func(r *index.Result) error {
-		var id, issuer string
-		rd := r.Attrs(index.LevelStudy)
-		for _, a := range rd {
-			if len(a.Values) == 0 {
-				continue
-			}
-			switch a.Tag {
-			case 0x00100020:
-				id = a.Values[0]
-			case 0x00100021:
-				issuer = a.Values[0]
-			}
-		}
-		if !allow(id, issuer) {
+		if sa := studyOf(r); !allow(sa.PatientID, sa.IssuerOfPatientID) {
 			return nil
 		}
 		seen++
@@ -254,18 +270,8 @@ func restrictResults(allow func(id, issuer string) bool, limit, offset int, fn f
 	}
 }
 
-// LookupStudy returns what the index knows of a study's patient (only the
-// UID when the study is unknown), for audit records made outside the
-// DICOMweb handlers.
-func (s *Server) LookupStudy(ctx context.Context, study string) StudyAccess {
-	sa := StudyAccess{StudyUID: study}
-	s.fillPatient(ctx, &sa)
-	return sa
-}
-
-// AllowStudy answers not found (404 through the error mapping of Install's
-// error handler) when the request may not see the study's patient; routes
-// outside this package that serve a study (the ZIP download) call it.
-func (s *Server) AllowStudy(ctx context.Context, study string) error {
-	return s.allowStudy(ctx, study)
+// RestrictStudy is restrictMiddleware for routes outside this package
+// that serve the study in their :study parameter (the ZIP download).
+func (s *Server) RestrictStudy(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.restrictMiddleware(next)
 }

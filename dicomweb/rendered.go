@@ -312,6 +312,25 @@ func (src *pixelSource) storedFrame(ctx context.Context, n int) ([]byte, error) 
 	return buf.Bytes(), nil
 }
 
+// transcoder returns a function that gives stored frame n (1-based) as
+// native little endian samples (pixels.TranscodeFrame), reusing its output
+// buffer: a result is valid until the next call.
+func (src *pixelSource) transcoder() func(ctx context.Context, n int) ([]byte, error) {
+	var buf []byte
+	return func(ctx context.Context, n int) ([]byte, error) {
+		raw, err := src.storedFrame(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out, err := pixels.TranscodeFrame(ctx, src.img, raw, buf)
+		if err != nil {
+			return nil, err
+		}
+		buf = out[:0]
+		return out, nil
+	}
+}
+
 // frameBufs recycles the stored and decoded frame buffers of renderFrame
 // (each a frame's size: 512 KiB for a CT slice), which would otherwise be
 // allocated twice per rendered picture.
@@ -381,7 +400,7 @@ func (src *pixelSource) decodedPixels() *part10.DecodedPixels {
 	if d.BitsAllocated <= 8 {
 		vr = "OB"
 	}
-	var buf []byte
+	frame := src.transcoder()
 	set := []*part10.Element{
 		csElement(part10.TagPhotometricInterpretation, d.Photometric),
 		usElement(0x00280100, d.BitsAllocated),
@@ -398,15 +417,10 @@ func (src *pixelSource) decodedPixels() *part10.DecodedPixels {
 	return &part10.DecodedPixels{
 		VR: vr, Frames: len(src.lay.Frames), FrameSize: d.FrameSize,
 		WriteFrame: func(ctx context.Context, w io.Writer, i int) error {
-			raw, err := src.storedFrame(ctx, i+1)
+			out, err := frame(ctx, i+1)
 			if err != nil {
 				return err
 			}
-			out, err := pixels.TranscodeFrame(ctx, src.img, raw, buf)
-			if err != nil {
-				return err
-			}
-			buf = out[:0]
 			_, err = w.Write(out)
 			return err
 		},
@@ -493,20 +507,9 @@ func (s *Server) decodedFrames(c echo.Context, ref *index.Ref, nums []int, singl
 		return err
 	}
 	const ct = "application/octet-stream; transfer-syntax=" + explicitVRLittleEndian
-	var buf []byte
-	frame := func(n int) ([]byte, error) {
-		raw, err := src.storedFrame(ctx, n)
-		if err != nil {
-			return nil, err
-		}
-		out, err := pixels.TranscodeFrame(ctx, src.img, raw, buf)
-		if err == nil {
-			buf = out[:0]
-		}
-		return out, err
-	}
+	frame := src.transcoder()
 	if single && len(nums) == 1 {
-		out, err := frame(nums[0])
+		out, err := frame(ctx, nums[0])
 		if err != nil {
 			return err
 		}
@@ -514,7 +517,7 @@ func (s *Server) decodedFrames(c echo.Context, ref *index.Ref, nums []int, singl
 	}
 	pw := newPartWriter(c, "application/octet-stream")
 	for _, n := range nums {
-		out, err := frame(n)
+		out, err := frame(ctx, n)
 		if err != nil {
 			return fmt.Errorf("frame %d: %w", n, err)
 		}

@@ -312,30 +312,3 @@ func webRules() []auth.Rule {
 	}
 	return out
 }
-
-// studyDownload audits a ZIP download of a study as an instance transfer.
-func (a *auditor) studyDownload(dw *dicomweb.Server) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			done := false
-			report := func(status int) {
-				if done {
-					return
-				}
-				done = true
-				ctx := c.Request().Context()
-				sa := dw.LookupStudy(ctx, c.Param("study"))
-				ev := dicomweb.AccessEvent{Kind: dicomweb.AccessRetrieved, Status: status, Studies: []dicomweb.StudyAccess{sa}}
-				a.Access(ctx, c.Request(), ev)
-			}
-			c.Response().Before(func() { report(c.Response().Status) })
-			err := next(c)
-			if err == nil {
-				report(http.StatusOK) // no-op when the response was written
-			}
-			// On an error the error handler writes the response, and the
-			// Before hook reports its status.
-			return err
-		}
-	}
-}

@@ -97,19 +97,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// The ZIP download of a study is audited like a retrieve and obeys the
 	// same per-patient restriction.
-	var zipGuards []echo.MiddlewareFunc
-	if aud != nil {
-		zipGuards = append(zipGuards, aud.studyDownload(dw))
-	}
-	zipGuards = append(zipGuards, func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if err := dw.AllowStudy(c.Request().Context(), c.Param("study")); err != nil {
-				return err
-			}
-			return next(c)
-		}
-	})
-	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, zipGuards...)
+	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)

@@ -334,4 +334,3 @@ func TestParseJWS(t *testing.T) {
 		})
 	}
 }
-
