@@ -25,8 +25,9 @@ type Index interface {
 
 // Ingester is what STOW-RS and DELETE need of the ingest pipeline.
 type Ingester interface {
-	Spool(ctx context.Context, r io.Reader, max int64) (*ingest.Part, error)
-	Prepare(ctx context.Context, p *ingest.Part, studyUID string) *ingest.Prepared
+	SpoolAsync(ctx context.Context, r io.Reader, max int64) (*ingest.Part, error)
+	Check(ctx context.Context, p *ingest.Part, studyUID string) *ingest.Prepared
+	Write(ctx context.Context, pr *ingest.Prepared)
 	Commit(ctx context.Context, pr *ingest.Prepared) ingest.Result
 	Abort(ctx context.Context, pr *ingest.Prepared)
 	DeleteObjects(ctx context.Context, keys ...string)
@@ -40,8 +41,16 @@ type Limits struct {
 	MaxPartBytes int64
 	// MaxParts caps the number of parts in one STOW request.
 	MaxParts int
-	// MaxConcurrentIngest bounds the parts processed at once, server-wide.
+	// MaxConcurrentIngest bounds the parts parsed and checked at once,
+	// server-wide (CPU and memory).
 	MaxConcurrentIngest int
+	// MaxConcurrentWrites bounds the checked parts whose objects are being
+	// written to the store at once, server-wide (default 4 x
+	// MaxConcurrentIngest). Such a write mostly waits for the store's
+	// durability (a group sync, an upload), so it does not hold an ingest
+	// slot: that would cap a request's read rate at MaxConcurrentIngest
+	// parts per sync.
+	MaxConcurrentWrites int
 	// QIDOMaxLimit caps QIDO's limit (a Warning says when it was clamped).
 	QIDOMaxLimit int
 }
@@ -75,7 +84,8 @@ type Server struct {
 	lim    Limits
 	base   string
 	prefix string
-	sem    chan struct{}
+	sem    chan struct{} // parts being checked (Limits.MaxConcurrentIngest)
+	writes chan struct{} // objects being written (Limits.MaxConcurrentWrites)
 	thumbs *byteLRU
 	// audit receives one event per request (nil: none); patients restricts
 	// what a request may see (nil: everything).
@@ -98,6 +108,9 @@ func New(cfg Config) *Server {
 	if l.MaxConcurrentIngest <= 0 {
 		l.MaxConcurrentIngest = 16
 	}
+	if l.MaxConcurrentWrites <= 0 {
+		l.MaxConcurrentWrites = 4 * l.MaxConcurrentIngest
+	}
 	if l.QIDOMaxLimit <= 0 {
 		l.QIDOMaxLimit = 1000
 	}
@@ -109,6 +122,7 @@ func New(cfg Config) *Server {
 		log: cfg.Logger.With("component", "dicomweb"), lim: l,
 		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
 		sem:    make(chan struct{}, l.MaxConcurrentIngest),
+		writes: make(chan struct{}, l.MaxConcurrentWrites),
 		thumbs: newByteLRU(thumbCacheBytes),
 		audit:  cfg.Auditor, patients: cfg.PatientFilter,
 	}

@@ -76,6 +76,7 @@ func (s *Server) stow(c echo.Context) error {
 
 	ctx := req.Context()
 	var slots []*stowSlot
+	var spooling []*ingest.Part
 	var framing error
 parts:
 	for {
@@ -103,7 +104,13 @@ parts:
 			slots = append(slots, sl)
 			continue
 		}
-		p, err := s.ing.Spool(ctx, r, s.lim.MaxPartBytes)
+		// Parts are written and hashed while the next ones are read; at
+		// most maxSpooling of them (two buffers each) are left unwaited.
+		if len(spooling) == maxSpooling {
+			spooling[0].Wait()
+			spooling = append(spooling[:0], spooling[1:]...)
+		}
+		p, err := s.ing.SpoolAsync(ctx, r, s.lim.MaxPartBytes)
 		if errors.Is(err, ingest.ErrTooLarge) {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				framing = err
@@ -126,9 +133,20 @@ parts:
 			break parts
 		}
 		slots = append(slots, sl)
+		spooling = append(spooling, p)
 		go func() {
-			defer func() { <-s.sem; close(sl.done) }()
-			sl.prep = s.ing.Prepare(ctx, p, study)
+			defer close(sl.done)
+			sl.prep = s.ing.Check(ctx, p, study)
+			<-s.sem
+			if sl.prep.Result().Failure == 0 {
+				select {
+				case s.writes <- struct{}{}:
+					s.ing.Write(ctx, sl.prep)
+					<-s.writes
+				case <-ctx.Done():
+					// Commit or Abort below writes or forgets it.
+				}
+			}
 			sl.res = sl.prep.Result()
 			sl.notDICOM = sl.res.NotDICOM
 		}()
@@ -211,6 +229,10 @@ parts:
 	}
 	return c.Blob(status, "application/dicom+json", buf.Bytes())
 }
+
+// maxSpooling bounds the parts of one request being written to their
+// spool files while the request is read on.
+const maxSpooling = 4
 
 // maxCommitsInFlight bounds the concurrent index commits of one request;
 // it matches the index's largest group commit.

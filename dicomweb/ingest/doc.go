@@ -9,6 +9,14 @@
 // and commits the index entry (group commit). An instance is acknowledged
 // only after both are durable.
 //
+// The STOW handler runs the same steps apart, so that they overlap across
+// the parts of a request: SpoolAsync returns once a part is read (a second
+// goroutine creates, writes and hashes its spool file), Check parses and
+// validates (CPU-bound, under the handler's ingest limit), Write stores the
+// object and waits for its durability (under a separate, larger limit: it
+// mostly waits), and Commit indexes the instances once the whole request
+// was read. Store is Prepare (Check and Write) then Commit.
+//
 // Crash safety: before the object is written, the spool file is renamed to
 // "<sha256>.<n>.pending". It is removed once the index commit is done. At
 // start-up Recover deletes every spool file and, for each pending one whose

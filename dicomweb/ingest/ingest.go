@@ -145,12 +145,13 @@ func fail(res Result, code uint16, err error) Result {
 	return res
 }
 
-// Prepared is an instance whose object is durable in the store but not
-// yet indexed: invisible to every client. Commit makes it visible, Abort
-// forgets it. Until then its spool file (renamed "<sha256>.<n>.pending")
+// Prepared is an instance accepted by Check, then (after Write) one whose
+// object is durable in the store but not yet indexed: invisible to every
+// client. Commit makes it visible, Abort forgets it. Until then its spool file (renamed "<sha256>.<n>.pending")
 // records the intent, so that Recover removes the object after a crash.
 type Prepared struct {
 	res     Result
+	part    *Part // between Check and Write
 	inst    *index.Instance
 	key     string
 	pending string // path of the pending spool file
@@ -171,13 +172,32 @@ func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) Result {
 }
 
 // Prepare parses and validates a spooled part and writes its object to
-// the store, without indexing it. It always consumes the part. The result
-// is final when it is a failure or an identical instance already exists;
-// otherwise the caller must call Commit or Abort.
+// the store, without indexing it: Check then Write. It always consumes the
+// part. The result is final when it is a failure or an identical instance
+// already exists; otherwise the caller must call Commit or Abort.
 func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepared {
+	pr := g.Check(ctx, p, studyUID)
+	g.Write(ctx, pr)
+	return pr
+}
+
+// Check waits for a spooled part (see SpoolAsync), parses and validates
+// it and builds its index entry; it writes nothing to the store. The result is final when it is a failure or an
+// identical instance already exists (the part is then consumed);
+// otherwise Write must follow. Check is the CPU-bound half of Prepare,
+// Write the half that waits for the store.
+func (g *Ingester) Check(ctx context.Context, p *Part, studyUID string) *Prepared {
 	pr := &Prepared{done: true}
-	defer p.Close()
+	defer func() {
+		if pr.done {
+			p.Close()
+		}
+	}()
 	res := &pr.res
+	if err := p.Wait(); err != nil {
+		*res = fail(*res, FailureOutOfResources, err)
+		return pr
+	}
 	f, err := part10.Parse(ctx, p.f, p.Size, g.limits)
 	if err != nil {
 		switch {
@@ -245,28 +265,47 @@ func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepa
 		return pr
 	}
 
+	pr.part, pr.inst, pr.key, pr.done = p, inst, key, false
+	return pr
+}
+
+// Write writes the object of an instance that Check accepted to the store,
+// durably, and consumes its part. On failure the result is final; on
+// success Commit or Abort must follow.
+func (g *Ingester) Write(ctx context.Context, pr *Prepared) {
+	if pr.done || pr.part == nil {
+		return
+	}
+	p := pr.part
+	pr.part = nil
+	defer p.Close()
+	res := &pr.res
+	failWith := func(code uint16, err error) {
+		*res = fail(*res, code, err)
+		pr.inst, pr.done = nil, true
+	}
 	// Intent: the pending name records the object key until the index
 	// commit; Recover removes the object if we crash in between.
 	pending := filepath.Join(g.spoolDir, fmt.Sprintf("%x.%d.pending", p.SHA256, spoolSeq.Add(1)))
 	if err := os.Rename(p.path, pending); err != nil {
-		*res = fail(*res, FailureOutOfResources, fmt.Errorf("spool rename: %w", err))
-		return pr
+		failWith(FailureOutOfResources, fmt.Errorf("spool rename: %w", err))
+		return
 	}
 	p.path = pending
+	key := pr.key
 	epoch := g.epoch(key)
 	if err := g.putObject(ctx, key, p); err != nil {
 		code := FailureOutOfResources
 		if errors.Is(err, context.Canceled) {
 			code = FailureProcessing
 		}
-		*res = fail(*res, code, err)
-		return pr
+		failWith(code, err) // p.Close removes the pending file
+		return
 	}
 	// The pending file outlives the part: Commit or Abort removes it.
 	p.path = ""
-	pr.inst, pr.key, pr.pending, pr.epoch, pr.done = inst, key, pending, epoch, false
+	pr.pending, pr.epoch = pending, epoch
 	g.CrashPoint(CrashAfterObjectWrite)
-	return pr
 }
 
 // Commit indexes a prepared instance: from now on it is visible, and its
@@ -274,6 +313,7 @@ func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepa
 // concurrent upload of the same SOP Instance UID with other content) fails
 // with 0x0111 and removes the object.
 func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
+	g.Write(ctx, pr) // when Check was not followed by Write
 	if pr.done {
 		return pr.res
 	}
@@ -325,6 +365,12 @@ func (g *Ingester) Abort(ctx context.Context, pr *Prepared) {
 	}
 	pr.done = true
 	pr.inst = nil
+	if pr.part != nil {
+		// Checked, never written: only the spool file to remove.
+		pr.part.Close()
+		pr.part = nil
+		return
+	}
 	unlock := g.lock(pr.key)
 	g.deleteIfUnreferenced(ctx, pr.key)
 	unlock()

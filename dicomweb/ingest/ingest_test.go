@@ -245,3 +245,71 @@ func TestSpoolSizes(t *testing.T) {
 		})
 	}
 }
+
+// TestSpoolAsyncWriteFailure: a spool file that cannot be written (here
+// the spool directory is gone) is reported by Part.Wait, and Check fails
+// the instance with 0xA700 (out of resources) instead of failing the
+// request; nothing is left behind.
+func TestSpoolAsyncWriteFailure(t *testing.T) {
+	g, _, _, _ := setup(t)
+	ctx := context.Background()
+	if err := os.RemoveAll(g.spoolDir); err != nil {
+		t.Fatal(err)
+	}
+	in := sharedFile(t, "test_files/CT_small.dcm")
+	p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<20)
+	if err != nil {
+		t.Fatalf("SpoolAsync: %v (a write error belongs to Wait)", err)
+	}
+	if err := p.Wait(); err == nil {
+		t.Fatal("Wait: no error for an unwritable spool")
+	}
+	pr := g.Check(ctx, p, "")
+	if res := pr.Result(); res.Failure != FailureOutOfResources {
+		t.Fatalf("Check: failure %#x, want %#x", res.Failure, FailureOutOfResources)
+	}
+	if res := g.Commit(ctx, pr); res.Failure != FailureOutOfResources {
+		t.Fatalf("Commit: failure %#x", res.Failure)
+	}
+}
+
+// TestCheckWriteCommit runs the split pipeline the STOW handler uses and
+// checks that Abort of a checked, never written instance only drops its
+// spool file.
+func TestCheckWriteCommit(t *testing.T) {
+	g, idx, store, _ := setup(t)
+	ctx := context.Background()
+	in := sharedFile(t, "test_files/CT_small.dcm")
+	spool := func() *Part {
+		p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// Checked, then aborted before Write: no object, no spool file.
+	pr := g.Check(ctx, spool(), "")
+	if pr.Result().Failure != 0 {
+		t.Fatalf("Check: %+v", pr.Result())
+	}
+	g.Abort(ctx, pr)
+	if _, err := storage.Stat(ctx, store, pr.key); !storage.IsNotExist(err) {
+		t.Fatalf("aborted instance left an object: %v", err)
+	}
+	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
+		t.Fatalf("aborted instance left %d spool files", len(ents))
+	}
+	// Check, Write, Commit: stored and indexed.
+	pr = g.Check(ctx, spool(), "")
+	g.Write(ctx, pr)
+	res := g.Commit(ctx, pr)
+	if res.Failure != 0 {
+		t.Fatalf("Commit: %+v", res)
+	}
+	if _, err := idx.Lookup(ctx, res.SOPInstanceUID); err != nil {
+		t.Fatalf("not indexed: %v", err)
+	}
+	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
+		t.Fatalf("%d spool files left after commit", len(ents))
+	}
+}

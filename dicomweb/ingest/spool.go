@@ -25,11 +25,29 @@ type Part struct {
 	SHA256 [32]byte
 	// ContentType is the part's declared media type (informational).
 	ContentType string
+
+	done chan struct{} // closed once written (nil: written already)
+	err  error         // the spool's write error, set before done closes
 }
 
-// Close removes the spool file. It is safe to call more than once.
+// Wait returns once the part is completely written to its spool file and
+// hashed (Size and SHA256 are then set), with the write error if any. A
+// part from Spool is complete already; one from SpoolAsync may not be.
+func (p *Part) Wait() error {
+	if p.done != nil {
+		<-p.done
+	}
+	return p.err
+}
+
+// Close removes the spool file, after waiting for its writer. It is safe
+// to call more than once.
 func (p *Part) Close() error {
-	if p == nil || p.f == nil {
+	if p == nil {
+		return nil
+	}
+	p.Wait()
+	if p.f == nil {
 		return nil
 	}
 	p.f.Close()
@@ -49,46 +67,36 @@ var spoolSeq atomic.Uint64
 // Spool copies r to a new temporary file, zeroing the first 128 bytes (the
 // Part-10 preamble: PE/DICOM polyglots stay inert) and hashing the result.
 // At most max bytes are accepted: a longer part fails with ErrTooLarge as
-// soon as the cap is passed, leaving the rest of r unread.
-//
-// A part larger than one buffer is written and hashed by a second
-// goroutine while the next buffer is read, so that reading the request
-// body (multipart scanning, socket copies) and hashing use two cores.
+// soon as the cap is passed, leaving the rest of r unread. The part is
+// complete when Spool returns.
 func (g *Ingester) Spool(ctx context.Context, r io.Reader, max int64) (*Part, error) {
-	name := fmt.Sprintf("%d-%d.part", os.Getpid(), spoolSeq.Add(1))
-	path := filepath.Join(g.spoolDir, name)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	p, err := g.SpoolAsync(ctx, r, max)
 	if err != nil {
-		return nil, fmt.Errorf("ingest: spool: %w", err)
+		return nil, err
 	}
-	p := &Part{f: f, path: path}
-	h := sha256.New()
-	sink := func(chunk []byte) error {
-		if _, err := f.Write(chunk); err != nil {
-			return fmt.Errorf("ingest: spool write: %w", err)
-		}
-		h.Write(chunk)
-		return nil
-	}
-	var w *spoolWriter // started at the second buffer
-	fail := func(err error) (*Part, error) {
-		if w != nil {
-			w.stop()
-		}
+	if err := p.Wait(); err != nil {
 		p.Close()
 		return nil, err
 	}
+	return p, nil
+}
+
+// SpoolAsync is Spool returning as soon as r is read to its end: a second
+// goroutine creates the spool file and writes and hashes the part, so
+// that reading the request (multipart scanning, socket copies) overlaps
+// with writing and hashing, within a part and from one part to the next.
+// Call Part.Wait before using the part; a write error (a full disk) is
+// reported there. At most two buffers of a part are in flight; a caller
+// that reads many parts bounds how many it leaves unwaited.
+func (g *Ingester) SpoolAsync(ctx context.Context, r io.Reader, max int64) (*Part, error) {
+	p := &Part{done: make(chan struct{})}
+	w := startSpoolWriter(g, p)
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
-			return fail(err)
+			return nil, w.abort(err)
 		}
-		var buf *[]byte
-		if w != nil {
-			buf = w.buffer()
-		} else {
-			buf = bufPool.Get().(*[]byte)
-		}
+		buf := w.buffer()
 		// Fill the buffer before writing: parts arrive in small reads,
 		// and one write and one hash update per 256 KiB are much cheaper.
 		m, rerr := io.ReadFull(r, *buf)
@@ -102,49 +110,29 @@ func (g *Ingester) Spool(ctx context.Context, r io.Reader, max int64) (*Part, er
 		n += int64(m)
 		if n > max {
 			bufPool.Put(buf)
-			return fail(ErrTooLarge)
+			return nil, w.abort(ErrTooLarge)
 		}
 		if rerr != nil && rerr != io.EOF {
 			bufPool.Put(buf)
-			return fail(fmt.Errorf("ingest: spool read: %w", rerr))
+			return nil, w.abort(fmt.Errorf("ingest: spool read: %w", rerr))
 		}
-		switch {
-		case w != nil:
-			w.send(buf, m)
-		case rerr == io.EOF:
-			// The whole part fit in one buffer: no second goroutine.
-			err := sink(chunk)
-			bufPool.Put(buf)
-			if err != nil {
-				return fail(err)
-			}
-		default:
-			w = startSpoolWriter(sink)
-			w.send(buf, m)
-		}
+		w.send(buf, m)
 		if rerr == io.EOF {
 			break
 		}
 	}
-	if w != nil {
-		err := w.stop()
-		w = nil
-		if err != nil {
-			return fail(err)
-		}
-	}
-	p.Size = n
-	copy(p.SHA256[:], h.Sum(nil))
-	g.CrashPoint(CrashAfterSpool)
+	w.finish()
 	return p, nil
 }
 
-// spoolWriter passes filled buffers to a goroutine that writes and hashes
-// them in order; two buffers are in flight at most.
+// spoolWriter creates a part's spool file and writes and hashes the
+// buffers it is sent, in order, on its own goroutine; two buffers are in
+// flight at most.
 type spoolWriter struct {
-	work chan spoolChunk
-	free chan *[]byte
-	done chan error
+	p     *Part
+	work  chan spoolChunk
+	free  chan *[]byte
+	fresh int // buffers still to take from the pool (of 2)
 }
 
 type spoolChunk struct {
@@ -152,40 +140,68 @@ type spoolChunk struct {
 	n   int
 }
 
-func startSpoolWriter(sink func([]byte) error) *spoolWriter {
-	w := &spoolWriter{work: make(chan spoolChunk, 1), free: make(chan *[]byte, 2), done: make(chan error, 1)}
-	w.free <- bufPool.Get().(*[]byte)
-	go func() {
-		var err error
-		for c := range w.work {
-			if err == nil {
-				err = sink((*c.buf)[:c.n])
-			}
-			w.free <- c.buf
-		}
-		w.done <- err
-	}()
+func startSpoolWriter(g *Ingester, p *Part) *spoolWriter {
+	w := &spoolWriter{p: p, work: make(chan spoolChunk, 1), free: make(chan *[]byte, 2), fresh: 2}
+	go w.run(g)
 	return w
 }
 
-// buffer returns an empty buffer, waiting for the writer to release one.
-func (w *spoolWriter) buffer() *[]byte { return <-w.free }
+func (w *spoolWriter) run(g *Ingester) {
+	p := w.p
+	defer close(p.done)
+	name := fmt.Sprintf("%d-%d.part", os.Getpid(), spoolSeq.Add(1))
+	path := filepath.Join(g.spoolDir, name)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		err = fmt.Errorf("ingest: spool: %w", err)
+	} else {
+		p.f, p.path = f, path
+	}
+	h := sha256.New()
+	var n int64
+	for c := range w.work {
+		if err == nil {
+			chunk := (*c.buf)[:c.n]
+			if _, werr := f.Write(chunk); werr != nil {
+				err = fmt.Errorf("ingest: spool write: %w", werr)
+			}
+			h.Write(chunk)
+			n += int64(c.n)
+		}
+		w.free <- c.buf
+	}
+	// The reader is done with this part: its buffers go back to the pool.
+	for len(w.free) > 0 {
+		bufPool.Put(<-w.free)
+	}
+	p.err = err
+	if err == nil {
+		p.Size = n
+		copy(p.SHA256[:], h.Sum(nil))
+		g.CrashPoint(CrashAfterSpool)
+	}
+}
+
+// buffer returns an empty buffer: a fresh one from the pool for the first
+// two, then one the writer has finished with.
+func (w *spoolWriter) buffer() *[]byte {
+	if w.fresh > 0 {
+		w.fresh--
+		return bufPool.Get().(*[]byte)
+	}
+	return <-w.free
+}
 
 func (w *spoolWriter) send(buf *[]byte, n int) { w.work <- spoolChunk{buf, n} }
 
-// stop waits until every buffer sent is written, returns the buffers to
-// the pool and reports the first write error.
-func (w *spoolWriter) stop() error {
-	close(w.work)
-	err := <-w.done
-	for {
-		select {
-		case b := <-w.free:
-			bufPool.Put(b)
-		default:
-			return err
-		}
-	}
+// finish tells the writer that the part is complete.
+func (w *spoolWriter) finish() { close(w.work) }
+
+// abort stops the writer, removes the spool file and returns err.
+func (w *spoolWriter) abort(err error) error {
+	w.finish()
+	w.p.Close()
+	return err
 }
 
 // ObjectKey is the storage key of an object with the given SHA-256.

@@ -18,6 +18,11 @@
 // partial object. tmp/ and objects/ are on the same file system, so the
 // rename is atomic and replaces an existing object in one step.
 //
+// PutFile of a file on the same file system hard-links it instead of
+// copying: in the default syncfs mode straight under its key (a link is
+// atomic, so readers still never see a partial object; an existing object
+// is replaced through tmp/ and a rename), with PerFileSync through tmp/.
+//
 // Because keys map to paths, one key cannot be both an object and a
 // directory: with "a/b" stored, Put("a") fails and Get("a") reports
 // fs.ErrNotExist. Directories left empty by Delete are not removed.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -226,5 +227,37 @@ func BenchmarkPut(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// TestPutFileOverExisting: PutFile links straight under the key; when an
+// object is there already (a damaged copy, say), the new file replaces it
+// whole, in both sync modes, and tmp/ is left empty.
+func TestPutFileOverExisting(t *testing.T) {
+	for _, perFile := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perFile=%v", perFile), func(t *testing.T) {
+			s, err := OpenOptions(filepath.Join(t.TempDir(), "store"), Options{PerFileSync: perFile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if err := s.Put(ctx, "a/b/c", strings.NewReader("damaged"), 7); err != nil {
+				t.Fatal(err)
+			}
+			src := filepath.Join(s.Dir(), "incoming")
+			if err := os.WriteFile(src, []byte("the real object"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutFile(ctx, "a/b/c", src); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(filepath.Join(s.objects, "a", "b", "c"))
+			if err != nil || string(got) != "the real object" {
+				t.Fatalf("object = %q, %v; want the new file", got, err)
+			}
+			if left, _ := os.ReadDir(s.tmp); len(left) != 0 {
+				t.Errorf("tmp/ holds %d entries", len(left))
+			}
+		})
 	}
 }

@@ -87,15 +87,26 @@ func (s *Store) PutFile(ctx context.Context, key, path string) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("disk: put file %q: %s is not a regular file", key, path)
 	}
+	if !s.sync.perFile {
+		// syncfs mode: link the complete file straight to its key. A link
+		// is atomic, and needs neither a temporary name nor an open file
+		// for the sync; an existing object is replaced below instead.
+		if err := s.ensureDir(filepath.Dir(dst)); err != nil {
+			return mapErr("put file", key, err)
+		}
+		switch err := os.Link(path, dst); {
+		case err == nil:
+			if err := s.sync.wait(s.sync.request(nil, "", "")); err != nil {
+				return mapErr("put file", key, err)
+			}
+			return nil
+		case !errors.Is(err, os.ErrExist):
+			return s.copyFile(ctx, key, path, fi.Size())
+		}
+	}
 	tmpName, err := s.linkTemp(path)
 	if err != nil {
-		// Another file system, or links not supported: copy instead.
-		f, err := os.Open(path)
-		if err != nil {
-			return fmt.Errorf("disk: put file %q: %w", key, err)
-		}
-		defer f.Close()
-		return s.Put(ctx, key, f, fi.Size())
+		return s.copyFile(ctx, key, path, fi.Size())
 	}
 	// The inode now belongs to the store too; commit makes its data
 	// durable (the caller need not have synced it).
@@ -110,6 +121,17 @@ func (s *Store) PutFile(ctx context.Context, key, path string) error {
 		return err
 	}
 	return nil
+}
+
+// copyFile stores a copy of the file at path: for a file on another file
+// system, or where links are not supported.
+func (s *Store) copyFile(ctx context.Context, key, path string, size int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("disk: put file %q: %w", key, err)
+	}
+	defer f.Close()
+	return s.Put(ctx, key, f, size)
 }
 
 // linkTemp hard-links path under a new unused name in tmp/.
