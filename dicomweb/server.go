@@ -28,7 +28,7 @@ type Ingester interface {
 	SpoolAsync(ctx context.Context, r io.Reader, max int64) (*ingest.Part, error)
 	Check(ctx context.Context, p *ingest.Part, studyUID string) *ingest.Prepared
 	Write(ctx context.Context, pr *ingest.Prepared)
-	Commit(ctx context.Context, pr *ingest.Prepared) ingest.Result
+	CommitAll(ctx context.Context, prs []*ingest.Prepared) []ingest.Result
 	Abort(ctx context.Context, pr *ingest.Prepared)
 	DeleteObjects(ctx context.Context, keys ...string)
 }

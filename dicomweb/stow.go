@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/ingest"
@@ -175,23 +174,19 @@ parts:
 	if len(slots) == 0 {
 		return badRequest("the request holds no instance")
 	}
-	// The whole body was read: make the prepared instances visible. The
-	// commits run together so that the index groups them into few
-	// transactions (at most maxCommitsInFlight goroutines per request).
-	var wg sync.WaitGroup
-	inflight := make(chan struct{}, maxCommitsInFlight)
+	// The whole body was read: make the prepared instances visible, in
+	// one index group commit (see Ingester.CommitAll).
+	var preps []*ingest.Prepared
+	var prepSlots []*stowSlot
 	for _, sl := range slots {
-		if sl.prep == nil {
-			continue
+		if sl.prep != nil {
+			preps = append(preps, sl.prep)
+			prepSlots = append(prepSlots, sl)
 		}
-		inflight <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-inflight; wg.Done() }()
-			sl.res = s.ing.Commit(ctx, sl.prep)
-		}()
 	}
-	wg.Wait()
+	for i, res := range s.ing.CommitAll(ctx, preps) {
+		prepSlots[i].res = res
+	}
 
 	results := make([]ingest.Result, len(slots))
 	failed, warned, notDICOM := 0, 0, 0
@@ -233,10 +228,6 @@ parts:
 // maxSpooling bounds the parts of one request being written to their
 // spool files while the request is read on.
 const maxSpooling = 4
-
-// maxCommitsInFlight bounds the concurrent index commits of one request;
-// it matches the index's largest group commit.
-const maxCommitsInFlight = 256
 
 // stowSlot is one part of a STOW request: res is set once done is
 // closed; prep is the prepared instance awaiting commit (nil for parts

@@ -79,7 +79,7 @@ type Index struct {
 	mu     sync.RWMutex // guards closed; held (read) around every db use
 	closed bool
 
-	reqs chan *putReq
+	reqs chan []*putReq // units of Put requests, for the committer
 	done chan struct{} // closed when the committer has exited
 
 	dicts dictCache // series metadata dictionaries (metadata.go)
@@ -133,7 +133,7 @@ func Open(ctx context.Context, path string, opt Options) (*Index, error) {
 	ix := &Index{
 		db:   db,
 		opt:  opt,
-		reqs: make(chan *putReq, 4*opt.MaxGroup),
+		reqs: make(chan []*putReq, 4*opt.MaxGroup),
 		done: make(chan struct{}),
 	}
 	go ix.commitLoop()

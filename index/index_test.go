@@ -361,6 +361,56 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// TestPutMany: the instances of one PutMany share one transaction, and
+// each gets its own result: an invalid member and a conflicting member
+// fail alone.
+func TestPutMany(t *testing.T) {
+	ix, _ := openTest(t, index.Options{})
+	ctx := context.Background()
+	mustPut(t, ix, indextest.Instance(100))
+	insts := make([]*index.Instance, 40)
+	for i := range insts {
+		insts[i] = indextest.Instance(i)
+	}
+	insts[7].StudyUID = ""                                                 // invalid
+	insts[9] = indextest.Instance(100, indextest.Content("other content")) // conflict
+	insts[11] = indextest.Instance(100)                                    // identical: existed
+	c0, _ := ix.Commits()
+	res, errs := ix.PutMany(ctx, insts)
+	c1, _ := ix.Commits()
+	if c1-c0 != 1 {
+		t.Errorf("PutMany of %d took %d commits, want 1", len(insts), c1-c0)
+	}
+	for i, err := range errs {
+		switch i {
+		case 7:
+			if !errors.Is(err, index.ErrInvalid) {
+				t.Errorf("invalid member: %v, want ErrInvalid", err)
+			}
+		case 9:
+			if !errors.Is(err, index.ErrConflict) {
+				t.Errorf("conflicting member: %v, want ErrConflict", err)
+			}
+		case 11:
+			if err != nil || !res[i].Existed {
+				t.Errorf("identical member: %+v, %v; want Existed", res[i], err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("member %d: %v", i, err)
+			}
+		}
+	}
+	if _, _, n, _ := ix.Stats(ctx); n != 1+len(insts)-3 {
+		t.Errorf("instances = %d, want %d", n, 1+len(insts)-3)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, errs := ix.PutMany(canceled, []*index.Instance{indextest.Instance(200)}); !errors.Is(errs[0], context.Canceled) {
+		t.Errorf("PutMany with a canceled context: %v", errs[0])
+	}
+}
+
 // TestGroupFailureIsolation: a transaction failure caused by one member
 // rolls back the group, which is retried member by member.
 func TestGroupFailureIsolation(t *testing.T) {

@@ -44,6 +44,7 @@ const (
 type putReq struct {
 	p     *prepared
 	state atomic.Int32 // reqPending, reqTaken, reqCanceled
+	sent  bool         // handed to the committer (PutMany's goroutine only)
 	res   PutResult
 	err   error
 	done  chan struct{}
@@ -95,67 +96,115 @@ type idxEntry struct {
 // returns the context error; once the committer has taken it, Put waits
 // for the outcome, so a nil error always means committed.
 func (ix *Index) Put(ctx context.Context, inst *Instance) (PutResult, error) {
+	res, errs := ix.PutMany(ctx, []*Instance{inst})
+	return res[0], errs[0]
+}
+
+// PutMany is Put for several instances, with a result and an error for
+// each. They reach the committer together, so that they share one group
+// commit (up to Options.MaxGroup instances and MaxGroupBytes): a STOW
+// request's instances cost one transaction instead of several.
+func (ix *Index) PutMany(ctx context.Context, insts []*Instance) ([]PutResult, []error) {
+	results := make([]PutResult, len(insts))
+	errs := make([]error, len(insts))
 	if err := ctx.Err(); err != nil {
-		return PutResult{}, fmt.Errorf("index: put: %w", err)
+		for i := range errs {
+			errs[i] = fmt.Errorf("index: put: %w", err)
+		}
+		return results, errs
 	}
-	p, err := prepare(inst)
-	if err != nil {
-		return PutResult{}, fmt.Errorf("index: put: %w", err)
+	reqs := make([]*putReq, len(insts))
+	var queued []*putReq
+	for i, in := range insts {
+		p, err := prepare(in)
+		if err != nil {
+			errs[i] = fmt.Errorf("index: put: %w", err)
+			continue
+		}
+		ix.prepareMetadata(p)
+		reqs[i] = &putReq{p: p, done: make(chan struct{})}
+		queued = append(queued, reqs[i])
 	}
-	ix.prepareMetadata(p)
-	r := &putReq{p: p, done: make(chan struct{})}
+	sent := 0
 	ix.mu.RLock()
 	if ix.closed {
 		ix.mu.RUnlock()
-		return PutResult{}, fmt.Errorf("index: put: %w", ErrClosed)
+		for i, r := range reqs {
+			if r != nil {
+				errs[i] = fmt.Errorf("index: put: %w", ErrClosed)
+			}
+		}
+		return results, errs
 	}
-	select {
-	case ix.reqs <- r:
-	case <-ctx.Done():
-		ix.mu.RUnlock()
-		return PutResult{}, fmt.Errorf("index: put: %w", ctx.Err())
+send:
+	for sent < len(queued) {
+		unit := queued[sent:min(len(queued), sent+ix.opt.MaxGroup)]
+		select {
+		case ix.reqs <- unit:
+			for _, r := range unit {
+				r.sent = true
+			}
+			sent += len(unit)
+		case <-ctx.Done():
+			break send
+		}
 	}
 	ix.mu.RUnlock()
-	select {
-	case <-r.done:
-	case <-ctx.Done():
-		if r.state.CompareAndSwap(reqPending, reqCanceled) {
-			return PutResult{}, fmt.Errorf("index: put: %w", ctx.Err())
+	for i, r := range reqs {
+		switch {
+		case r == nil:
+			continue
+		case !r.sent:
+			errs[i] = fmt.Errorf("index: put: %w", ctx.Err())
+			continue
 		}
-		<-r.done
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(reqPending, reqCanceled) {
+				errs[i] = fmt.Errorf("index: put: %w", ctx.Err())
+				continue
+			}
+			<-r.done
+		}
+		if r.err != nil {
+			errs[i] = fmt.Errorf("index: put %s: %w", r.p.sop, r.err)
+			continue
+		}
+		results[i] = r.res
 	}
-	if r.err != nil {
-		return PutResult{}, fmt.Errorf("index: put %s: %w", p.sop, r.err)
-	}
-	return r.res, nil
+	return results, errs
 }
 
-// commitLoop is the committer goroutine.
+// commitLoop is the committer goroutine. Each receive is a unit of
+// requests (one Put, or a PutMany) that stays whole in one group.
 func (ix *Index) commitLoop() {
 	defer close(ix.done)
 	batch := make([]*putReq, 0, ix.opt.MaxGroup)
 	for {
-		r, ok := <-ix.reqs
+		unit, ok := <-ix.reqs
 		if !ok {
 			return
 		}
 		batch = batch[:0]
 		size := 0
-		add := func(r *putReq) {
-			if r.state.CompareAndSwap(reqPending, reqTaken) {
-				batch = append(batch, r)
-				size += r.p.size
+		add := func(unit []*putReq) {
+			for _, r := range unit {
+				if r.state.CompareAndSwap(reqPending, reqTaken) {
+					batch = append(batch, r)
+					size += r.p.size
+				}
 			}
 		}
-		add(r)
+		add(unit)
 	drain:
 		for len(batch) < ix.opt.MaxGroup && size < ix.opt.MaxGroupBytes {
 			select {
-			case r, ok := <-ix.reqs:
+			case unit, ok := <-ix.reqs:
 				if !ok {
 					break drain
 				}
-				add(r)
+				add(unit)
 			default:
 				break drain
 			}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,7 @@ const (
 // Index is what ingest needs of the metadata index.
 type Index interface {
 	Lookup(ctx context.Context, sopInstanceUID string) (*index.Ref, error)
-	Put(ctx context.Context, inst *index.Instance) (index.PutResult, error)
+	PutMany(ctx context.Context, insts []*index.Instance) ([]index.PutResult, []error)
 	HasObject(ctx context.Context, key string) (bool, error)
 }
 
@@ -109,8 +110,10 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	}, nil
 }
 
-func (g *Ingester) stripe(key string) *stripe {
-	return &g.locks[maphash.String(g.seed, key)%uint64(len(g.locks))]
+func (g *Ingester) stripe(key string) *stripe { return &g.locks[g.stripeOf(key)] }
+
+func (g *Ingester) stripeOf(key string) int {
+	return int(maphash.String(g.seed, key) % uint64(len(g.locks)))
 }
 
 // lock serialises work on one object key (ingest against delete).
@@ -313,48 +316,92 @@ func (g *Ingester) Write(ctx context.Context, pr *Prepared) {
 // concurrent upload of the same SOP Instance UID with other content) fails
 // with 0x0111 and removes the object.
 func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
-	g.Write(ctx, pr) // when Check was not followed by Write
-	if pr.done {
-		return pr.res
-	}
-	return g.commit(ctx, pr)
+	return g.CommitAll(ctx, []*Prepared{pr})[0]
 }
 
-func (g *Ingester) commit(ctx context.Context, pr *Prepared) Result {
-	pr.done = true
-	defer os.Remove(pr.pending)
-	res := &pr.res
-	unlock := g.lock(pr.key)
-	defer unlock()
-	if g.epoch(pr.key) != pr.epoch {
-		// An object with this key was deleted since we wrote ours (a
-		// DELETE of an identical instance raced this upload): make sure
-		// ours is still there, from the pending file if need be.
-		if _, err := storage.Stat(ctx, g.store, pr.key); storage.IsNotExist(err) {
-			if err := g.putObject(ctx, pr.key, &Part{path: pr.pending}); err != nil {
-				return fail(*res, FailureOutOfResources, err)
+// CommitAll commits several prepared instances, as Commit does each, in
+// one index group commit: a STOW request's instances cost one
+// transaction. The results are in the order of prs.
+func (g *Ingester) CommitAll(ctx context.Context, prs []*Prepared) []Result {
+	results := make([]Result, len(prs))
+	var todo []*Prepared
+	var at []int
+	for i, pr := range prs {
+		g.Write(ctx, pr) // when Check was not followed by Write
+		if pr.done {
+			results[i] = pr.res
+			continue
+		}
+		pr.done = true
+		defer os.Remove(pr.pending)
+		todo = append(todo, pr)
+		at = append(at, i)
+	}
+	if len(todo) == 0 {
+		return results
+	}
+	// Hold the stripes of every key, in stripe order (no deadlock with
+	// another CommitAll), from the epoch checks to the index commit.
+	var stripes []int
+	for _, pr := range todo {
+		stripes = append(stripes, g.stripeOf(pr.key))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	for _, i := range stripes {
+		g.locks[i].Lock()
+	}
+	var insts []*index.Instance
+	var put []int // indexes into todo of insts
+	now := time.Now().UTC()
+	for j, pr := range todo {
+		if g.epoch(pr.key) != pr.epoch {
+			// An object with this key was deleted since we wrote ours (a
+			// DELETE of an identical instance raced this upload): make sure
+			// ours is still there, from the pending file if need be.
+			if _, err := storage.Stat(ctx, g.store, pr.key); storage.IsNotExist(err) {
+				if err := g.putObject(ctx, pr.key, &Part{path: pr.pending}); err != nil {
+					results[at[j]] = fail(pr.res, FailureOutOfResources, err)
+					pr.inst = nil
+					continue
+				}
 			}
 		}
+		pr.inst.Stored = now
+		insts = append(insts, pr.inst)
+		put = append(put, j)
+		pr.inst = nil
 	}
-	pr.inst.Stored = time.Now().UTC()
-	ir, err := g.idx.Put(ctx, pr.inst)
-	pr.inst = nil
-	if err != nil {
-		g.deleteIfUnreferenced(context.WithoutCancel(ctx), pr.key)
-		if errors.Is(err, index.ErrConflict) {
-			return fail(*res, FailureDuplicate, err)
+	irs, errs := g.idx.PutMany(ctx, insts)
+	var replaced []string
+	for k, j := range put {
+		pr, res := todo[j], &todo[j].res
+		if err := errs[k]; err != nil {
+			g.deleteIfUnreferenced(context.WithoutCancel(ctx), pr.key)
+			if errors.Is(err, index.ErrConflict) {
+				results[at[j]] = fail(*res, FailureDuplicate, err)
+			} else {
+				results[at[j]] = fail(*res, FailureProcessing, fmt.Errorf("index put: %w", err))
+			}
+			continue
 		}
-		return fail(*res, FailureProcessing, fmt.Errorf("index put: %w", err))
+		g.CrashPoint(CrashAfterIndexCommit)
+		ir := irs[k]
+		res.Existed = ir.Existed
+		if ir.PatientMismatch && res.Warning == 0 {
+			res.Warning = WarningCoercion
+		}
+		if ir.ReplacedObjectKey != "" && ir.ReplacedObjectKey != pr.key {
+			replaced = append(replaced, ir.ReplacedObjectKey)
+		}
+		results[at[j]] = *res
 	}
-	g.CrashPoint(CrashAfterIndexCommit)
-	res.Existed = ir.Existed
-	if ir.PatientMismatch && res.Warning == 0 {
-		res.Warning = WarningCoercion
+	for _, i := range stripes {
+		g.locks[i].Unlock()
 	}
-	if ir.ReplacedObjectKey != "" && ir.ReplacedObjectKey != pr.key {
-		g.deleteIfUnreferenced(context.WithoutCancel(ctx), ir.ReplacedObjectKey)
-	}
-	return *res
+	// Objects of replaced instances, each under its own key's lock.
+	g.DeleteObjects(context.WithoutCancel(ctx), replaced...)
+	return results
 }
 
 // Abort forgets a prepared instance: its object is removed unless the

@@ -313,3 +313,43 @@ func TestCheckWriteCommit(t *testing.T) {
 		t.Fatalf("%d spool files left after commit", len(ents))
 	}
 }
+
+// TestCommitAll commits a request's instances together: distinct ones are
+// stored, a second upload of the same SOP Instance UID with other content
+// in the same group fails with 0x0111 and leaves no object, and results
+// keep the order of the request.
+func TestCommitAll(t *testing.T) {
+	g, idx, store, _ := setup(t)
+	ctx := context.Background()
+	ct := sharedFile(t, "test_files/CT_small.dcm")
+	other := bytes.Clone(ct)
+	other[len(other)-1] ^= 0xFF // same UIDs, other pixel data
+	var prs []*Prepared
+	for _, in := range [][]byte{sharedFile(t, "test_files/MR_small.dcm"), ct, other} {
+		p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr := g.Check(ctx, p, "")
+		g.Write(ctx, pr)
+		prs = append(prs, pr)
+	}
+	otherKey := prs[2].key
+	c0, _ := idx.Commits()
+	res := g.CommitAll(ctx, prs)
+	if c1, _ := idx.Commits(); c1-c0 != 1 {
+		t.Errorf("CommitAll took %d index commits, want 1", c1-c0)
+	}
+	if res[0].Failure != 0 || res[1].Failure != 0 || res[0].SOPInstanceUID == res[1].SOPInstanceUID {
+		t.Fatalf("results out of order or failed: %+v", res[:2])
+	}
+	if res[2].Failure != FailureDuplicate {
+		t.Fatalf("conflicting member: failure %#x, want %#x", res[2].Failure, FailureDuplicate)
+	}
+	if _, err := storage.Stat(ctx, store, otherKey); !storage.IsNotExist(err) {
+		t.Errorf("the refused member's object is still stored: %v", err)
+	}
+	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
+		t.Errorf("%d spool files left", len(ents))
+	}
+}

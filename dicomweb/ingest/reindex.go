@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/minipacs/minipacs/index"
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/part10"
@@ -93,8 +94,8 @@ func (g *Ingester) reindexOne(ctx context.Context, key string) error {
 		return err
 	}
 	inst.Stored = time.Now().UTC()
-	if _, err := g.idx.Put(ctx, inst); err != nil {
-		return fmt.Errorf("index put: %w", err)
+	if _, errs := g.idx.PutMany(ctx, []*index.Instance{inst}); errs[0] != nil {
+		return fmt.Errorf("index put: %w", errs[0])
 	}
 	return nil
 }
