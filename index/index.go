@@ -80,7 +80,7 @@ type Index struct {
 	closed bool
 
 	reqs chan []*putReq // units of Put requests, for the committer
-	done chan struct{} // closed when the committer has exited
+	done chan struct{}  // closed when the committer has exited
 
 	dicts dictCache // series metadata dictionaries (metadata.go)
 
