@@ -2,7 +2,6 @@ package dicomweb
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -43,11 +42,18 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 			warn(w)
 		}
 		base := s.baseURL(req)
+		// q.Write copies each result out: the index may reuse their memory.
+		q.Query.Reuse = true
 		if q.ServerLimited {
 			// The server chose the limit: PS3.18 §8.3.4.4 wants a warning
-			// when more results exist. Ask for one more, and hold the
-			// answer (at most the server's cap) until we know.
-			return s.searchCapped(c, q, base, ctype, warn)
+			// when more results exist.
+			more, err := s.moreResults(ctx, q.Query)
+			if err != nil {
+				return err
+			}
+			if more {
+				warn(qido.MoreResultsWarning)
+			}
 		}
 		var bw *bufio.Writer
 		n := 0
@@ -75,34 +81,20 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 	}
 }
 
-// searchCapped answers a search whose limit is the server's cap.
-func (s *Server) searchCapped(c echo.Context, q *qido.Request, base, ctype string, warn func(string)) error {
-	limit := q.Query.Limit
-	q.Query.Limit = limit + 1
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	n := 0
-	err := s.searchIndex(c.Request().Context(), q.Query, func(r *index.Result) error {
-		n++
-		if n > limit {
-			return nil
-		}
-		if n > 1 {
-			buf.WriteByte(',')
-		}
-		return q.Write(&buf, base, r)
+// moreResults reports whether q has a match past its page. The Warning
+// header must precede the answer, which is streamed: rather than hold the
+// whole page (up to the server's cap, memory that grows with the index
+// until the cap), a first walk looks for the one match after it without
+// copying the page. A study stored between the two walks may make the
+// warning stale, as it could a moment later anyway.
+func (s *Server) moreResults(ctx context.Context, q index.Query) (bool, error) {
+	q.Offset, q.Limit = q.Offset+q.Limit, 1
+	more := false
+	err := s.searchIndex(ctx, q, func(*index.Result) error {
+		more = true
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return c.NoContent(http.StatusNoContent)
-	}
-	if n > limit {
-		warn(qido.MoreResultsWarning)
-	}
-	buf.WriteByte(']')
-	return c.Blob(http.StatusOK, ctype, buf.Bytes())
+	return more, err
 }
 
 // searchIndex runs q on the index, keeping only the patients the request

@@ -12,9 +12,10 @@ import (
 // a dozen small ones per result. Chunks start small (a search with three
 // results stays cheap) and double up to a cap.
 //
-// Memory handed out is never written again: value strings are made with
-// unsafe.String over arena bytes, and callers treat Result attributes as
-// read-only (see Search). A full chunk is replaced, never grown in place.
+// Memory handed out is never written again, until reset (Query.Reuse):
+// value strings are made with unsafe.String over arena bytes, and callers
+// treat Result attributes as read-only (see Search). A full chunk is
+// replaced, never grown in place.
 type arena struct {
 	bytes   []byte
 	attrs   []Attr
@@ -32,6 +33,14 @@ const (
 	arenaStrsMin, arenaStrsMax       = 32, 4096
 	arenaResultsMin, arenaResultsMax = 4, 512
 )
+
+// reset makes the arena hand out its current chunks again, from their
+// start: everything handed out before is overwritten (Query.Reuse). The
+// chunks it already outgrew are left to the GC; so after a few batches its
+// chunks are as large as a batch needs (up to the caps) and stay.
+func (a *arena) reset() {
+	a.bytes, a.attrs, a.strs, a.results = a.bytes[:0], a.attrs[:0], a.strs[:0], a.results[:0]
+}
 
 // nextCap is the capacity of the chunk after one of capacity c, at least n.
 func nextCap(c, lo, hi, n int) int {
@@ -73,7 +82,9 @@ func (a *arena) strSlice(n int) []string {
 	}
 	l := len(a.strs)
 	a.strs = a.strs[:l+n]
-	return a.strs[l : l+n : l+n]
+	ss := a.strs[l : l+n : l+n]
+	clear(ss) // reused after reset
+	return ss
 }
 
 // result returns a new zero Result.
@@ -82,7 +93,9 @@ func (a *arena) result() *Result {
 		a.results = make([]Result, 0, nextCap(cap(a.results), arenaResultsMin, arenaResultsMax, 1))
 	}
 	a.results = a.results[:len(a.results)+1]
-	return &a.results[len(a.results)-1]
+	r := &a.results[len(a.results)-1]
+	*r = Result{} // reused after reset
+	return r
 }
 
 // str returns b as an arena string.

@@ -27,8 +27,12 @@
 // copies what it returns. Metadata and ForEachObject call their callback
 // outside any transaction, in batches, so a slow consumer never holds a read
 // transaction open (which would stall the writer when the file grows).
-// Search collects its (copied) results in a read transaction and calls its
-// callback afterwards.
+// Search collects its (copied) results in batches of about 64, each in a
+// read transaction, and calls its callback between them; the next batch
+// resumes after the last study evaluated (a date index key or a candidate
+// in result order). Candidates from a secondary index are kept in a
+// bounded top-K heap (candset.go), rescanned in rounds when too few match,
+// so a search's memory does not grow with the index.
 //
 // # Invariants
 //
@@ -171,8 +175,15 @@
 // and instance queries descend from the candidate studies through the
 // series and hier buckets.
 //
+// Candidates from a secondary index come in key order, not result order:
+// they are read through a bounded top-K heap (candset.go: the first
+// Offset+64 in result order, at most 8192), and the index is rescanned for
+// the next ones, after the last evaluated, when those did not fill the
+// page; so a search's memory is bounded by its batch, not by the index.
+//
 // Results are copied out of the transaction into a per-search arena
-// (arena.go) in a few chunked allocations. A Query.Encoded search copies
+// (arena.go) in a few chunked allocations, reused from batch to batch when
+// Query.Reuse says the caller does not keep them. A Query.Encoded search copies
 // each level's attr list entries verbatim, computed attributes merged in,
 // instead of building []Attr; Result.Reader reads them in tag order
 // without decoding values.

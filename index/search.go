@@ -2,9 +2,7 @@ package index
 
 import (
 	"bytes"
-	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,18 +14,32 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// errStop ends a search early once Limit results are collected.
-var errStop = errors.New("index: search limit reached")
+// errStop ends a search early once Limit results are collected; errBatch
+// ends one read transaction of a search once a batch is collected.
+var (
+	errStop  = errors.New("index: search limit reached")
+	errBatch = errors.New("index: search batch collected")
+)
+
+// searchBatch is the number of results a search collects in one read
+// transaction before it hands them to its callback (more when the last
+// study evaluated gives several, at most Limit).
+const searchBatch = 64
 
 // Search runs a QIDO-RS query (see doc.go for the plan and the result
 // order) and calls fn for each match after Offset, at most Limit times
-// (Limit 0: no limit). Results are collected, copied, in one read
-// transaction and fn is called after it ends; Results may share their
-// upper-level attribute slices and their memory (treat them as
-// read-only). With q.Encoded the attributes stay in encoded form (see
-// Result). An error from fn
-// stops the walk and is returned as is. A query whose path study or series
-// does not exist simply has no results.
+// (Limit 0: no limit). Results are collected, copied, in batches of about
+// searchBatch, each in one read transaction, and fn is called between
+// them, outside any transaction; so a search's memory is bounded by its
+// batch, not by its limit or the size of the index. A batch resumes after
+// the last study evaluated by the one before (in result order): a study
+// added or removed meanwhile may or may not be seen, but none is given
+// twice. Queries by UID lists (bounded by the query) run in one
+// transaction. Results may share their upper-level attribute slices and
+// their memory, which stays valid after fn returns unless q.Reuse (treat
+// them as read-only). With q.Encoded the attributes stay in encoded form (see
+// Result). An error from fn stops the walk and is returned as is. A query
+// whose path study or series does not exist simply has no results.
 func (ix *Index) Search(ctx context.Context, q Query, fn func(*Result) error) error {
 	if q.Limit < 0 || q.Offset < 0 {
 		return fmt.Errorf("index: search: negative limit or offset")
@@ -35,25 +47,36 @@ func (ix *Index) Search(ctx context.Context, q Query, fn func(*Result) error) er
 	if q.Level < LevelStudy || q.Level > LevelInstance {
 		return fmt.Errorf("index: search: bad level %d", q.Level)
 	}
-	var results []*Result
-	err := ix.view(ctx, "search", func(tx *bolt.Tx) error {
-		s := newSearcher(ctx, tx, q)
-		err := s.run()
-		results = s.out
-		if errors.Is(err, errStop) {
-			return nil
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	for _, r := range results {
-		if err := fn(r); err != nil {
+	s := newSearcher(ctx, q)
+	for {
+		var results []*Result
+		more := false
+		err := ix.view(ctx, "search", func(tx *bolt.Tx) error {
+			s.begin(tx)
+			defer s.end()
+			err := s.run()
+			results = s.out
+			switch {
+			case errors.Is(err, errStop):
+				return nil
+			case errors.Is(err, errBatch):
+				more = true
+				return nil
+			}
+			return err
+		})
+		if err != nil {
 			return err
 		}
+		for _, r := range results {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
 	}
-	return nil
 }
 
 // cand is a candidate study with its sort key; both may alias the
@@ -68,7 +91,8 @@ type cand struct {
 
 type searcher struct {
 	ctx context.Context
-	tx  *bolt.Tx
+	// tx and what comes from it are those of the current batch.
+	tx *bolt.Tx
 	// buckets opened once per search
 	studies, insts *bolt.Bucket
 	q              Query
@@ -77,8 +101,9 @@ type searcher struct {
 	// seriesSet and sopSet restrict series and instances (nil: all).
 	seriesSet map[string]bool
 	sopSet    map[string]bool
-	matched   int
-	out       []*Result
+	matched   int       // matches so far, all batches
+	emitted   int       // results so far, all batches
+	out       []*Result // this batch's results
 	ticks     int
 	// arena holds the copied-out results; comp and names are scratch
 	// space for building computed attributes.
@@ -107,10 +132,18 @@ type searcher struct {
 	// be empty: open) whose date index entries give the candidates, read
 	// newest first by streamDates.
 	dateSpan *[2]string
+	// probeClass, when not classNone, is the index class of planned,
+	// whose index gives the candidates (see probeRounds).
+	probeClass int
+	// Where the next batch resumes (copies, outliving the transaction):
+	// after the date index key resumeKey (scans of the date index) or
+	// after the candidate resumeCand (index probes).
+	resumeKey  []byte
+	resumeCand *cand
 }
 
-func newSearcher(ctx context.Context, tx *bolt.Tx, q Query) *searcher {
-	s := &searcher{ctx: ctx, tx: tx, q: q, studies: tx.Bucket(bStudies), insts: tx.Bucket(bInstances)}
+func newSearcher(ctx context.Context, q Query) *searcher {
+	s := &searcher{ctx: ctx, q: q}
 	for _, f := range q.Filters {
 		if q.Level == LevelStudy && f.Tag == tagModality {
 			f.Tag = tagModalitiesInStudy
@@ -137,6 +170,49 @@ func newSearcher(ctx context.Context, tx *bolt.Tx, q Query) *searcher {
 		}
 	}
 	return s
+}
+
+// begin starts a batch in tx, with no results yet: in a new arena (the
+// last batch's results stay with the caller) or, with Query.Reuse, in the
+// last batch's memory.
+func (s *searcher) begin(tx *bolt.Tx) {
+	s.tx, s.studies, s.insts = tx, tx.Bucket(bStudies), tx.Bucket(bInstances)
+	s.studyCur, s.st = nil, studyCtx{}
+	if s.q.Reuse {
+		clear(s.out)
+		s.out = s.out[:0]
+		s.arena.reset()
+	} else {
+		s.out, s.arena = nil, arena{}
+	}
+	s.planned, s.skip, s.dateSpan, s.probeClass = nil, nil, nil, classNone
+}
+
+// end drops the references into the batch's transaction.
+func (s *searcher) end() {
+	s.tx, s.studies, s.insts, s.studyCur = nil, nil, nil, nil
+	s.st, s.planned, s.skip, s.dateSpan = studyCtx{}, nil, nil, nil
+	s.strs, s.names = s.strs[:0], s.names[:0]
+}
+
+// batchFull reports whether this batch has its results.
+func (s *searcher) batchFull() bool { return len(s.out) >= searchBatch }
+
+// resumeAt returns the first date index key to evaluate, walking newest
+// first: the last one (no resume point) or the one before resumeKey.
+func (s *searcher) resumeAt(c *bolt.Cursor) []byte {
+	if s.resumeKey == nil {
+		k, _ := c.Last()
+		return k
+	}
+	// Seek finds resumeKey or, removed meanwhile, the key after it: the
+	// key before either is the next to evaluate.
+	if k, _ := c.Seek(s.resumeKey); k == nil {
+		k, _ = c.Last()
+		return k
+	}
+	k, _ := c.Prev()
+	return k
 }
 
 func setOf(vals []string) map[string]bool {
@@ -178,14 +254,21 @@ func (s *searcher) run() error {
 	if s.dateSpan != nil {
 		return s.streamDates(*s.dateSpan)
 	}
+	if s.probeClass != classNone {
+		return s.probeRounds()
+	}
 	if scan {
 		c := s.tx.Bucket(bxDate).Cursor()
-		for k, _ := c.Last(); k != nil; k, _ = c.Prev() {
+		for k := s.resumeAt(c); k != nil; k, _ = c.Prev() {
 			if len(k) <= sortKeyLen {
 				return fmt.Errorf("date index key: %w", errCorrupt)
 			}
 			if err := s.study(k[sortKeyLen:]); err != nil {
 				return err
+			}
+			if s.batchFull() {
+				s.resumeKey = bytes.Clone(k)
+				return errBatch
 			}
 		}
 		return nil
@@ -239,11 +322,10 @@ func (s *searcher) plan() ([]cand, bool, error) {
 			s.dateSpan = &[2]string{m.low, m.high}
 			return nil, false, nil
 		}
-		var err error
-		if cs, err = s.probe(m, class); err != nil {
-			return nil, false, err
-		}
-		s.planned = m
+		// The candidates come from an index in key order: probeRounds
+		// reads them through a bounded top-K set (see candSet).
+		s.planned, s.probeClass = m, class
+		return nil, false, nil
 	}
 	return s.order(cs)
 }
@@ -319,7 +401,7 @@ func (s *searcher) bestIndex() (*matcher, int) {
 // normalisation, see indexEntries in put.go), so re-checking would give
 // the same answer. When in doubt, sure stays false and the filter is
 // applied as usual.
-func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
+func (s *searcher) probe(m *matcher, class int, out *candSet) error {
 	var bucket []byte
 	indexVR := "" // the VR whose cleaning the index applied
 	switch m.tag {
@@ -332,7 +414,7 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 	case tagModality, tagModalitiesInStudy:
 		bucket = bxMod
 	case tagStudyDate:
-		return s.probeDates(m)
+		return s.probeDates(m, out)
 	}
 	// exact reports whether the matcher compares values the way the
 	// index stored them: PN single/list/wildcard matching compares the
@@ -340,10 +422,9 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 	// cleaned as the index cleaned them.
 	exact := indexVR != "" && m.vr == indexVR && m.pnGroups == nil && m.fuzzy == nil
 	b := s.tx.Bucket(bucket)
-	var out []cand
 	switch {
 	case m.fuzzy != nil:
-		return s.probeFuzzy(m.fuzzy), nil
+		s.probeFuzzy(m.fuzzy, out)
 	case m.kind == MatchSingle || m.kind == MatchList:
 		for _, v := range m.vals {
 			var sure func(kv []byte) bool
@@ -352,7 +433,7 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 				// its own) and was not truncated.
 				sure = func(kv []byte) bool { return len(kv) == len(v) && len(kv) < maxIndexValueLen }
 			}
-			out = scanPrefix(b, []byte(truncate(v)+"\x00"), out, sure)
+			scanPrefix(b, []byte(truncate(v)+"\x00"), out, sure)
 		}
 	case class == classNamePrefix:
 		pre, _ := literalPrefix(m.vals[0])
@@ -365,7 +446,7 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 			// same test.)
 			sure = func(kv []byte) bool { return bytes.HasPrefix(kv, []byte(pre)) }
 		}
-		out = scanPrefix(b, []byte(truncate(pre)), out, sure)
+		scanPrefix(b, []byte(truncate(pre)), out, sure)
 	default:
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -374,42 +455,44 @@ func (s *searcher) probe(m *matcher, class int) ([]cand, error) {
 				continue
 			}
 			if i >= maxIndexValueLen {
-				out = append(out, cand{uid: k[i+1:], sk: v})
+				out.add(cand{uid: k[i+1:], sk: v})
 				continue
 			}
 			// The key bytes outlive the glob call, which keeps no reference.
 			if i > 0 && glob(m.vals[0], unsafe.String(&k[0], i)) {
 				// glob matched the whole stored value, as matching would.
-				out = append(out, cand{uid: k[i+1:], sk: v, sure: exact})
+				out.add(cand{uid: k[i+1:], sk: v, sure: exact})
 			}
 		}
 	}
-	return out, nil
+	return nil
 }
 
-// scanPrefix appends the studies of index keys starting with prefix; sure
+// scanPrefix adds the studies of index keys starting with prefix; sure
 // (if not nil) tells from the key's value part whether the entry proves
 // the match.
-func scanPrefix(b *bolt.Bucket, prefix []byte, out []cand, sure func(kv []byte) bool) []cand {
+func scanPrefix(b *bolt.Bucket, prefix []byte, out *candSet, sure func(kv []byte) bool) {
 	c := b.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		i := bytes.LastIndexByte(k, 0)
 		if i < 0 {
 			continue
 		}
-		out = append(out, cand{uid: k[i+1:], sk: v, sure: sure != nil && sure(k[:i])})
+		out.add(cand{uid: k[i+1:], sk: v, sure: sure != nil && sure(k[:i])})
 	}
-	return out
 }
 
 // probeFuzzy intersects the studies of every key component's prefix scan.
-func (s *searcher) probeFuzzy(comps []string) []cand {
+// The first component's scan goes through a set that keeps everything; the
+// intersection, once known, goes through out.
+func (s *searcher) probeFuzzy(comps []string, out *candSet) {
 	b := s.tx.Bucket(bxPNC)
 	var acc map[string][]byte
 	for _, comp := range comps {
-		found := scanPrefix(b, []byte(truncate(comp)), nil, nil)
-		next := make(map[string][]byte, len(found))
-		for _, c := range found {
+		found := candSet{studies: s.studies}
+		scanPrefix(b, []byte(truncate(comp)), &found, nil)
+		next := make(map[string][]byte, len(found.cs))
+		for _, c := range found.cs {
 			if acc == nil || acc[string(c.uid)] != nil {
 				next[string(c.uid)] = c.sk
 			}
@@ -419,15 +502,13 @@ func (s *searcher) probeFuzzy(comps []string) []cand {
 			break
 		}
 	}
-	out := make([]cand, 0, len(acc))
 	for uid, sk := range acc {
-		out = append(out, cand{uid: []byte(uid), sk: sk})
+		out.add(cand{uid: []byte(uid), sk: sk})
 	}
-	return out
 }
 
 // probeDates reads the date index for single dates, lists and ranges.
-func (s *searcher) probeDates(m *matcher) ([]cand, error) {
+func (s *searcher) probeDates(m *matcher, out *candSet) error {
 	type span struct{ lo, hi string }
 	var spans []span
 	switch m.kind {
@@ -440,7 +521,6 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 			}
 		}
 	}
-	var out []cand
 	c := s.tx.Bucket(bxDate).Cursor()
 	for _, sp := range spans {
 		var k []byte
@@ -451,7 +531,7 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 		}
 		for ; k != nil; k, _ = c.Next() {
 			if len(k) <= sortKeyLen {
-				return nil, fmt.Errorf("date index key: %w", errCorrupt)
+				return fmt.Errorf("date index key: %w", errCorrupt)
 			}
 			if sp.hi != "" && string(k[:8]) > sp.hi {
 				break
@@ -460,10 +540,10 @@ func (s *searcher) probeDates(m *matcher) ([]cand, error) {
 			// ("00000000": none, or not a date), within [lo, hi]: a
 			// range, single date or list matcher of a DA key matches it.
 			sure := m.vr == "DA" && string(k[:8]) != "00000000"
-			out = append(out, cand{uid: k[sortKeyLen:], sk: k[:sortKeyLen], sure: sure})
+			out.add(cand{uid: k[sortKeyLen:], sk: k[:sortKeyLen], sure: sure})
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // streamDates evaluates the studies of the date index whose date is within
@@ -475,12 +555,15 @@ func (s *searcher) streamDates(span [2]string) error {
 	m := s.planned
 	c := s.tx.Bucket(bxDate).Cursor()
 	var k []byte
-	if hi == "" {
-		k, _ = c.Last()
-	} else if k, _ = c.Seek([]byte(hi + "\xff")); k == nil {
-		k, _ = c.Last()
-	} else {
-		k, _ = c.Prev()
+	switch {
+	case hi == "" || s.resumeKey != nil:
+		k = s.resumeAt(c)
+	default:
+		if k, _ = c.Seek([]byte(hi + "\xff")); k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
 	}
 	for ; k != nil; k, _ = c.Prev() {
 		if len(k) <= sortKeyLen {
@@ -500,44 +583,27 @@ func (s *searcher) streamDates(span [2]string) error {
 		if err := s.study(k[sortKeyLen:]); err != nil {
 			return err
 		}
+		if s.batchFull() {
+			s.skip = nil
+			s.resumeKey = bytes.Clone(k)
+			return errBatch
+		}
 	}
 	s.skip = nil
 	return nil
 }
 
 // order fills missing sort keys, sorts candidates newest first and
-// drops duplicates (a study has one sort key, so they end up adjacent).
+// drops duplicates and studies that do not exist.
 func (s *searcher) order(cs []cand) ([]cand, bool, error) {
-	sb := s.studies
-	out := cs[:0]
+	set := candSet{studies: s.studies}
 	for _, c := range cs {
-		if len(c.sk) != sortKeyLen {
-			v := sb.Get(c.uid)
-			if v == nil {
-				continue
-			}
-			st, err := decodeStudy(v, false)
-			if err != nil {
-				return nil, false, fmt.Errorf("study record: %w", err)
-			}
-			c.sk = st.SortKey[:]
-		}
-		c.pre = binary.BigEndian.Uint64(c.sk)
-		out = append(out, c)
+		set.add(c)
 	}
-	slices.SortFunc(out, func(a, b cand) int {
-		// Sort keys have one length: comparing their first 8 bytes as
-		// an integer, then the rest, is comparing them bytewise.
-		if a.pre != b.pre {
-			return cmp.Compare(b.pre, a.pre)
-		}
-		if c := bytes.Compare(b.sk[8:], a.sk[8:]); c != 0 {
-			return c
-		}
-		return bytes.Compare(b.uid, a.uid)
-	})
-	out = slices.CompactFunc(out, func(a, b cand) bool { return bytes.Equal(a.uid, b.uid) })
-	return out, false, nil
+	if set.err != nil {
+		return nil, false, set.err
+	}
+	return set.sorted(), false, nil
 }
 
 // studyCtx is a candidate study being evaluated.
@@ -832,7 +898,8 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 			return err
 		}
 		s.out = append(s.out, r)
-		if s.q.Limit > 0 && len(s.out) >= s.q.Limit {
+		s.emitted++
+		if s.q.Limit > 0 && s.emitted >= s.q.Limit {
 			return errStop
 		}
 		return nil
@@ -853,7 +920,8 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 		}
 	}
 	s.out = append(s.out, r)
-	if s.q.Limit > 0 && len(s.out) >= s.q.Limit {
+	s.emitted++
+	if s.q.Limit > 0 && s.emitted >= s.q.Limit {
 		return errStop
 	}
 	return nil

@@ -143,6 +143,12 @@ type Query struct {
 	// that only copies each attribute's DICOM JSON (qido) reads that form
 	// with far fewer allocations.
 	Encoded bool
+	// Reuse lets Search reuse the memory of the results of one batch for
+	// the next (see Search): a Result, its attributes and their values
+	// are then valid only until fn returns. For a caller that copies each
+	// result out (qido writes it), this makes a search allocate a batch's
+	// worth instead of all its results.
+	Reuse bool
 }
 
 // Result is one match. The levels above the query level are filled too:

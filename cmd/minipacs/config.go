@@ -35,6 +35,7 @@ type config struct {
 	qidoMax    int
 	duplicates string
 	pprof      string
+	memLimit   int64 // soft limit of the Go runtime (serve.go)
 	// web: the browser pages and OHIF (package web)
 	corsOrigins string
 	viewerDir   string
@@ -63,6 +64,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.maxParts, "max-parts", 10000, "most parts in one STOW request")
 	fs.IntVar(&c.ingestConc, "ingest-concurrency", 16, "parts processed at once, server-wide")
 	fs.IntVar(&c.qidoMax, "qido-max-limit", 1000, "largest QIDO limit (larger ones are clamped with a Warning)")
+	fs.Int64Var(&c.memLimit, "memory-limit-bytes", 0, "soft memory limit of the Go runtime in bytes (debug.SetMemoryLimit): the GC works harder and returns memory sooner as the heap nears it; not a hard cap; 0: none (GOMEMLIMIT applies)")
 	fs.StringVar(&c.pprof, "pprof-listen", "", "if set, serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated origins (scheme://host[:port]) whose pages may call /dicomweb; \"*\" allows any origin, without credentials")
 	fs.StringVar(&c.viewerDir, "viewer-dir", "web/viewer/dist", "directory of the OHIF build served at /viewer/ (make viewer installs it there)")

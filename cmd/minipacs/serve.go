@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -36,6 +37,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if cfg.memLimit < 0 {
+		return fmt.Errorf("--memory-limit-bytes: negative")
+	}
+	if cfg.memLimit > 0 {
+		// A soft limit for hosts with little memory: the steady state is
+		// flat without it (no request's memory grows with the index), but
+		// GOGC alone lets the heap reach twice the live heap of the busiest
+		// moment and keep it for a while.
+		debug.SetMemoryLimit(cfg.memLimit)
+		log.Info("memory limit", "bytes", cfg.memLimit)
 	}
 	authn, err := cfg.sec.authenticator(ctx, log)
 	if err != nil {
