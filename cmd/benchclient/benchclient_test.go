@@ -234,10 +234,22 @@ func TestStow(t *testing.T) {
 		sums = append(sums, sha256.Sum256(b))
 	}
 	os.WriteFile(filepath.Join(dir, "manifest.tsv"), []byte("not dicom"), 0o644)
-	for _, clients := range []int{1, 3} {
-		t.Run(fmt.Sprintf("clients=%d", clients), func(t *testing.T) {
+	for _, c := range []struct {
+		clients  int
+		prebuilt bool
+	}{{1, false}, {3, false}, {3, true}} {
+		clients := c.clients
+		t.Run(fmt.Sprintf("clients=%d,prebuilt=%v", clients, c.prebuilt), func(t *testing.T) {
 			f, base := newFakeServer(t, 0)
-			m := runLine(t, "stow", "-url", base, "-dir", dir, "-clients", strconv.Itoa(clients), "-batch", "5")[0]
+			args := []string{"stow", "-url", base, "-dir", dir, "-clients", strconv.Itoa(clients), "-batch", "5"}
+			bodies := filepath.Join(t.TempDir(), "bodies")
+			if c.prebuilt {
+				args = append(args, "-body-dir", bodies)
+			}
+			m := runLine(t, args...)[0]
+			if left, _ := os.ReadDir(bodies); len(left) != 0 {
+				t.Errorf("%d prebuilt bodies left", len(left))
+			}
 			if m["name"] != fmt.Sprintf("stow_c%d", clients) || m["instances"] != "23" || m["stored"] != "23" ||
 				m["errors"] != "0" || m["status_200"] != "5" {
 				t.Errorf("result %v", m)

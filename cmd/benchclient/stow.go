@@ -169,6 +169,7 @@ func cmdStow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	limit := fs.Int("limit", 0, "send only the first N files (0: all)")
 	name := fs.String("name", "", "result name (default stow_c<clients>)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "timeout of the whole run")
+	bodyDir := fs.String("body-dir", "", "if set, write each request body to a file here before the clock starts (fsynced, removed after) and send it from the file with sendfile(2): the client then costs the server almost no CPU")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -193,16 +194,87 @@ func cmdStow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res := stow(ctx, newHTTPClient(*clients, 0), strings.TrimRight(*base, "/"), files, *clients, *batch, *name)
+	res, err := stow(ctx, newHTTPClient(*clients, 0), strings.TrimRight(*base, "/"), files, *clients, *batch, *name, *bodyDir)
+	if err != nil {
+		return err
+	}
 	res.print(stdout, stderr)
 	return nil
 }
 
+// stowBody is one request's body: built from the files as it is sent, or
+// (prebuilt) a file holding the whole multipart body.
+type stowBody struct {
+	files    []dicomFile
+	path     string // prebuilt body, or ""
+	boundary string
+	size     int64
+}
+
+// open returns the body's reader and length.
+func (b *stowBody) open() (io.ReadCloser, int64, error) {
+	if b.path == "" {
+		m := newMultipartBody(b.boundary, b.files)
+		return m, m.contentLength(), nil
+	}
+	f, err := os.Open(b.path)
+	return f, b.size, err
+}
+
+// prebuild writes each body to a file in dir and fsyncs it, so that no
+// dirty page of the client's is left for the server's syncs to write.
+func prebuild(dir string, bodies []*stowBody) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i, b := range bodies {
+		r, n, err := b.open()
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(dir, fmt.Sprintf("body-%d", i))
+		f, err := os.Create(path)
+		if err != nil {
+			r.Close()
+			return err
+		}
+		w, err := io.Copy(f, r)
+		r.Close()
+		if err == nil && w != n {
+			err = fmt.Errorf("body %d: wrote %d of %d bytes", i, w, n)
+		}
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("prebuild %s: %w", path, err)
+		}
+		b.path, b.size = path, n
+	}
+	return nil
+}
+
 // stow sends files in batches from clients workers and reports the rates.
-func stow(ctx context.Context, client *http.Client, base string, files []dicomFile, clients, batch int, name string) *result {
-	var batches [][]dicomFile
+// With bodyDir set, the bodies are written there first (see prebuild).
+func stow(ctx context.Context, client *http.Client, base string, files []dicomFile, clients, batch int, name, bodyDir string) (*result, error) {
+	var batches []*stowBody
 	for i := 0; i < len(files); i += batch {
-		batches = append(batches, files[i:min(i+batch, len(files))])
+		batches = append(batches, &stowBody{files: files[i:min(i+batch, len(files))], boundary: newBoundary()})
+	}
+	if bodyDir != "" {
+		defer func() {
+			for _, b := range batches {
+				if b.path != "" {
+					os.Remove(b.path)
+				}
+			}
+		}()
+		if err := prebuild(bodyDir, batches); err != nil {
+			return nil, fmt.Errorf("stow: %w", err)
+		}
 	}
 	var (
 		cnt             = newCounters()
@@ -210,7 +282,7 @@ func stow(ctx context.Context, client *http.Client, base string, files []dicomFi
 		stored, failed  atomic.Int64
 		sentBytes, sent atomic.Int64
 	)
-	elapsed := runWorkers(ctx, clients, slices.Values(batches), cnt, func(b []dicomFile) {
+	elapsed := runWorkers(ctx, clients, slices.Values(batches), cnt, func(b *stowBody) {
 		t0 := time.Now()
 		status, resp, n, err := postBatch(ctx, client, base, b)
 		if err != nil {
@@ -220,7 +292,7 @@ func stow(ctx context.Context, client *http.Client, base string, files []dicomFi
 		lat.add(time.Since(t0))
 		cnt.addStatus(status)
 		sentBytes.Add(n)
-		sent.Add(int64(len(b)))
+		sent.Add(int64(len(b.files)))
 		stored.Add(int64(len(resp.Referenced.Value)))
 		failed.Add(int64(len(resp.Failed.Value)))
 	})
@@ -237,21 +309,25 @@ func stow(ctx context.Context, client *http.Client, base string, files []dicomFi
 	r.float("mb_per_s", mb(sentBytes.Load())/elapsed.Seconds())
 	lat.report(r)
 	cnt.report(r)
-	return r
+	return r, nil
 }
 
 // postBatch sends one multipart/related request and decodes its response.
 // It returns the status, the counted response, and the payload bytes sent.
-func postBatch(ctx context.Context, client *http.Client, base string, files []dicomFile) (int, stowResponse, int64, error) {
+func postBatch(ctx context.Context, client *http.Client, base string, b *stowBody) (int, stowResponse, int64, error) {
 	var sr stowResponse
-	body := newMultipartBody(newBoundary(), files)
-	defer body.Close()
+	files := b.files
+	body, size, err := b.open()
+	if err != nil {
+		return 0, sr, 0, fmt.Errorf("stow body: %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/studies", body)
 	if err != nil {
+		body.Close()
 		return 0, sr, 0, fmt.Errorf("stow request: %w", err)
 	}
-	req.ContentLength = body.contentLength()
-	req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+body.boundary)
+	req.ContentLength = size
+	req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+b.boundary)
 	req.Header.Set("Accept", "application/dicom+json")
 	resp, err := client.Do(req)
 	if err != nil {
