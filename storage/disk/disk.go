@@ -22,6 +22,11 @@
 // copying: in the default syncfs mode straight under its key (a link is
 // atomic, so readers still never see a partial object; an existing object
 // is replaced through tmp/ and a rename), with PerFileSync through tmp/.
+// After a power loss (not a process crash) a file system without data
+// ordering (ext4 without a journal, as on some cloud images) may show an
+// object renamed or linked just before it with missing data: such an
+// object was never acknowledged, as Put and PutFile return only after the
+// sync, and the ingest pipeline's pending record removes it at start-up.
 //
 // Because keys map to paths, one key cannot be both an object and a
 // directory: with "a/b" stored, Put("a") fails and Get("a") reports
