@@ -1,17 +1,16 @@
 package dicomweb
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/ingest"
@@ -50,16 +49,9 @@ func (s *Server) stow(c echo.Context) error {
 		if boundary == "" {
 			return badRequest("multipart/related without a boundary")
 		}
-		// multipart reads through a fixed 4 KiB buffer: a larger one
-		// below it turns 128 small socket reads per 512 KiB into two.
-		mr := multipart.NewReader(bufio.NewReaderSize(req.Body, 256<<10), boundary)
-		next = func() (io.Reader, string, error) {
-			p, err := mr.NextRawPart()
-			if err != nil {
-				return nil, "", err
-			}
-			return p, p.Header.Get("Content-Type"), nil
-		}
+		buf := stowBufs.Get().(*[]byte)
+		defer stowBufs.Put(buf)
+		next = newStowReader(req.Body, boundary, *buf).NextPart
 	case "application/dicom":
 		done := false
 		next = func() (io.Reader, string, error) {
@@ -224,6 +216,9 @@ parts:
 	}
 	return c.Blob(status, "application/dicom+json", buf.Bytes())
 }
+
+// stowBufs holds the read buffers of STOW requests (see stowReader).
+var stowBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // maxSpooling bounds the parts of one request being written to their
 // spool files while the request is read on.
