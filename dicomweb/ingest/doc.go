@@ -14,8 +14,9 @@
 // goroutine creates, writes and hashes its spool file), Check parses and
 // validates (CPU-bound, under the handler's ingest limit), Write stores the
 // object and waits for its durability (under a separate, larger limit: it
-// mostly waits), and Commit indexes the instances once the whole request
-// was read. Store is Prepare (Check and Write) then Commit.
+// mostly waits), and CommitAll indexes the instances, in one index
+// transaction, once the whole request was read. Store is Prepare (Check
+// and Write) then Commit.
 //
 // Crash safety: before the object is written, the spool file is renamed to
 // "<sha256>.<n>.pending". It is removed once the index commit is done. At
