@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/minipacs/minipacs/index"
@@ -348,6 +349,58 @@ func TestCommitAll(t *testing.T) {
 	}
 	if _, err := storage.Stat(ctx, store, otherKey); !storage.IsNotExist(err) {
 		t.Errorf("the refused member's object is still stored: %v", err)
+	}
+	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
+		t.Errorf("%d spool files left", len(ents))
+	}
+}
+
+// TestCommitAllConcurrentIdentical: the same instances uploaded by several
+// requests at once (a modality retrying) are all acknowledged, stored once,
+// and leave no spool file; interleaved with deletes of the objects'
+// unreferenced copies, nothing acknowledged loses its object.
+func TestCommitAllConcurrentIdentical(t *testing.T) {
+	g, idx, store, _ := setup(t)
+	ctx := context.Background()
+	files := [][]byte{sharedFile(t, "test_files/CT_small.dcm"), sharedFile(t, "test_files/MR_small.dcm")}
+	const requests = 8
+	var wg sync.WaitGroup
+	results := make([][]Result, requests)
+	for r := range requests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var prs []*Prepared
+			for _, in := range files {
+				p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<24)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				pr := g.Check(ctx, p, "")
+				g.Write(ctx, pr)
+				prs = append(prs, pr)
+			}
+			results[r] = g.CommitAll(ctx, prs)
+			g.DeleteObjects(ctx, prs[0].key, prs[1].key) // kept: the index refers to them
+		}()
+	}
+	wg.Wait()
+	for r, res := range results {
+		for i, x := range res {
+			if x.Failure != 0 {
+				t.Errorf("request %d part %d: failure %#x (%v)", r, i, x.Failure, x.Err)
+			}
+		}
+	}
+	for _, x := range results[0] {
+		ref, err := idx.Lookup(ctx, x.SOPInstanceUID)
+		if err != nil {
+			t.Fatalf("not indexed: %v", err)
+		}
+		if _, err := storage.Stat(ctx, store, ref.ObjectKey); err != nil {
+			t.Errorf("acknowledged instance lost its object: %v", err)
+		}
 	}
 	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
 		t.Errorf("%d spool files left", len(ents))
