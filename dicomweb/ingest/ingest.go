@@ -150,8 +150,9 @@ func fail(res Result, code uint16, err error) Result {
 
 // Prepared is an instance accepted by Check, then (after Write) one whose
 // object is durable in the store but not yet indexed: invisible to every
-// client. Commit makes it visible, Abort forgets it. Until then its spool file (renamed "<sha256>.<n>.pending")
-// records the intent, so that Recover removes the object after a crash.
+// client. Commit makes it visible, Abort forgets it. Until then its spool
+// file (renamed "<sha256>.<n>.pending") records the intent, so that
+// Recover removes the object after a crash.
 type Prepared struct {
 	res     Result
 	part    *Part // between Check and Write
@@ -185,9 +186,9 @@ func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepa
 }
 
 // Check waits for a spooled part (see SpoolAsync), parses and validates
-// it and builds its index entry; it writes nothing to the store. The result is final when it is a failure or an
-// identical instance already exists (the part is then consumed);
-// otherwise Write must follow. Check is the CPU-bound half of Prepare,
+// it and builds its index entry; it writes nothing to the store. The
+// result is final when it is a failure or an identical instance already
+// exists (the part is then consumed); otherwise Write must follow. Check is the CPU-bound half of Prepare,
 // Write the half that waits for the store.
 func (g *Ingester) Check(ctx context.Context, p *Part, studyUID string) *Prepared {
 	pr := &Prepared{done: true}

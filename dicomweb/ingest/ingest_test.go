@@ -281,15 +281,12 @@ func TestCheckWriteCommit(t *testing.T) {
 	g, idx, store, _ := setup(t)
 	ctx := context.Background()
 	in := sharedFile(t, "test_files/CT_small.dcm")
-	spool := func() *Part {
-		p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	// Checked, then aborted before Write: no object, no spool file.
-	pr := g.Check(ctx, spool(), "")
+	p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := g.Check(ctx, p, "")
 	if pr.Result().Failure != 0 {
 		t.Fatalf("Check: %+v", pr.Result())
 	}
@@ -301,8 +298,7 @@ func TestCheckWriteCommit(t *testing.T) {
 		t.Fatalf("aborted instance left %d spool files", len(ents))
 	}
 	// Check, Write, Commit: stored and indexed.
-	pr = g.Check(ctx, spool(), "")
-	g.Write(ctx, pr)
+	pr = prepared(t, g, in)
 	res := g.Commit(ctx, pr)
 	if res.Failure != 0 {
 		t.Fatalf("Commit: %+v", res)
@@ -313,6 +309,19 @@ func TestCheckWriteCommit(t *testing.T) {
 	if ents, _ := os.ReadDir(g.spoolDir); len(ents) != 0 {
 		t.Fatalf("%d spool files left after commit", len(ents))
 	}
+}
+
+// prepared spools in (asynchronously, as the STOW handler does), checks
+// it and writes its object.
+func prepared(t *testing.T, g *Ingester, in []byte) *Prepared {
+	t.Helper()
+	p, err := g.SpoolAsync(context.Background(), bytes.NewReader(in), 1<<24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := g.Check(context.Background(), p, "")
+	g.Write(context.Background(), pr)
+	return pr
 }
 
 // TestCommitAll commits a request's instances together: distinct ones are
@@ -327,13 +336,7 @@ func TestCommitAll(t *testing.T) {
 	other[len(other)-1] ^= 0xFF // same UIDs, other pixel data
 	var prs []*Prepared
 	for _, in := range [][]byte{sharedFile(t, "test_files/MR_small.dcm"), ct, other} {
-		p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<24)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pr := g.Check(ctx, p, "")
-		g.Write(ctx, pr)
-		prs = append(prs, pr)
+		prs = append(prs, prepared(t, g, in))
 	}
 	otherKey := prs[2].key
 	c0, _ := idx.Commits()
@@ -374,7 +377,7 @@ func TestCommitAllConcurrentIdentical(t *testing.T) {
 			for _, in := range files {
 				p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<24)
 				if err != nil {
-					t.Error(err)
+					t.Error(err) // not Fatal: another goroutine
 					return
 				}
 				pr := g.Check(ctx, p, "")
