@@ -163,7 +163,7 @@ func CheckFile(ctx context.Context, path string) (err error) {
 				return fmt.Errorf("%w: bucket %q missing", errCorrupt, name)
 			}
 		}
-		if v := tx.Bucket(bMeta).Get(keySchema); string(v) != schemaVersion {
+		if v := tx.Bucket(bMeta).Get(keySchema); !schemaReadable(v) {
 			return fmt.Errorf("%w: file has %q, want %q", ErrSchema, v, schemaVersion)
 		}
 		return nil

@@ -8,8 +8,13 @@ import (
 	"time"
 )
 
-// recordVersion is the first byte of every record.
-const recordVersion = 1
+// recordVersion is the first byte of every record; instance, study,
+// series and patient records written since schema 3 have recordPacked
+// (their attrs field is packed, see packed.go) and are read in both.
+const (
+	recordVersion = 1
+	recordPacked  = 2
+)
 
 // errCorrupt reports a record that cannot be decoded.
 var errCorrupt = errors.New("index: corrupt record")
@@ -113,6 +118,19 @@ func (d *dec) version() {
 		d.fail()
 	}
 }
+
+// versionAttrs reads the version byte of a record that has an attrs
+// field; its result is the plain flag of that field (see packedAttrs).
+func (d *dec) versionAttrs() (plain bool) {
+	v := d.byte()
+	if v != recordVersion && v != recordPacked {
+		d.fail()
+	}
+	return v == recordVersion
+}
+
+// attrs reads an attrs field.
+func (d *dec) attrs(plain bool) packedAttrs { return packedAttrs{b: d.bytes(), plain: plain} }
 
 // appendAttrs encodes an attribute list (see doc.go). attrs must be sorted
 // by tag.
@@ -328,13 +346,13 @@ type instRec struct {
 	Stored     int64
 	HasNumber  bool
 	Number     int64
-	Attrs      []byte
+	attrs      packedAttrs
 	layoutView []byte
 }
 
 func encodeInst(in *Instance, hasNum bool, num int64) []byte {
 	e := enc{buf: make([]byte, 0, 256+len(in.Layout))}
-	e.byte(recordVersion)
+	e.byte(recordPacked)
 	e.str(in.StudyUID)
 	e.str(in.SeriesUID)
 	e.str(in.SOPClassUID)
@@ -345,7 +363,7 @@ func encodeInst(in *Instance, hasNum bool, num int64) []byte {
 	e.time(in.Stored)
 	e.opt(hasNum, num)
 	e.bytes(in.Layout)
-	e.bytes(appendAttrs(nil, in.Instance))
+	e.bytes(packAttrs(appendAttrs(nil, in.Instance)))
 	return e.buf
 }
 
@@ -354,7 +372,7 @@ func encodeInst(in *Instance, hasNum bool, num int64) []byte {
 func decodeInst(sop, b []byte) (instRec, error) {
 	d := dec{b: b}
 	var r instRec
-	d.version()
+	plain := d.versionAttrs()
 	r.SOPInstanceUID = string(sop)
 	r.StudyUID = d.str()
 	r.SeriesUID = d.str()
@@ -367,7 +385,7 @@ func decodeInst(sop, b []byte) (instRec, error) {
 	r.HasNumber = d.bool()
 	r.Number = d.sv()
 	r.layoutView = d.bytes()
-	r.Attrs = d.bytes()
+	r.attrs = d.attrs(plain)
 	if d.err != nil {
 		return instRec{}, d.err
 	}
@@ -398,7 +416,7 @@ type studyRec struct {
 	Modalities        []counted // sorted by name; see sets
 	SOPClasses        []counted // sorted by name; see sets
 	Created           int64
-	Attrs             []byte
+	Attrs             packedAttrs
 	// sets is the encoded Modalities and SOPClasses, decoded into them by
 	// decodeSets (searching decodes them only when needed).
 	sets    []byte
@@ -406,8 +424,9 @@ type studyRec struct {
 }
 
 func (s *studyRec) encode() []byte {
-	e := enc{buf: make([]byte, 0, 96+len(s.Demo)+len(s.Attrs)+len(s.Modalities)*8+len(s.SOPClasses)*32)}
-	e.byte(recordVersion)
+	attrs := s.Attrs.stored()
+	e := enc{buf: make([]byte, 0, 96+len(s.Demo)+len(attrs)+len(s.Modalities)*8+len(s.SOPClasses)*32)}
+	e.byte(recordPacked)
 	e.bytes(s.PatientID)
 	e.bytes(s.Issuer)
 	e.bytes(s.Demo)
@@ -426,7 +445,7 @@ func (s *studyRec) encode() []byte {
 		}
 	}
 	e.sv(s.Created)
-	e.bytes(s.Attrs)
+	e.bytes(attrs)
 	return e.buf
 }
 
@@ -435,7 +454,7 @@ func (s *studyRec) encode() []byte {
 func decodeStudy(b []byte, full bool) (studyRec, error) {
 	d := dec{b: b}
 	var s studyRec
-	d.version()
+	plain := d.versionAttrs()
 	s.PatientID = d.bytes()
 	s.Issuer = d.bytes()
 	s.Demo = d.bytes()
@@ -454,7 +473,7 @@ func decodeStudy(b []byte, full bool) (studyRec, error) {
 		s.sets = start[:len(start)-len(d.b)]
 	}
 	s.Created = d.sv()
-	s.Attrs = d.bytes()
+	s.Attrs = d.attrs(plain)
 	if d.err != nil {
 		return studyRec{}, d.err
 	}
@@ -528,28 +547,29 @@ type seriesRec struct {
 	Number    int64
 	Modality  string
 	NInst     uint64
-	Attrs     []byte
+	Attrs     packedAttrs
 }
 
 func (s *seriesRec) encode() []byte {
-	e := enc{buf: make([]byte, 0, 32+len(s.Modality)+len(s.Attrs))}
-	e.byte(recordVersion)
+	attrs := s.Attrs.stored()
+	e := enc{buf: make([]byte, 0, 32+len(s.Modality)+len(attrs))}
+	e.byte(recordPacked)
 	e.opt(s.HasNumber, s.Number)
 	e.str(s.Modality)
 	e.uv(s.NInst)
-	e.bytes(s.Attrs)
+	e.bytes(attrs)
 	return e.buf
 }
 
 func decodeSeries(b []byte) (seriesRec, error) {
 	d := dec{b: b}
 	var s seriesRec
-	d.version()
+	plain := d.versionAttrs()
 	s.HasNumber = d.bool()
 	s.Number = d.sv()
 	s.Modality = d.str()
 	s.NInst = d.uv()
-	s.Attrs = d.bytes()
+	s.Attrs = d.attrs(plain)
 	if d.err != nil {
 		return seriesRec{}, d.err
 	}
@@ -559,23 +579,24 @@ func decodeSeries(b []byte) (seriesRec, error) {
 // patientRec is a decoded patient record.
 type patientRec struct {
 	NStudies uint64
-	Attrs    []byte
+	Attrs    packedAttrs
 }
 
 func (p *patientRec) encode() []byte {
-	e := enc{buf: make([]byte, 0, 16+len(p.Attrs))}
-	e.byte(recordVersion)
+	attrs := p.Attrs.stored()
+	e := enc{buf: make([]byte, 0, 16+len(attrs))}
+	e.byte(recordPacked)
 	e.uv(p.NStudies)
-	e.bytes(p.Attrs)
+	e.bytes(attrs)
 	return e.buf
 }
 
 func decodePatient(b []byte) (patientRec, error) {
 	d := dec{b: b}
 	var p patientRec
-	d.version()
+	plain := d.versionAttrs()
 	p.NStudies = d.uv()
-	p.Attrs = d.bytes()
+	p.Attrs = d.attrs(plain)
 	if d.err != nil {
 		return patientRec{}, d.err
 	}

@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"encoding/binary"
 	"slices"
 	"testing"
 	"time"
@@ -32,13 +33,17 @@ func TestCodecRoundTripAndTruncation(t *testing.T) {
 		!bytes.Equal(r.layoutView, in.Layout) || r.SOPClassUID != in.SOPClassUID {
 		t.Errorf("decodeInst = %+v", r)
 	}
-	attrs, err := new(arena).copyAttrs(r.Attrs, nil)
+	list, err := r.attrs.list(nil)
+	if err != nil || !bytes.Equal(list, appendAttrs(nil, in.Instance)) {
+		t.Fatalf("instance attr list %q, %v", list, err)
+	}
+	attrs, err := new(arena).copyAttrs(list, nil)
 	if err != nil || len(attrs) != 2 || !slices.Equal(attrs[0].Values, in.Instance[0].Values) ||
 		string(attrs[1].JSON) != string(in.Instance[1].JSON) {
 		t.Errorf("copyAttrs = %+v, %v", attrs, err)
 	}
 	st := studyRec{PatientID: []byte("P"), Issuer: []byte("I"), Demo: []byte("d"), NSeries: 2, NInst: 5,
-		Modalities: []counted{{"CT", 1}, {"MR", 1}}, SOPClasses: []counted{{"1.2", 5}}, Attrs: appendAttrs(nil, in.Instance), decoded: true}
+		Modalities: []counted{{"CT", 1}, {"MR", 1}}, SOPClasses: []counted{{"1.2", 5}}, Attrs: packedAttrs{b: packAttrs(appendAttrs(nil, in.Instance))}, decoded: true}
 	copy(st.SortKey[:], "20240101000000.000000")
 	study := st.encode()
 	got, err := decodeStudy(study, true)
@@ -58,8 +63,12 @@ func TestCodecRoundTripAndTruncation(t *testing.T) {
 		"inst":   {inst, func(b []byte) error { _, err := decodeInst([]byte("1.2.3"), b); return err }},
 		"study":  {study, func(b []byte) error { _, err := decodeStudy(b, true); return err }},
 		"series": {series, func(b []byte) error { _, err := decodeSeries(b); return err }},
-		"attrs": {st.Attrs, func(b []byte) error {
-			a, err := new(arena).copyAttrs(b, nil)
+		"attrs": {st.Attrs.b, func(b []byte) error {
+			list, err := packedAttrs{b: b}.list(nil)
+			if err != nil {
+				return err
+			}
+			a, err := new(arena).copyAttrs(list, nil)
 			if err == nil && len(a) != 2 {
 				return errCorrupt
 			}
@@ -74,6 +83,75 @@ func TestCodecRoundTripAndTruncation(t *testing.T) {
 				t.Errorf("%s truncated to %d bytes decoded without error", name, n)
 			}
 		}
+	}
+}
+
+// TestPackedAttrs: attr lists round-trip through both packed kinds, in
+// records of both versions (version 1, before schema 3, has the list
+// itself), and unpacking appends without overwriting earlier lists.
+func TestPackedAttrs(t *testing.T) {
+	in := testInstance()
+	long := appendAttrs(nil, in.Instance)
+	short := appendAttrs(nil, nil) // 1 byte: stays raw
+	pl, ps := packAttrs(long), packAttrs(short)
+	if pl[0] != attrsS2 || len(pl) >= len(long) {
+		t.Errorf("long list packed to kind %d, %d bytes (list %d)", pl[0], len(pl), len(long))
+	}
+	if ps[0] != attrsRaw || !bytes.Equal(ps[1:], short) {
+		t.Errorf("short list packed to %q", ps)
+	}
+	var buf []byte
+	a, err := packedAttrs{b: pl}.list(&buf)
+	if err != nil || !bytes.Equal(a, long) {
+		t.Fatalf("unpack: %q, %v", a, err)
+	}
+	b, err := packedAttrs{b: pl}.list(&buf)
+	if err != nil || !bytes.Equal(b, long) || !bytes.Equal(a, long) || len(buf) != 2*len(long) {
+		t.Fatalf("second unpack into the same buffer: %q, first now %q, %v", b, a, err)
+	}
+	if l, err := (packedAttrs{b: long, plain: true}).list(nil); err != nil || !bytes.Equal(l, long) {
+		t.Errorf("plain list: %q, %v", l, err)
+	}
+	if got := (packedAttrs{b: long, plain: true}).stored(); !bytes.Equal(got, pl) {
+		t.Errorf("a version 1 list is not packed when written back")
+	}
+	for _, bad := range [][]byte{nil, {9, 1, 2}, {attrsS2, 0xff, 0xff, 0xff}, pl[:len(pl)-1]} {
+		if _, err := (packedAttrs{b: bad}).list(nil); err == nil {
+			t.Errorf("packed %q unpacked without error", bad)
+		}
+	}
+
+	// Version 1 records: the attrs field (the record's last) is the list.
+	v1 := func(rec, packed, list []byte) []byte {
+		field := binary.AppendUvarint(nil, uint64(len(packed)))
+		field = append(field, packed...)
+		if !bytes.HasSuffix(rec, field) || rec[0] != recordPacked {
+			t.Fatalf("record does not end with its packed attrs")
+		}
+		out := append([]byte{recordVersion}, rec[1:len(rec)-len(field)]...)
+		out = binary.AppendUvarint(out, uint64(len(list)))
+		return append(out, list...)
+	}
+	r, err := decodeInst([]byte(in.SOPInstanceUID), v1(encodeInst(in, true, -7), pl, long))
+	if err != nil || r.ObjectKey != in.ObjectKey || !r.attrs.plain || !bytes.Equal(r.attrs.b, long) {
+		t.Errorf("version 1 instance: %+v, %v", r, err)
+	}
+	st := studyRec{NInst: 1, Attrs: packedAttrs{b: pl}, decoded: true}
+	old := v1(st.encode(), pl, long)
+	got, err := decodeStudy(old, true)
+	if l, _ := got.Attrs.list(nil); err != nil || got.NInst != 1 || !bytes.Equal(l, long) {
+		t.Errorf("version 1 study: %+v, %v", got, err)
+	}
+	if re := got.encode(); re[0] != recordPacked || !bytes.Equal(re, st.encode()) {
+		t.Errorf("version 1 study re-encoded as %q", re)
+	}
+	se := seriesRec{Modality: "CT", NInst: 2, Attrs: packedAttrs{b: pl}}
+	if got, err := decodeSeries(v1(se.encode(), pl, long)); err != nil || got.NInst != 2 || !got.Attrs.plain {
+		t.Errorf("version 1 series: %+v, %v", got, err)
+	}
+	pr := patientRec{NStudies: 3, Attrs: packedAttrs{b: pl}}
+	if got, err := decodePatient(v1(pr.encode(), pl, long)); err != nil || got.NStudies != 3 || !got.Attrs.plain {
+		t.Errorf("version 1 patient: %+v, %v", got, err)
 	}
 }
 

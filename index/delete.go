@@ -183,7 +183,11 @@ func removeInstance(tx *bolt.Tx, sop string) (string, error) {
 // removeStudy deletes an empty study record, its index entries and its
 // share of the patient record.
 func removeStudy(tx *bolt.Tx, uid string, st *studyRec) error {
-	entries := studyIndexEntries(uid, st.Attrs, st.SortKey)
+	attrs, err := st.Attrs.list(nil)
+	if err != nil {
+		return fmt.Errorf("study record: %w", err)
+	}
+	entries := studyIndexEntries(uid, attrs, st.SortKey)
 	for _, m := range st.Modalities {
 		entries = append(entries, idxEntry{bxMod, indexKey(m.Name, uid)})
 	}

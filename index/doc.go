@@ -53,18 +53,24 @@
 // All buckets are top-level. "\x00" is a NUL byte; "|" in the value
 // descriptions only separates fields (no byte). Strings inside records are
 // uvarint-length-prefixed ("str"); integers are uvarints ("uv") or zig-zag
-// varints ("sv"); every record starts with a format version byte (1).
+// varints ("sv"); every record starts with a format version byte: 1, or
+// for instance, study, series and patient records written since schema 3,
+// 2, which differs only in that the record's attr list field is packed
+// ("packed attrs" below). Both versions are read.
 //
-// Page fill: bbolt splits pages at Bucket.FillPercent of a page (default
-// 0.5), which is not persisted; write transactions set 0.9 on the buckets
-// whose keys arrive clustered (UID-keyed buckets, x_pid, x_acc, x_pnc,
-// x_mod) and keep the default for those with truly random keys (objects,
-// x_date, x_pn), see setFill.
+// Page fill: bbolt splits pages at Bucket.FillPercent of a page, which is
+// not persisted. Each write transaction sets 0.9 on the buckets whose
+// recent keys arrived near the right edge of the tree (ascending, or a few
+// ascending streams taking turns), else bbolt's default 0.5, which leaves
+// pages about 69% full under random keys where 0.9 leaves them 36-40%
+// full; see fill.go.
 //
-//	meta       "schema" -> decimal schema version ("2"); Open refuses others
-//	           with ErrSchema. Schema 1 (before metadata compression) has
-//	           no migration: move the file aside and rebuild the index from
-//	           the objects with `minipacs reindex`.
+//	meta       "schema" -> decimal schema version ("3"); Open refuses others
+//	           with ErrSchema, except schema 2 (all records of version 1),
+//	           which it reads as is and marks "3". Schema 1 (before
+//	           metadata compression) has no migration: move the file aside
+//	           and rebuild the index from the objects with
+//	           `minipacs reindex`.
 //	           "studies", "series", "instances" -> 8-byte big-endian counts
 //
 //	instances  SOPInstanceUID ->
@@ -72,7 +78,7 @@
 //	           str TransferSyntaxUID | 32-byte SHA-256 | objkey |
 //	           uv Size | sv Stored (Unix ns) |
 //	           byte hasInstanceNumber | sv InstanceNumber |
-//	           str Layout | str instance-level attrs (attr list)
+//	           str Layout | str instance-level attrs (packed attrs)
 //	           (the SOPInstanceUID is the key only). objkey is the
 //	           ObjectKey with the lowercase hex SHA-256 cut out when it
 //	           contains it: uv position of the hash + 1 | str the rest; or
@@ -86,8 +92,8 @@
 //
 //	series     StudyUID \x00 SeriesUID ->
 //	           v | byte hasSeriesNumber | sv SeriesNumber | str Modality |
-//	           uv NumberOfSeriesRelatedInstances | str series attrs
-//	           (prefix "study\x00" lists the series of a study)
+//	           uv NumberOfSeriesRelatedInstances | str series attrs (packed
+//	           attrs) (prefix "study\x00" lists the series of a study)
 //
 //	seriesuid  SeriesUID -> StudyUID (finds a series without its study)
 //
@@ -98,11 +104,11 @@
 //	           sortkey(21) | uv series count | uv instance count |
 //	           uv n | n × (str Modality | uv series with it) |
 //	           uv n | n × (str SOPClassUID | uv instances of it) |
-//	           sv created (Unix ns) | str study attrs
+//	           sv created (Unix ns) | str study attrs (packed attrs)
 //
 //	patients   PatientID \x00 IssuerOfPatientID ->
-//	           v | uv number of studies | str patient attrs (group 0010 of
-//	           the first study)
+//	           v | uv number of studies | str patient attrs (packed attrs:
+//	           group 0010 of the first study)
 //
 //	metadata   SOPInstanceUID -> kind byte | payload (kept apart so that
 //	           searching never loads it):
@@ -111,13 +117,19 @@
 //	           1: an S2 block (github.com/klauspost/compress/s2, block
 //	           format with dictionary) of the object, encoded with the
 //	           dictionary of its series in mdict
+//	           2: an S2 block of the object encoded with the built-in JSON
+//	           dictionary (dicts/json.v1): the first instance of a series
+//	           (since schema 3)
 //	           Metadata returns the object byte for byte as given to Put.
 //
 //	mdict      StudyUID \x00 SeriesUID -> v | S2 block (no dictionary) of
 //	           the series' dictionary template: the first (at most 65,536)
 //	           bytes of the metadata of the instance that created the
-//	           series' dictionary (its first instance with at least 16
-//	           bytes of metadata). The template is used as an S2 dictionary
+//	           series' dictionary: since schema 3 the first instance with
+//	           at least 16 bytes of metadata stored while the series
+//	           already had an instance (so a one-instance series has no
+//	           dictionary); in schema 2 files also the series' first
+//	           instance. The template is used as an S2 dictionary
 //	           with repeat offset 0 (s2.MakeDict(template, nil)). It never
 //	           changes while the series exists (deleting that instance keeps
 //	           it) and is deleted with the series. Most of a series' JSON is
@@ -147,6 +159,12 @@
 //
 // The sort key is StudyDate as YYYYMMDD ("00000000" when missing or
 // invalid) followed by StudyTime normalised to "HHMMSS.ffffff".
+//
+// Packed attrs (records of version 2): a kind byte, then 0: the attr list
+// as is; 1: an S2 block of the attr list encoded with the built-in
+// dictionary dicts/attrs.v1 (see packed.go and dicts/README.md), used
+// when shorter. Both dictionaries are fixed forever: a new one would be a
+// new kind.
 //
 // An attr list ("attrs" above) is: uv count, then per attribute, in tag
 // order: tag (4 bytes big-endian) | VR (2 bytes) | uv length of the rest |

@@ -18,7 +18,16 @@ import (
 var ErrSchema = errors.New("index: unsupported schema version")
 
 // schemaVersion is stored under meta/"schema".
-const schemaVersion = "2"
+const schemaVersion = "3"
+
+// schemaReadable says whether Open accepts a file of schema v: the current
+// one, or schema 2, which differs only in that its records are all of
+// version 1 (attr lists not packed). Open then sets the file's schema to
+// the current one, as records written from then on are packed (older
+// binaries refuse the file).
+func schemaReadable(v []byte) bool {
+	return string(v) == schemaVersion || string(v) == "2"
+}
 
 // Bucket names (see doc.go).
 var (
@@ -83,6 +92,7 @@ type Index struct {
 	done chan struct{}  // closed when the committer has exited
 
 	dicts dictCache // series metadata dictionaries (metadata.go)
+	order keyOrder  // key arrival order per bucket (fill.go); committer only
 
 	commits atomic.Uint64
 	puts    atomic.Uint64
@@ -118,7 +128,7 @@ func Open(ctx context.Context, path string, opt Options) (*Index, error) {
 		}
 		meta := tx.Bucket(bMeta)
 		switch v := meta.Get(keySchema); {
-		case v == nil:
+		case v == nil || (string(v) != schemaVersion && schemaReadable(v)):
 			return meta.Put(keySchema, []byte(schemaVersion))
 		case string(v) != schemaVersion:
 			return fmt.Errorf("%w: file has %q, want %q (written by an older minipacs: move the file aside "+
@@ -240,26 +250,4 @@ func (ix *Index) Stats(ctx context.Context) (studies, series, instances int, err
 		return nil
 	})
 	return studies, series, instances, err
-}
-
-// fillPercent is the bbolt split threshold of the buckets keyed by UIDs
-// and attribute values (bbolt's default is 0.5). Their keys arrive in
-// clusters (the instances of a series share a prefix, and are mostly
-// stored together), so pages split at 90% stay nearly full; with the
-// default they stay about half empty. The buckets whose keys arrive in truly
-// random order (objects: content hashes; x_date, x_pn: dates and names)
-// keep the default: there a high threshold leaves more nearly empty pages
-// after splits.
-const fillPercent = 0.9
-
-// setFill sets the split thresholds for a write transaction (bbolt does
-// not persist them; bucket handles are cached per transaction).
-func setFill(tx *bolt.Tx) {
-	for _, name := range allBuckets {
-		switch string(name) {
-		case string(bObjects), string(bxDate), string(bxPN):
-		default:
-			tx.Bucket(name).FillPercent = fillPercent
-		}
-	}
 }

@@ -11,16 +11,20 @@ import (
 )
 
 // Stored metadata (see doc.go, buckets "metadata" and "mdict"): most of the
-// DICOM JSON of a series is the same in every instance, so each series has
-// a dictionary, the metadata of its first instance (at most
-// s2.MaxDictSize bytes), and every instance's metadata is an S2 block
-// encoded against it: the shared attributes become back-references into
-// the dictionary and only what differs is stored literally.
+// DICOM JSON of a series is the same in every instance, so a series of
+// more than one instance has a dictionary, the metadata of its second
+// instance (at most s2.MaxDictSize bytes), and the metadata of its later
+// instances is an S2 block encoded against it: the shared attributes
+// become back-references into the dictionary and only what differs is
+// stored literally. A series' first instance is encoded with the built-in
+// JSON dictionary (packed.go): a one-instance series, the most common
+// kind in radiography, needs no dictionary of its own.
 
 // Kinds of metadata values (first byte).
 const (
 	mdRaw  = 0 // the JSON as given (shorter than s2.MinDictSize, or incompressible)
 	mdDict = 1 // an S2 block encoded with the series dictionary
+	mdJSON = 2 // an S2 block encoded with the built-in JSON dictionary
 )
 
 // mdCacheMax bounds the dictionaries kept in memory (each holds its
@@ -86,8 +90,8 @@ func dictTemplate(meta []byte) []byte {
 	return meta[:min(len(meta), s2.MaxDictSize)]
 }
 
-// newSeriesDict builds the dictionary of a new series from its first
-// instance's metadata; nil when it is too short.
+// newSeriesDict builds the dictionary of a series from the metadata of
+// its second instance; nil when it is too short.
 func newSeriesDict(meta []byte) *seriesDict {
 	tmpl := dictTemplate(meta)
 	if tmpl == nil {
@@ -121,13 +125,18 @@ func decodeSeriesDict(v []byte) (*seriesDict, error) {
 	return &seriesDict{stored: bytes.Clone(v), d: sd}, nil
 }
 
-// encodeMetadata returns the stored form of meta with dictionary d (nil:
-// raw).
+// encodeMetadata returns the stored form of meta with series dictionary d
+// (nil: the built-in one), or raw when that is not shorter.
 func encodeMetadata(d *seriesDict, meta []byte) []byte {
-	if d != nil {
+	if len(meta) >= s2.MinDictSize {
 		out := make([]byte, 1, 1+s2.MaxEncodedLen(len(meta)))
-		out[0] = mdDict
-		out = append(out, d.d.Encode(out[1:cap(out)], meta)...)
+		if d != nil {
+			out[0] = mdDict
+			out = append(out, d.d.Encode(out[1:cap(out)], meta)...)
+		} else {
+			out[0] = mdJSON
+			out = append(out, jsonDict.Encode(out[1:cap(out)], meta)...)
+		}
 		if len(out) < 1+len(meta) {
 			return out
 		}
@@ -145,17 +154,21 @@ func appendMetadata(buf, v []byte, dict func() (*seriesDict, error)) ([]byte, er
 	switch v[0] {
 	case mdRaw:
 		return append(buf, v[1:]...), nil
-	case mdDict:
+	case mdDict, mdJSON:
 		n, err := s2.DecodedLen(v[1:])
 		if err != nil {
 			return buf, fmt.Errorf("metadata: %w: %v", errCorrupt, err)
 		}
-		d, err := dict()
-		if err != nil {
-			return buf, err
+		d := jsonDict
+		if v[0] == mdDict {
+			sd, err := dict()
+			if err != nil {
+				return buf, err
+			}
+			d = sd.d
 		}
 		buf = slices.Grow(buf, n)
-		out, err := d.d.Decode(buf[len(buf):len(buf)+n], v[1:])
+		out, err := d.Decode(buf[len(buf):len(buf)+n], v[1:])
 		if err != nil || len(out) != n {
 			return buf, fmt.Errorf("metadata: %w: %v", errCorrupt, err)
 		}
@@ -165,15 +178,19 @@ func appendMetadata(buf, v []byte, dict func() (*seriesDict, error)) ([]byte, er
 }
 
 // putMetadata stores an instance's metadata inside the committer's
-// transaction, creating the series dictionary if the series has none. The
-// encoding done by prepareMetadata is used when it was made with the
-// dictionary now stored; otherwise the metadata is encoded here.
-func (ix *Index) putMetadata(tx *bolt.Tx, p *prepared) error {
+// transaction: with the built-in dictionary for the first instance of a
+// series (newSeries), else with the series dictionary, made from this
+// instance if the series has none yet. The encoding done by
+// prepareMetadata is used when it was made with the dictionary now used;
+// otherwise the metadata is encoded here.
+func (ix *Index) putMetadata(tx *bolt.Tx, p *prepared, newSeries bool) error {
 	meta := p.in.Metadata
 	db := tx.Bucket(bMDict)
 	var d *seriesDict
 	if v := db.Get(p.seriesKey); v == nil {
-		if d = newSeriesDict(meta); d != nil {
+		if newSeries {
+			// d stays nil: the built-in dictionary.
+		} else if d = newSeriesDict(meta); d != nil {
 			if err := db.Put(p.seriesKey, d.stored); err != nil {
 				return fmt.Errorf("put %s: %w", bMDict, err)
 			}
@@ -197,12 +214,10 @@ func (ix *Index) putMetadata(tx *bolt.Tx, p *prepared) error {
 	return nil
 }
 
-// prepareMetadata encodes the metadata with the cached dictionary of its
-// series, if any, before the request is queued (the committer checks that
-// the dictionary is still the stored one).
+// prepareMetadata encodes the metadata before the request is queued, with
+// the cached dictionary of its series if there is one, else with the
+// built-in one (the committer checks which is right).
 func (ix *Index) prepareMetadata(p *prepared) {
-	if d := ix.dicts.get(p.seriesKey); d != nil {
-		p.mdDict = d
-		p.mdEnc = encodeMetadata(d, p.in.Metadata)
-	}
+	p.mdDict = ix.dicts.get(p.seriesKey)
+	p.mdEnc = encodeMetadata(p.mdDict, p.in.Metadata)
 }

@@ -50,11 +50,11 @@ func readAll(t *testing.T, ix *Index, study, series, sop string) [][]byte {
 }
 
 // TestMetadataRoundTrip: Metadata returns exactly the bytes given to Put,
-// whatever the encoding chosen (series dictionary, raw for short or
-// incompressible objects, objects larger than a dictionary), also after
-// the instance that gave its series the dictionary is deleted, and after a
-// series is deleted and recreated with other metadata (stale cache
-// entries).
+// whatever the encoding chosen (built-in dictionary for a series' first
+// instance, series dictionary, raw for short or incompressible objects,
+// objects larger than a dictionary), also after the instance that gave its
+// series the dictionary is deleted, and after a series is deleted and
+// recreated with other metadata (stale cache entries).
 func TestMetadataRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	ix, err := Open(ctx, filepath.Join(t.TempDir(), "ix.db"), Options{})
@@ -103,6 +103,9 @@ func TestMetadataRoundTrip(t *testing.T) {
 	short.Metadata = []byte(`{}`)
 	put(short)
 	put(mdInstance(study, 4, 2, ""))
+	put(mdInstance(study, 4, 3, ""))
+	// A series of one instance.
+	put(mdInstance(study, 5, 1, ""))
 
 	check := func(t *testing.T) {
 		t.Helper()
@@ -127,7 +130,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 				t.Errorf("instance metadata of %s differs", sop)
 			}
 		}
-		for se := 1; se <= 4; se++ {
+		for se := 1; se <= 5; se++ {
 			series := fmt.Sprintf("%s.%d", study, se)
 			for _, b := range readAll(t, ix, study, series, "") {
 				if !slices.ContainsFunc(slices.Collect(mapValues(want)), func(w []byte) bool { return bytes.Equal(w, b) }) {
@@ -139,8 +142,17 @@ func TestMetadataRoundTrip(t *testing.T) {
 	t.Run("fresh", check)
 
 	// Stored sizes: a series of similar objects costs a few dozen bytes
-	// per instance after its first.
+	// per instance after its first, which is encoded with the built-in
+	// dictionary; a one-instance series has no dictionary of its own.
 	err = ix.view(ctx, "test", func(tx *bolt.Tx) error {
+		for _, se := range []int{1, 5} {
+			if v := tx.Bucket(bMetadata).Get(fmt.Appendf(nil, "%s.%d.1", study, se)); len(v) == 0 || v[0] != mdJSON {
+				t.Errorf("first instance of series %d stored as kind %v, want %d", se, v[:min(1, len(v))], mdJSON)
+			}
+		}
+		if tx.Bucket(bMDict).Get(seriesKey(study, study+".5")) != nil {
+			t.Error("a one-instance series has a dictionary")
+		}
 		for k := 2; k <= 5; k++ {
 			v := tx.Bucket(bMetadata).Get([]byte(fmt.Sprintf("%s.1.%d", study, k)))
 			if len(v) == 0 || v[0] != mdDict || len(v) > 80 {
@@ -156,13 +168,16 @@ func TestMetadataRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Delete each series' first instance (the dictionary's source).
+	// Delete each series' first and second instances (the second is the
+	// dictionary's source).
 	for se := 1; se <= 4; se++ {
-		sop := fmt.Sprintf("%s.%d.1", study, se)
-		if _, err := ix.Delete(ctx, study, "", sop); err != nil {
-			t.Fatal(err)
+		for k := 1; k <= 2; k++ {
+			sop := fmt.Sprintf("%s.%d.%d", study, se, k)
+			if _, err := ix.Delete(ctx, study, "", sop); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, sop)
 		}
-		delete(want, sop)
 	}
 	t.Run("first instances deleted", check)
 
@@ -171,7 +186,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if _, err := ix.Delete(ctx, study, study+".1", ""); err != nil {
 		t.Fatal(err)
 	}
-	for k := 2; k <= 5; k++ {
+	for k := 3; k <= 5; k++ {
 		delete(want, fmt.Sprintf("%s.1.%d", study, k))
 	}
 	for k := 1; k <= 3; k++ {
@@ -179,7 +194,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	}
 	t.Run("series recreated", check)
 	if n := ix.KeyCounts()["mdict"]; n != 4 {
-		t.Errorf("mdict has %d keys, want 4 (one per series)", n)
+		t.Errorf("mdict has %d keys, want 4 (one per series of more than one instance)", n)
 	}
 	if _, err := ix.Delete(ctx, study, "", ""); err != nil {
 		t.Fatal(err)
@@ -263,5 +278,35 @@ func TestOpenOldSchema(t *testing.T) {
 	_, err = Open(ctx, path, Options{})
 	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "reindex") {
 		t.Fatalf("Open of a schema 1 file: err = %v, want ErrSchema naming reindex", err)
+	}
+}
+
+// TestOpenSchema2: a schema 2 file opens and is marked schema 3, since
+// records written from then on are packed (TestSchema2File reads one).
+func TestOpenSchema2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ix.db")
+	ix, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(keySchema, []byte("2")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ix, err = Open(ctx, path, Options{}); err != nil {
+		t.Fatalf("Open of a schema 2 file: %v", err)
+	}
+	defer ix.Close()
+	err = ix.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(keySchema); string(v) != schemaVersion {
+			t.Errorf("schema after Open: %q, want %q", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -58,20 +58,21 @@ const (
 
 // prepared is an Instance encoded for the committer.
 type prepared struct {
-	in                       *Instance
-	sop, study, series       string
-	instVal                  []byte
-	hierKey                  []byte
-	seriesKey                []byte
-	studyAttrs, seriesAttrs  []byte
-	patientKey, patientAttrs []byte
-	demo                     []byte
-	sortKey                  [sortKeyLen]byte
-	seriesHasNum             bool
-	seriesNum                int64
-	modality                 string
-	studyIdx                 []idxEntry
-	size                     int
+	in                 *Instance
+	sop, study, series string
+	instVal            []byte
+	hierKey            []byte
+	seriesKey          []byte
+	patientKey         []byte
+	// the attr lists, packed for the records (see packed.go)
+	studyPacked, seriesPacked, patientPacked []byte
+	demo                                     []byte
+	sortKey                                  [sortKeyLen]byte
+	seriesHasNum                             bool
+	seriesNum                                int64
+	modality                                 string
+	studyIdx                                 []idxEntry
+	size                                     int
 	// mdEnc is Metadata encoded with mdDict (see metadata.go), when its
 	// series dictionary was cached at prepare time.
 	mdDict *seriesDict
@@ -222,8 +223,11 @@ func (ix *Index) commitLoop() {
 // commit applies a group in one transaction; on a transaction failure it
 // retries each member alone.
 func (ix *Index) commit(batch []*putReq) {
+	for _, r := range batch {
+		ix.order.observePut(r.p)
+	}
 	err := ix.db.Update(func(tx *bolt.Tx) error {
-		setFill(tx)
+		ix.order.setFill(tx)
 		for _, r := range batch {
 			var txErr error
 			r.res, r.err, txErr = ix.apply(tx, r.p)
@@ -307,14 +311,14 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	if v := sb.Get(studyKey); v == nil {
 		st = studyRec{
 			PatientID: []byte(in.PatientID), Issuer: []byte(in.IssuerOfPatientID), Demo: p.demo, decoded: true,
-			SortKey: p.sortKey, Created: unixNano(in.Stored), Attrs: p.studyAttrs,
+			SortKey: p.sortKey, Created: unixNano(in.Stored), Attrs: packedAttrs{b: p.studyPacked},
 		}
 		for _, e := range p.studyIdx {
 			if err := tx.Bucket(e.bucket).Put(e.key, p.sortKey[:]); err != nil {
 				return false, fmt.Errorf("index %s: %w", e.bucket, err)
 			}
 		}
-		if err := addPatient(tx, p.patientKey, p.patientAttrs); err != nil {
+		if err := addPatient(tx, p.patientKey, p.patientPacked); err != nil {
 			return false, err
 		}
 		if err := addCount(tx, keyStudies, 1); err != nil {
@@ -329,8 +333,10 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 
 	rb := tx.Bucket(bSeries)
 	var sr seriesRec
-	if v := rb.Get(p.seriesKey); v == nil {
-		sr = seriesRec{HasNumber: p.seriesHasNum, Number: p.seriesNum, Modality: p.modality, Attrs: p.seriesAttrs}
+	v := rb.Get(p.seriesKey)
+	newSeries := v == nil
+	if newSeries {
+		sr = seriesRec{HasNumber: p.seriesHasNum, Number: p.seriesNum, Modality: p.modality, Attrs: packedAttrs{b: p.seriesPacked}}
 		if err := tx.Bucket(bSeriesUID).Put([]byte(p.series), []byte(p.study)); err != nil {
 			return false, err
 		}
@@ -372,15 +378,15 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 			return false, fmt.Errorf("put %s: %w", w.b, err)
 		}
 	}
-	if err := ix.putMetadata(tx, p); err != nil {
+	if err := ix.putMetadata(tx, p, newSeries); err != nil {
 		return false, err
 	}
 	return mismatch, addCount(tx, keyInstances, 1)
 }
 
-func addPatient(tx *bolt.Tx, key, attrs []byte) error {
+func addPatient(tx *bolt.Tx, key, packed []byte) error {
 	b := tx.Bucket(bPatients)
-	pr := patientRec{Attrs: attrs}
+	pr := patientRec{Attrs: packedAttrs{b: packed}}
 	if v := b.Get(key); v != nil {
 		var err error
 		if pr, err = decodePatient(v); err != nil {
@@ -454,20 +460,21 @@ func prepare(in *Instance) (*prepared, error) {
 	order := orderBytes(instHas, instNum)
 	p.hierKey = slices.Concat([]byte(p.study), []byte{0}, []byte(p.series), []byte{0}, order[:], []byte(p.sop))
 	p.seriesKey = seriesKey(p.study, p.series)
-	p.studyAttrs = appendAttrs(nil, studyA)
-	p.seriesAttrs = appendAttrs(nil, seriesA)
+	studyList := appendAttrs(nil, studyA)
 	var patientA []Attr
 	for _, a := range studyA {
 		if a.Tag>>16 == 0x0010 {
 			patientA = append(patientA, a)
 		}
 	}
-	p.patientAttrs = appendAttrs(nil, patientA)
+	p.patientPacked = packAttrs(appendAttrs(nil, patientA))
 	p.patientKey = []byte(in.PatientID + "\x00" + in.IssuerOfPatientID)
 	p.demo = demographics(in.PatientID, in.IssuerOfPatientID, studyA)
 	p.sortKey = studySortKey(studyA)
-	p.studyIdx = studyIndexEntries(p.study, p.studyAttrs, p.sortKey)
-	p.size = len(in.Metadata) + len(p.instVal) + len(p.studyAttrs) + len(p.seriesAttrs)
+	p.studyPacked = packAttrs(studyList)
+	p.seriesPacked = packAttrs(appendAttrs(nil, seriesA))
+	p.studyIdx = studyIndexEntries(p.study, studyList, p.sortKey)
+	p.size = len(in.Metadata) + len(p.instVal) + len(p.studyPacked) + len(p.seriesPacked)
 	return p, nil
 }
 

@@ -86,14 +86,16 @@ func (ix *Index) Refs(ctx context.Context, study, series string) ([]Ref, error) 
 }
 
 // seriesEntry is a series of a study with its decoded record (aliasing the
-// transaction's memory).
+// transaction's memory) and, when listed with a buffer, its attr list.
 type seriesEntry struct {
-	uid string
-	rec seriesRec
+	uid   string
+	rec   seriesRec
+	attrs []byte
 }
 
-// studySeries lists a study's series in result order.
-func studySeries(tx *bolt.Tx, study string) ([]seriesEntry, error) {
+// studySeries lists a study's series in result order. With buf set, their
+// attr lists are unpacked into it (see packedAttrs.list).
+func studySeries(tx *bolt.Tx, study string, buf *[]byte) ([]seriesEntry, error) {
 	prefix := []byte(study + "\x00")
 	var out []seriesEntry
 	c := tx.Bucket(bSeries).Cursor()
@@ -102,7 +104,13 @@ func studySeries(tx *bolt.Tx, study string) ([]seriesEntry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("series record: %w", err)
 		}
-		out = append(out, seriesEntry{uid: string(k[len(prefix):]), rec: rec})
+		var attrs []byte
+		if buf != nil {
+			if attrs, err = rec.Attrs.list(buf); err != nil {
+				return nil, fmt.Errorf("series record: %w", err)
+			}
+		}
+		out = append(out, seriesEntry{uid: string(k[len(prefix):]), rec: rec, attrs: attrs})
 	}
 	slices.SortFunc(out, cmpSeries)
 	return out, nil
@@ -176,7 +184,7 @@ func orderedItems(tx *bolt.Tx, study, series string) ([]sopItem, error) {
 	if tx.Bucket(bStudies).Get([]byte(study)) == nil {
 		return nil, ErrNotFound
 	}
-	ss, err := studySeries(tx, study)
+	ss, err := studySeries(tx, study, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -128,6 +128,10 @@ type searcher struct {
 	// st is the study being evaluated.
 	studyCur *bolt.Cursor
 	st       studyCtx
+	// studyBuf, seriesBuf and instBuf hold unpacked attr lists (see
+	// packedAttrs.list) of the study being evaluated, its series and the
+	// instance being evaluated.
+	studyBuf, seriesBuf, instBuf []byte
 	// dateSpan, when set, is the one StudyDate range [lo, hi] (either may
 	// be empty: open) whose date index entries give the candidates, read
 	// newest first by streamDates.
@@ -611,6 +615,7 @@ type studyCtx struct {
 	uid      string
 	err      error // from decoding the computed attributes
 	rec      studyRec
+	attrs    []byte // the record's attr list
 	computed []Attr // ModalitiesInStudy, SOPClassesInStudy, counts
 	result   []Attr // built once, shared by lower-level results
 	encoded  []byte // the same, encoded form
@@ -637,8 +642,14 @@ func (s *searcher) study(uidb []byte) error {
 	if err != nil {
 		return fmt.Errorf("study record: %w", err)
 	}
-	// The studyCtx is reused: nothing keeps it past this call.
-	s.st = studyCtx{rec: rec}
+	// The studyCtx and the unpacking buffers are reused: nothing keeps
+	// them past this call (results are copied to the arena).
+	s.studyBuf, s.seriesBuf = s.studyBuf[:0], s.seriesBuf[:0]
+	attrs, err := rec.Attrs.list(&s.studyBuf)
+	if err != nil {
+		return fmt.Errorf("study record: %w", err)
+	}
+	s.st = studyCtx{rec: rec, attrs: attrs}
 	st := &s.st
 	if s.q.Level == LevelStudy {
 		ok, err := s.matches(st, nil, nil)
@@ -648,7 +659,7 @@ func (s *searcher) study(uidb []byte) error {
 		return s.emit(st, nil, nil)
 	}
 	st.uid = string(uidb)
-	series, err := studySeries(s.tx, st.uid)
+	series, err := studySeries(s.tx, st.uid, &s.seriesBuf)
 	if err != nil {
 		return err
 	}
@@ -719,7 +730,12 @@ func (s *searcher) instances(st *studyCtx, se *seriesEntry) error {
 		if v == nil {
 			continue
 		}
-		attrs, err := instAttrs(v)
+		packed, err := instAttrs(v)
+		if err != nil {
+			return fmt.Errorf("instance record: %w", err)
+		}
+		s.instBuf = s.instBuf[:0]
+		attrs, err := packed.list(&s.instBuf)
 		if err != nil {
 			return fmt.Errorf("instance record: %w", err)
 		}
@@ -736,11 +752,11 @@ func (s *searcher) instances(st *studyCtx, se *seriesEntry) error {
 	return nil
 }
 
-// instAttrs returns the attr list of an instance record without decoding
+// instAttrs returns the attrs field of an instance record without decoding
 // the rest.
-func instAttrs(b []byte) ([]byte, error) {
+func instAttrs(b []byte) (packedAttrs, error) {
 	d := dec{b: b}
-	d.version()
+	plain := d.versionAttrs()
 	for i := 0; i < 4; i++ {
 		d.bytes()
 	}
@@ -752,7 +768,7 @@ func instAttrs(b []byte) ([]byte, error) {
 	d.bool()
 	d.sv()
 	d.bytes()
-	a := d.bytes()
+	a := d.attrs(plain)
 	return a, d.err
 }
 
@@ -785,7 +801,7 @@ func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte
 		if tag == tagNumSeriesInstances {
 			return rawValues(tag, "IS", []string{strconv.FormatUint(se.rec.NInst, 10)}), true
 		}
-		if a, ok := findAttr(se.rec.Attrs, tag); ok {
+		if a, ok := findAttr(se.attrs, tag); ok {
 			return a, true
 		}
 	}
@@ -798,7 +814,7 @@ func (s *searcher) lookup(tag uint32, st *studyCtx, se *seriesEntry, inst []byte
 		}
 		return rawAttr{}, false
 	}
-	return findAttr(st.rec.Attrs, tag)
+	return findAttr(st.attrs, tag)
 }
 
 // computedAttrs are the study's computed attributes, in tag order. A
@@ -910,7 +926,7 @@ func (s *searcher) emit(st *studyCtx, se *seriesEntry, inst []byte) error {
 	}
 	if se != nil {
 		s.comp[0] = s.arena.count(tagNumSeriesInstances, se.rec.NInst)
-		if r.Series, err = s.arena.copyAttrs(se.rec.Attrs, s.comp[:1]); err != nil {
+		if r.Series, err = s.arena.copyAttrs(se.attrs, s.comp[:1]); err != nil {
 			return fmt.Errorf("series attributes: %w", err)
 		}
 	}
@@ -937,7 +953,7 @@ func (s *searcher) emitEncoded(r *Result, st *studyCtx, se *seriesEntry, inst []
 	if se != nil {
 		s.nentries = 0
 		s.addCount(tagNumSeriesInstances, se.rec.NInst)
-		if r.enc[LevelSeries], err = s.arena.encodedAttrs(se.rec.Attrs, s.computedEntries()); err != nil {
+		if r.enc[LevelSeries], err = s.arena.encodedAttrs(se.attrs, s.computedEntries()); err != nil {
 			return fmt.Errorf("series attributes: %w", err)
 		}
 	}
@@ -1017,7 +1033,7 @@ func (s *searcher) studyEncoded(st *studyCtx) ([]byte, error) {
 	s.addComputed(tagSOPClassesInStudy, "UI", sets[1])
 	s.addCount(tagNumStudySeries, st.rec.NSeries)
 	s.addCount(tagNumStudyInstances, st.rec.NInst)
-	b, err := s.arena.encodedAttrs(st.rec.Attrs, s.computedEntries())
+	b, err := s.arena.encodedAttrs(st.attrs, s.computedEntries())
 	if err != nil {
 		return nil, fmt.Errorf("study attributes: %w", err)
 	}
@@ -1062,7 +1078,7 @@ func (s *searcher) studyAttrs(st *studyCtx) ([]Attr, error) {
 	}
 	s.comp[2] = a.count(tagNumStudySeries, st.rec.NSeries)
 	s.comp[3] = a.count(tagNumStudyInstances, st.rec.NInst)
-	as, err := a.copyAttrs(st.rec.Attrs, s.comp[:4])
+	as, err := a.copyAttrs(st.attrs, s.comp[:4])
 	if err != nil {
 		return nil, fmt.Errorf("study attributes: %w", err)
 	}

@@ -23,6 +23,15 @@ const (
 func fixture(t testing.TB) *index.Index {
 	t.Helper()
 	ix, _ := openTest(t, index.Options{})
+	for _, s := range fixtureSpecs() {
+		mustPut(t, ix, indextest.Build(s))
+	}
+	return ix
+}
+
+// fixtureSpecs are the instances of the fixture (testdata/schema2.db.gz
+// holds them too, written by schema 2).
+func fixtureSpecs() []indextest.Spec {
 	spec := func(i int, study, pid, issuer, name, date, tm, acc, mod string) indextest.Spec {
 		s := indextest.DefaultSpec(i)
 		s.StudyUID, s.SeriesUID, s.SOPInstanceUID = study, study+".1", study+".1.1"
@@ -48,10 +57,7 @@ func fixture(t testing.TB) *index.Index {
 	)
 	specs[len(specs)-1].StudyDescription = "Brain MRI"
 	specs[len(specs)-2].PatientSex = ""
-	for _, s := range specs {
-		mustPut(t, ix, indextest.Build(s))
-	}
-	return ix
+	return specs
 }
 
 func single(tag uint32, vr, v string) index.Filter {

@@ -1,0 +1,115 @@
+package index
+
+import (
+	_ "embed"
+	"fmt"
+	"slices"
+
+	"github.com/klauspost/compress/s2"
+)
+
+// Packed attr lists and the built-in dictionaries (see doc.go, "Packed
+// attr lists"). Most of an attr list is the same few hundred tags, VRs,
+// JSON framings and common values in every archive; an S2 block encoded
+// against a fixed dictionary of them stores little more than what is
+// particular to the study, series or instance.
+
+// The built-in dictionaries. They are part of the file format: a stored
+// value encoded with one can only be decoded with the same bytes, so they
+// never change (TestBuiltinDicts pins their SHA-256). A better dictionary
+// would be a new kind byte beside the old one. dicts/README.md says how
+// they were made.
+var (
+	//go:embed dicts/attrs.v1
+	attrDictBytes []byte
+	//go:embed dicts/json.v1
+	jsonDictBytes []byte
+
+	attrDict = mustDict(attrDictBytes)
+	jsonDict = mustDict(jsonDictBytes)
+)
+
+func mustDict(b []byte) *s2.Dict {
+	d := s2.MakeDict(b, nil)
+	if d == nil {
+		panic(fmt.Sprintf("index: built-in dictionary of %d bytes is not usable", len(b)))
+	}
+	return d
+}
+
+// Kinds of packed attr lists (first byte of the attrs field of a record
+// of version recordPacked).
+const (
+	attrsRaw = 0 // the attr list as is
+	attrsS2  = 1 // an S2 block encoded with attrDict
+)
+
+// minPack is the shortest attr list worth an S2 block.
+const minPack = 16
+
+// packAttrs returns the stored form of an attr list: an S2 block with the
+// built-in dictionary, or the list itself when that is not shorter.
+func packAttrs(list []byte) []byte {
+	if len(list) >= minPack {
+		out := make([]byte, 1, 1+s2.MaxEncodedLen(len(list)))
+		out[0] = attrsS2
+		out = append(out, attrDict.Encode(out[1:cap(out)], list)...)
+		if len(out) < 1+len(list) {
+			return out
+		}
+	}
+	out := make([]byte, 0, 1+len(list))
+	return append(append(out, attrsRaw), list...)
+}
+
+// packedAttrs is the attrs field of a decoded record: packed (kind byte
+// first) or, in records of version 1, the attr list itself. b aliases the
+// record.
+type packedAttrs struct {
+	b     []byte
+	plain bool // version 1: b is the list
+}
+
+// stored returns the packed form to write back in a record.
+func (p packedAttrs) stored() []byte {
+	if p.plain {
+		return packAttrs(p.b)
+	}
+	return p.b
+}
+
+// list returns the attr list. A raw list aliases the record; an S2 block
+// is decoded and appended to *buf (buf nil: a new slice). Lists returned
+// earlier from the same *buf stay valid: appending never overwrites them,
+// it only moves later data to a new array when *buf is full.
+func (p packedAttrs) list(buf *[]byte) ([]byte, error) {
+	if p.plain {
+		return p.b, nil
+	}
+	if len(p.b) == 0 {
+		return nil, fmt.Errorf("attr list: %w: empty", errCorrupt)
+	}
+	switch p.b[0] {
+	case attrsRaw:
+		return p.b[1:], nil
+	case attrsS2:
+		n, err := s2.DecodedLen(p.b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("attr list: %w: %v", errCorrupt, err)
+		}
+		var b []byte
+		if buf != nil {
+			b = *buf
+		}
+		b = slices.Grow(b, n)
+		out, err := attrDict.Decode(b[len(b):len(b)+n], p.b[1:])
+		if err != nil || len(out) != n {
+			return nil, fmt.Errorf("attr list: %w: %v", errCorrupt, err)
+		}
+		if buf != nil {
+			*buf = b[:len(b)+n]
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("attr list: %w: kind %d", errCorrupt, p.b[0])
+}
