@@ -59,11 +59,11 @@
 // ("packed attrs" below). Both versions are read.
 //
 // Page fill: bbolt splits pages at Bucket.FillPercent of a page, which is
-// not persisted. Each write transaction sets 0.9 on the buckets whose
-// recent keys arrived near the right edge of the tree (ascending, or a few
-// ascending streams taking turns), else bbolt's default 0.5, which leaves
-// pages about 69% full under random keys where 0.9 leaves them 36-40%
-// full; see fill.go.
+// not persisted. Each write transaction sets 0.9 on the buckets whose new
+// keys have mostly been appended after recently written ones (ascending
+// keys, or ascending streams interleaved), else bbolt's default 0.5,
+// which leaves pages about 69% full under random keys where 0.9 leaves
+// them 36-40% full; see fill.go.
 //
 //	meta       "schema" -> decimal schema version ("3"); Open refuses others
 //	           with ErrSchema, except schema 2 (all records of version 1),

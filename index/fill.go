@@ -8,116 +8,128 @@ import (
 
 // Page fill. bbolt splits a page that outgrows its size at
 // Bucket.FillPercent of the page (not persisted: set per transaction).
-// Keys that arrive in ascending order (the instances of a series in
-// hier, studies in x_date on a typical day, UIDs from a root with a
-// counter) only ever land at the right edge of the tree, so a split at 90%
-// leaves the left page nearly full for good. Keys that arrive in random
-// order (UUID-derived UIDs, patient IDs, names) land anywhere, and a 90%
-// split leaves a nearly full page that the next random key splits again:
-// measured on 12,000 one-instance studies with 2.25 UIDs, such buckets
-// ended 36-40% full, against about 69% with bbolt's default of 50%. So
-// each bucket's threshold follows how its keys have been arriving.
+// Keys that are appended after recently written keys (UIDs from a root
+// with a counter, the instances of a series in hier, studies in x_date on
+// a typical day, one or several uploads at once) land at the right edge of
+// their part of the tree, so a split at 90% leaves the left page nearly
+// full for good, where bbolt's default of 50% leaves every page half
+// empty. Keys that arrive in random order (UUID-derived UIDs, patient IDs,
+// names) land anywhere, and a 90% split leaves a nearly full page that
+// the next random key splits again: measured on 12,000 one-instance
+// studies with 2.25 UIDs, such buckets ended 36-40% full, against about
+// 69% with 50%. So each bucket's threshold follows how its keys arrive.
+//
+// A new key appends when its predecessor in the bucket (the greatest key
+// below it) is one of the bucket's last recentKeys keys written: true for
+// ascending keys and for up to about recentKeys ascending streams
+// interleaved in any order, and rarely for random keys (about
+// recentKeys/N in a bucket of N keys). Many short streams (a name's
+// studies in x_pn, say) come out in between, and their appends land
+// inside pages as random keys do, hence the threshold of 75% (chosen on
+// cmd/benchindex's and cmd/gencorpus's data: buckets 54-88% full, where a
+// threshold of 50% left x_pn 36% full, and one of 90% left studies and
+// mdict about 60% full).
 
 // Split thresholds.
 const (
-	fillAscending = 0.9
-	fillRandom    = 0.5 // bbolt's default
+	fillAppend = 0.9
+	fillRandom = 0.5 // bbolt's default
 )
 
-// A put is near the right edge when its key is above the least of the
-// bucket's last orderWindow distinct keys: always for ascending keys, also
-// for up to orderWindow ascending streams taking turns (several uploads
-// at once), and with probability orderWindow/(orderWindow+1) = 0.8 for
-// random keys. Streams interleaved at random (the studies of several
-// modalities in x_mod) come out in between and are filled as random. ascWeight is the
-// weight of one put in a bucket's ratio of such puts (an exponential
-// moving average over about the last 64 distinct keys), and ascThreshold
-// the ratio at which the bucket is filled as ascending: 4.3 standard
-// deviations of that average above 0.8.
 const (
-	orderWindow  = 4
-	ascWeight    = 1.0 / 64
-	ascThreshold = 0.95
+	recentKeys   = 64       // keys remembered per bucket
+	sampleEvery  = 4        // one put in 4 is looked at (a cursor seek each)
+	appendWeight = 1.0 / 32 // weight of a sample in the moving average
+	appendAbove  = 0.75     // ratio of appends from which to fill at 90%
 )
 
-// keyOrder tracks, per bucket, the ratio of puts near the right edge.
-// Only the committer goroutine uses it.
+// keyOrder tracks, per bucket, the ratio of puts that append. Only the
+// committer goroutine uses it.
 type keyOrder struct {
 	m map[string]*bucketOrder
 }
 
 type bucketOrder struct {
-	last [orderWindow][]byte // ring of the last distinct keys
-	n    int                 // keys seen
-	asc  float64             // starts at 0: random until shown otherwise
+	recent map[string]struct{}
+	ring   [recentKeys]string
+	n      int     // keys written
+	ratio  float64 // starts at 0: random until shown otherwise
 }
 
-// observe records a key about to be put into bucket. A key equal to the
-// previous one (the study of the next instance, say) says nothing.
-func (o *keyOrder) observe(bucket, key []byte) {
+// observe records a key about to be written to bucket b (named name) in
+// the current transaction.
+func (o *keyOrder) observe(b *bolt.Bucket, name, key []byte) {
 	if o.m == nil {
 		o.m = map[string]*bucketOrder{}
 	}
-	b := o.m[string(bucket)]
-	if b == nil {
-		b = new(bucketOrder)
-		o.m[string(bucket)] = b
+	bo := o.m[string(name)]
+	if bo == nil {
+		bo = &bucketOrder{recent: make(map[string]struct{}, recentKeys)}
+		o.m[string(name)] = bo
 	}
-	if b.n > 0 && bytes.Equal(key, b.last[(b.n-1)%orderWindow]) {
-		return
+	if _, ok := bo.recent[string(key)]; ok {
+		return // a key written lately (the study of the next instance)
 	}
-	if b.n >= orderWindow {
-		least := b.last[0]
-		for _, k := range b.last[1:] {
-			if bytes.Compare(k, least) < 0 {
-				least = k
-			}
+	if bo.n%sampleEvery == 0 && bo.n >= recentKeys {
+		c := b.Cursor()
+		k, _ := c.Seek(key)
+		if bytes.Equal(k, key) {
+			return // an update, or a study or series already there
+		}
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
 		}
 		up := 0.0
-		if bytes.Compare(key, least) > 0 {
+		if _, ok := bo.recent[string(k)]; k != nil && ok {
 			up = 1
 		}
-		b.asc += (up - b.asc) * ascWeight
+		bo.ratio += (up - bo.ratio) * appendWeight
 	}
-	slot := &b.last[b.n%orderWindow]
-	*slot = append((*slot)[:0], key...)
-	b.n++
+	slot := &bo.ring[bo.n%recentKeys]
+	if bo.n >= recentKeys {
+		delete(bo.recent, *slot)
+	}
+	*slot = string(key)
+	bo.recent[*slot] = struct{}{}
+	bo.n++
 }
 
-// ascending reports whether bucket's keys have been arriving near the
-// right edge.
-func (o *keyOrder) ascending(bucket []byte) bool {
-	b := o.m[string(bucket)]
-	return b != nil && b.asc >= ascThreshold
+// appending reports whether bucket's keys have been arriving as appends.
+func (o *keyOrder) appending(bucket []byte) bool {
+	bo := o.m[string(bucket)]
+	return bo != nil && bo.ratio >= appendAbove
 }
 
-// observePut records the keys a prepared instance puts (or would put, for
-// a study or series that already exists).
-func (o *keyOrder) observePut(p *prepared) {
-	o.observe(bInstances, []byte(p.sop))
-	o.observe(bMetadata, []byte(p.sop))
-	o.observe(bHier, p.hierKey)
-	o.observe(bSeries, p.seriesKey)
-	o.observe(bMDict, p.seriesKey)
-	o.observe(bSeriesUID, []byte(p.series))
-	o.observe(bStudies, []byte(p.study))
-	o.observe(bPatients, p.patientKey)
-	o.observe(bObjects, []byte(p.in.ObjectKey))
+// observePut records the keys a prepared instance writes (or would write,
+// for a study or series that already exists), before it is applied in tx.
+func (o *keyOrder) observePut(tx *bolt.Tx, p *prepared) {
+	obs := func(name, key []byte) { o.observe(tx.Bucket(name), name, key) }
+	obs(bInstances, []byte(p.sop))
+	obs(bMetadata, []byte(p.sop))
+	obs(bHier, p.hierKey)
+	obs(bSeries, p.seriesKey)
+	obs(bMDict, p.seriesKey)
+	obs(bSeriesUID, []byte(p.series))
+	obs(bStudies, []byte(p.study))
+	obs(bPatients, p.patientKey)
+	obs(bObjects, []byte(p.in.ObjectKey))
 	for _, e := range p.studyIdx {
-		o.observe(e.bucket, e.key)
+		obs(e.bucket, e.key)
 	}
 	if p.modality != "" {
-		o.observe(bxMod, indexKey(p.modality, p.study))
+		obs(bxMod, indexKey(p.modality, p.study))
 	}
 }
 
 // setFill sets the split threshold of every bucket for a write
-// transaction.
+// transaction; bbolt reads it when the transaction commits.
 func (o *keyOrder) setFill(tx *bolt.Tx) {
 	for _, name := range allBuckets {
 		f := fillRandom
-		if o.ascending(name) {
-			f = fillAscending
+		if o.appending(name) {
+			f = fillAppend
 		}
 		tx.Bucket(name).FillPercent = f
 	}

@@ -10,34 +10,60 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TestKeyOrder: ascending keys and streams taking turns are detected,
-// random keys and repeated keys are not.
+// TestKeyOrder: ascending keys and ascending streams interleaved at
+// random are seen as appends, random keys are not, and a repeated key
+// says nothing.
 func TestKeyOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
+	random := func(int) string { return fmt.Sprintf("%08d", rng.IntN(1e8)) }
+	var streams [5]int
 	cases := []struct {
 		name string
 		key  func(i int) string
 		want bool
 	}{
 		{"ascending", func(i int) string { return fmt.Sprintf("%08d", i) }, true},
-		{"three streams taking turns", func(i int) string { return fmt.Sprintf("%d.%08d", i%3, i/3) }, true},
-		{"random", func(int) string { return fmt.Sprintf("%08d", rng.IntN(1e8)) }, false},
+		{"five streams interleaved at random", func(int) string {
+			s := rng.IntN(len(streams))
+			streams[s]++
+			return fmt.Sprintf("%d.%08d", s, streams[s])
+		}, true},
+		{"random", random, false},
 		{"one key repeated, then random", func(i int) string {
-			if i < 500 {
+			if i < 1000 {
 				return "same"
 			}
-			return fmt.Sprintf("%08d", rng.IntN(1e8))
+			return random(i)
 		}, false},
 	}
-	for _, c := range cases {
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "b.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for ci, c := range cases {
 		var o keyOrder
-		b := []byte("b")
-		for i := range 5000 {
-			o.observe(b, []byte(c.key(i)))
-			if i > 1000 && o.ascending(b) != c.want {
-				t.Errorf("%s: ascending = %v after %d keys, want %v", c.name, !c.want, i+1, c.want)
-				break
+		name := []byte(fmt.Sprint(ci))
+		err := db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucket(name)
+			if err != nil {
+				return err
 			}
+			for i := range 5000 {
+				k := []byte(c.key(i))
+				o.observe(b, name, k)
+				if err := b.Put(k, nil); err != nil {
+					return err
+				}
+				if i > 1500 && o.appending(name) != c.want {
+					t.Errorf("%s: appending = %v after %d keys, want %v", c.name, !c.want, i+1, c.want)
+					break
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -223,18 +223,16 @@ func (ix *Index) commitLoop() {
 // commit applies a group in one transaction; on a transaction failure it
 // retries each member alone.
 func (ix *Index) commit(batch []*putReq) {
-	for _, r := range batch {
-		ix.order.observePut(r.p)
-	}
 	err := ix.db.Update(func(tx *bolt.Tx) error {
-		ix.order.setFill(tx)
 		for _, r := range batch {
+			ix.order.observePut(tx, r.p)
 			var txErr error
 			r.res, r.err, txErr = ix.apply(tx, r.p)
 			if txErr != nil {
 				return txErr
 			}
 		}
+		ix.order.setFill(tx)
 		return nil
 	})
 	if err == nil {
