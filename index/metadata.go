@@ -3,7 +3,6 @@ package index
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -128,21 +127,10 @@ func decodeSeriesDict(v []byte) (*seriesDict, error) {
 // encodeMetadata returns the stored form of meta with series dictionary d
 // (nil: the built-in one), or raw when that is not shorter.
 func encodeMetadata(d *seriesDict, meta []byte) []byte {
-	if len(meta) >= s2.MinDictSize {
-		out := make([]byte, 1, 1+s2.MaxEncodedLen(len(meta)))
-		if d != nil {
-			out[0] = mdDict
-			out = append(out, d.d.Encode(out[1:cap(out)], meta)...)
-		} else {
-			out[0] = mdJSON
-			out = append(out, jsonDict.Encode(out[1:cap(out)], meta)...)
-		}
-		if len(out) < 1+len(meta) {
-			return out
-		}
+	if d != nil {
+		return s2Pack(d.d, mdDict, mdRaw, s2.MinDictSize, meta)
 	}
-	out := make([]byte, 0, 1+len(meta))
-	return append(append(out, mdRaw), meta...)
+	return s2Pack(jsonDict, mdJSON, mdRaw, s2.MinDictSize, meta)
 }
 
 // appendMetadata appends the JSON of a stored metadata value to buf; dict
@@ -155,10 +143,6 @@ func appendMetadata(buf, v []byte, dict func() (*seriesDict, error)) ([]byte, er
 	case mdRaw:
 		return append(buf, v[1:]...), nil
 	case mdDict, mdJSON:
-		n, err := s2.DecodedLen(v[1:])
-		if err != nil {
-			return buf, fmt.Errorf("metadata: %w: %v", errCorrupt, err)
-		}
 		d := jsonDict
 		if v[0] == mdDict {
 			sd, err := dict()
@@ -167,12 +151,11 @@ func appendMetadata(buf, v []byte, dict func() (*seriesDict, error)) ([]byte, er
 			}
 			d = sd.d
 		}
-		buf = slices.Grow(buf, n)
-		out, err := d.Decode(buf[len(buf):len(buf)+n], v[1:])
-		if err != nil || len(out) != n {
-			return buf, fmt.Errorf("metadata: %w: %v", errCorrupt, err)
+		out, err := s2Unpack(buf, d, v[1:])
+		if err != nil {
+			return buf, fmt.Errorf("metadata: %w", err)
 		}
-		return buf[:len(buf)+n], nil
+		return out, nil
 	}
 	return buf, fmt.Errorf("metadata: %w: kind %d", errCorrupt, v[0])
 }

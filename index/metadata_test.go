@@ -260,53 +260,46 @@ func TestObjectKeyEncoding(t *testing.T) {
 	}
 }
 
-// TestOpenOldSchema: a file of an older schema is refused with ErrSchema,
-// and the message says how to rebuild it.
+// TestOpenOldSchema: a file of schema 1 is refused with ErrSchema, and the
+// message says how to rebuild it; a schema 2 file opens and is marked
+// schema 3, since records written from then on are packed
+// (TestSchema2File reads one).
 func TestOpenOldSchema(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ix.db")
-	ix, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ix.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(keySchema, []byte("1")) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := ix.Close(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open(ctx, path, Options{})
-	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "reindex") {
-		t.Fatalf("Open of a schema 1 file: err = %v, want ErrSchema naming reindex", err)
-	}
-}
-
-// TestOpenSchema2: a schema 2 file opens and is marked schema 3, since
-// records written from then on are packed (TestSchema2File reads one).
-func TestOpenSchema2(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ix.db")
-	ix, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ix.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(keySchema, []byte("2")) }); err != nil {
-		t.Fatal(err)
-	}
-	if err := ix.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if ix, err = Open(ctx, path, Options{}); err != nil {
-		t.Fatalf("Open of a schema 2 file: %v", err)
-	}
-	defer ix.Close()
-	err = ix.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bMeta).Get(keySchema); string(v) != schemaVersion {
-			t.Errorf("schema after Open: %q, want %q", v, schemaVersion)
+	for _, c := range []struct {
+		schema string
+		ok     bool
+	}{{"1", false}, {"2", true}} {
+		path := filepath.Join(t.TempDir(), "ix.db")
+		ix, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+		if err := ix.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(keySchema, []byte(c.schema)) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := ix.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ix, err = Open(ctx, path, Options{})
+		if !c.ok {
+			if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "reindex") {
+				t.Fatalf("Open of a schema %s file: err = %v, want ErrSchema naming reindex", c.schema, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("Open of a schema %s file: %v", c.schema, err)
+		}
+		err = ix.db.View(func(tx *bolt.Tx) error {
+			if v := tx.Bucket(bMeta).Get(keySchema); string(v) != schemaVersion {
+				t.Errorf("schema after Open: %q, want %q", v, schemaVersion)
+			}
+			return nil
+		})
+		ix.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }

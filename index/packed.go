@@ -50,16 +50,36 @@ const minPack = 16
 // packAttrs returns the stored form of an attr list: an S2 block with the
 // built-in dictionary, or the list itself when that is not shorter.
 func packAttrs(list []byte) []byte {
-	if len(list) >= minPack {
-		out := make([]byte, 1, 1+s2.MaxEncodedLen(len(list)))
-		out[0] = attrsS2
-		out = append(out, attrDict.Encode(out[1:cap(out)], list)...)
-		if len(out) < 1+len(list) {
+	return s2Pack(attrDict, attrsS2, attrsRaw, minPack, list)
+}
+
+// s2Pack returns the byte kind and b encoded with d, or the byte raw and b
+// when that is not shorter or b is shorter than minLen.
+func s2Pack(d *s2.Dict, kind, raw byte, minLen int, b []byte) []byte {
+	if len(b) >= minLen {
+		out := make([]byte, 1, 1+s2.MaxEncodedLen(len(b)))
+		out[0] = kind
+		out = append(out, d.Encode(out[1:cap(out)], b)...)
+		if len(out) < 1+len(b) {
 			return out
 		}
 	}
-	out := make([]byte, 0, 1+len(list))
-	return append(append(out, attrsRaw), list...)
+	out := make([]byte, 0, 1+len(b))
+	return append(append(out, raw), b...)
+}
+
+// s2Unpack appends the decoding of the S2 block with dictionary d to buf.
+func s2Unpack(buf []byte, d *s2.Dict, block []byte) ([]byte, error) {
+	n, err := s2.DecodedLen(block)
+	if err != nil {
+		return buf, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	buf = slices.Grow(buf, n)
+	out, err := d.Decode(buf[len(buf):len(buf)+n], block)
+	if err != nil || len(out) != n {
+		return buf, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return buf[:len(buf)+n], nil
 }
 
 // packedAttrs is the attrs field of a decoded record: packed (kind byte
@@ -93,23 +113,19 @@ func (p packedAttrs) list(buf *[]byte) ([]byte, error) {
 	case attrsRaw:
 		return p.b[1:], nil
 	case attrsS2:
-		n, err := s2.DecodedLen(p.b[1:])
-		if err != nil {
-			return nil, fmt.Errorf("attr list: %w: %v", errCorrupt, err)
-		}
 		var b []byte
 		if buf != nil {
 			b = *buf
 		}
-		b = slices.Grow(b, n)
-		out, err := attrDict.Decode(b[len(b):len(b)+n], p.b[1:])
-		if err != nil || len(out) != n {
-			return nil, fmt.Errorf("attr list: %w: %v", errCorrupt, err)
+		start := len(b)
+		b, err := s2Unpack(b, attrDict, p.b[1:])
+		if err != nil {
+			return nil, fmt.Errorf("attr list: %w", err)
 		}
 		if buf != nil {
-			*buf = b[:len(b)+n]
+			*buf = b
 		}
-		return out, nil
+		return b[start:], nil
 	}
 	return nil, fmt.Errorf("attr list: %w: kind %d", errCorrupt, p.b[0])
 }
