@@ -350,7 +350,9 @@ type instRec struct {
 	layoutView []byte
 }
 
-func encodeInst(in *Instance, hasNum bool, num int64) []byte {
+// encodeInst encodes an instance record; list is the attr list of
+// in.Instance.
+func encodeInst(in *Instance, hasNum bool, num int64, list []byte) []byte {
 	e := enc{buf: make([]byte, 0, 256+len(in.Layout))}
 	e.byte(recordPacked)
 	e.str(in.StudyUID)
@@ -363,7 +365,7 @@ func encodeInst(in *Instance, hasNum bool, num int64) []byte {
 	e.time(in.Stored)
 	e.opt(hasNum, num)
 	e.bytes(in.Layout)
-	e.bytes(packAttrs(appendAttrs(nil, in.Instance)))
+	e.bytes(packAttrs(list))
 	return e.buf
 }
 

@@ -3,6 +3,8 @@ package index
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -24,7 +26,7 @@ func testInstance() *Instance {
 // every truncation of them is an error, never a panic.
 func TestCodecRoundTripAndTruncation(t *testing.T) {
 	in := testInstance()
-	inst := encodeInst(in, true, -7)
+	inst := encodeInst(in, true, -7, appendAttrs(nil, in.Instance))
 	r, err := decodeInst([]byte(in.SOPInstanceUID), inst)
 	if err != nil {
 		t.Fatal(err)
@@ -115,9 +117,16 @@ func TestPackedAttrs(t *testing.T) {
 	if got := (packedAttrs{b: long, plain: true}).stored(); !bytes.Equal(got, pl) {
 		t.Errorf("a version 1 list is not packed when written back")
 	}
-	for _, bad := range [][]byte{nil, {9, 1, 2}, {attrsS2, 0xff, 0xff, 0xff}, pl[:len(pl)-1]} {
-		if _, err := (packedAttrs{b: bad}).list(nil); err == nil {
-			t.Errorf("packed %q unpacked without error", bad)
+	huge := []byte{attrsS2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0} // says 4 GiB
+	for _, bad := range [][]byte{nil, {9, 1, 2}, {attrsS2, 0xff, 0xff, 0xff}, pl[:len(pl)-1], huge} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if _, err := (packedAttrs{b: bad}).list(nil); !errors.Is(err, errCorrupt) {
+			t.Errorf("packed %q unpacked with error %v, want errCorrupt", bad, err)
+		}
+		runtime.ReadMemStats(&after)
+		if n := after.TotalAlloc - before.TotalAlloc; n > 256<<20 { // not the 4 GiB it claims
+			t.Errorf("packed %q: %d bytes allocated to find it corrupt", bad, n)
 		}
 	}
 
@@ -132,7 +141,7 @@ func TestPackedAttrs(t *testing.T) {
 		out = binary.AppendUvarint(out, uint64(len(list)))
 		return append(out, list...)
 	}
-	r, err := decodeInst([]byte(in.SOPInstanceUID), v1(encodeInst(in, true, -7), pl, long))
+	r, err := decodeInst([]byte(in.SOPInstanceUID), v1(encodeInst(in, true, -7, appendAttrs(nil, in.Instance)), pl, long))
 	if err != nil || r.ObjectKey != in.ObjectKey || !r.attrs.plain || !bytes.Equal(r.attrs.b, long) {
 		t.Errorf("version 1 instance: %+v, %v", r, err)
 	}

@@ -26,6 +26,12 @@ const (
 	mdJSON = 2 // an S2 block encoded with the built-in JSON dictionary
 )
 
+// maxMetadata is the largest metadata object Put accepts (decoding refuses
+// larger ones, so a damaged length cannot make it allocate more). Part-10
+// parsing keeps at most 256 MiB of values in memory by default
+// (part10.DefaultLimits), which JSON makes at most a few times longer.
+const maxMetadata = 1 << 30
+
 // mdCacheMax bounds the dictionaries kept in memory (each holds its
 // template and, once used for encoding, a 32 KiB hash table).
 const mdCacheMax = 64
@@ -113,7 +119,14 @@ func decodeSeriesDict(v []byte) (*seriesDict, error) {
 	if d.err != nil {
 		return nil, fmt.Errorf("series dictionary: %w", d.err)
 	}
-	tmpl, err := s2.Decode(nil, d.b)
+	var tmpl []byte
+	n, err := s2.DecodedLen(d.b)
+	if err == nil && n > s2.MaxDictSize {
+		err = fmt.Errorf("template of %d bytes", n)
+	}
+	if err == nil {
+		tmpl, err = s2.Decode(nil, d.b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("series dictionary: %w: %v", errCorrupt, err)
 	}
@@ -151,7 +164,7 @@ func appendMetadata(buf, v []byte, dict func() (*seriesDict, error)) ([]byte, er
 			}
 			d = sd.d
 		}
-		out, err := s2Unpack(buf, d, v[1:])
+		out, err := s2Unpack(buf, d, v[1:], maxMetadata)
 		if err != nil {
 			return buf, fmt.Errorf("metadata: %w", err)
 		}

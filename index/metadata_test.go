@@ -228,6 +228,14 @@ func TestMetadataCorrupt(t *testing.T) {
 			t.Errorf("truncated to %d bytes: err = %v, want errCorrupt", i, err)
 		}
 	}
+	for _, huge := range [][]byte{{mdJSON, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}, {mdDict, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}} {
+		if _, err := appendMetadata(nil, huge, dict); !errors.Is(err, errCorrupt) {
+			t.Errorf("metadata saying it decodes to 4 GiB: err = %v, want errCorrupt", err)
+		}
+	}
+	if _, err := decodeSeriesDict([]byte{recordVersion, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}); !errors.Is(err, errCorrupt) {
+		t.Errorf("series dictionary saying it decodes to 4 GiB: err = %v, want errCorrupt", err)
+	}
 	if _, err := appendMetadata(nil, []byte{7, 1, 2}, dict); !errors.Is(err, errCorrupt) {
 		t.Errorf("unknown kind: err = %v", err)
 	}

@@ -44,8 +44,13 @@ const (
 	attrsS2  = 1 // an S2 block encoded with attrDict
 )
 
-// minPack is the shortest attr list worth an S2 block.
-const minPack = 16
+// minPack is the shortest attr list worth an S2 block; maxAttrList the
+// longest attr list Put accepts (decoding refuses longer ones, so a
+// damaged length cannot make it allocate gigabytes).
+const (
+	minPack     = 16
+	maxAttrList = 64 << 20
+)
 
 // packAttrs returns the stored form of an attr list: an S2 block with the
 // built-in dictionary, or the list itself when that is not shorter.
@@ -68,11 +73,15 @@ func s2Pack(d *s2.Dict, kind, raw byte, minLen int, b []byte) []byte {
 	return append(append(out, raw), b...)
 }
 
-// s2Unpack appends the decoding of the S2 block with dictionary d to buf.
-func s2Unpack(buf []byte, d *s2.Dict, block []byte) ([]byte, error) {
+// s2Unpack appends the decoding of the S2 block with dictionary d to buf;
+// a block that says it decodes to more than max bytes is corrupt.
+func s2Unpack(buf []byte, d *s2.Dict, block []byte, max int) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
 		return buf, fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	if n > max {
+		return buf, fmt.Errorf("%w: block of %d bytes decoded, at most %d", errCorrupt, n, max)
 	}
 	buf = slices.Grow(buf, n)
 	out, err := d.Decode(buf[len(buf):len(buf)+n], block)
@@ -118,14 +127,14 @@ func (p packedAttrs) list(buf *[]byte) ([]byte, error) {
 			b = *buf
 		}
 		start := len(b)
-		b, err := s2Unpack(b, attrDict, p.b[1:])
+		b, err := s2Unpack(b, attrDict, p.b[1:], maxAttrList)
 		if err != nil {
 			return nil, fmt.Errorf("attr list: %w", err)
 		}
 		if buf != nil {
 			*buf = b
 		}
-		return b[start:], nil
+		return b[start:len(b):len(b)], nil // appending to it must not overwrite what follows
 	}
 	return nil, fmt.Errorf("attr list: %w: kind %d", errCorrupt, p.b[0])
 }

@@ -423,8 +423,8 @@ func prepare(in *Instance) (*prepared, error) {
 	if in.ObjectKey == "" || len(in.ObjectKey) > maxObjectKeyLen || strings.IndexByte(in.ObjectKey, 0) >= 0 {
 		return nil, fmt.Errorf("%w: bad object key", ErrInvalid)
 	}
-	if len(in.Metadata) == 0 {
-		return nil, fmt.Errorf("%w: no metadata", ErrInvalid)
+	if len(in.Metadata) == 0 || len(in.Metadata) > maxMetadata {
+		return nil, fmt.Errorf("%w: no metadata, or more than %d bytes", ErrInvalid, maxMetadata)
 	}
 	if in.Size < 0 {
 		return nil, fmt.Errorf("%w: negative size", ErrInvalid)
@@ -454,7 +454,6 @@ func prepare(in *Instance) (*prepared, error) {
 	if a := attrByTag(seriesA, tagModality); a != nil && len(a.Values) > 0 {
 		p.modality = truncate(cleanValue("CS", a.Values[0]))
 	}
-	p.instVal = encodeInst(in, instHas, instNum)
 	order := orderBytes(instHas, instNum)
 	p.hierKey = slices.Concat([]byte(p.study), []byte{0}, []byte(p.series), []byte{0}, order[:], []byte(p.sop))
 	p.seriesKey = seriesKey(p.study, p.series)
@@ -469,8 +468,13 @@ func prepare(in *Instance) (*prepared, error) {
 	p.patientKey = []byte(in.PatientID + "\x00" + in.IssuerOfPatientID)
 	p.demo = demographics(in.PatientID, in.IssuerOfPatientID, studyA)
 	p.sortKey = studySortKey(studyA)
+	seriesList, instList := appendAttrs(nil, seriesA), appendAttrs(nil, instA)
+	if max(len(studyList), len(seriesList), len(instList)) > maxAttrList {
+		return nil, fmt.Errorf("%w: attributes of more than %d bytes", ErrInvalid, maxAttrList)
+	}
+	p.instVal = encodeInst(in, instHas, instNum, instList)
 	p.studyPacked = packAttrs(studyList)
-	p.seriesPacked = packAttrs(appendAttrs(nil, seriesA))
+	p.seriesPacked = packAttrs(seriesList)
 	p.studyIdx = studyIndexEntries(p.study, studyList, p.sortKey)
 	p.size = len(in.Metadata) + len(p.instVal) + len(p.studyPacked) + len(p.seriesPacked)
 	return p, nil
