@@ -91,12 +91,13 @@ func s2Unpack(buf []byte, d *s2.Dict, block []byte, max int) ([]byte, error) {
 	return buf[:len(buf)+n], nil
 }
 
-// packedAttrs is the attrs field of a decoded record: packed (kind byte
-// first) or, in records of version 1, the attr list itself. b aliases the
-// record.
+// packedAttrs is the attrs field of a record: packed (kind byte first)
+// or plain, the attr list itself (in records of version 1, and in records
+// being created: the list is packed when the record is encoded). b
+// aliases the record.
 type packedAttrs struct {
 	b     []byte
-	plain bool // version 1: b is the list
+	plain bool
 }
 
 // stored returns the packed form to write back in a record.

@@ -64,15 +64,17 @@ type prepared struct {
 	hierKey            []byte
 	seriesKey          []byte
 	patientKey         []byte
-	// the attr lists, packed for the records (see packed.go)
-	studyPacked, seriesPacked, patientPacked []byte
-	demo                                     []byte
-	sortKey                                  [sortKeyLen]byte
-	seriesHasNum                             bool
-	seriesNum                                int64
-	modality                                 string
-	studyIdx                                 []idxEntry
-	size                                     int
+	// the attr lists of the records, packed (packed.go) by the committer
+	// only when it creates the record: the later instances of a study or
+	// series do not need theirs
+	studyList, seriesList, patientList []byte
+	demo                               []byte
+	sortKey                            [sortKeyLen]byte
+	seriesHasNum                       bool
+	seriesNum                          int64
+	modality                           string
+	studyIdx                           []idxEntry
+	size                               int
 	// mdEnc is Metadata encoded with mdDict (see metadata.go), when its
 	// series dictionary was cached at prepare time.
 	mdDict *seriesDict
@@ -309,14 +311,14 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	if v := sb.Get(studyKey); v == nil {
 		st = studyRec{
 			PatientID: []byte(in.PatientID), Issuer: []byte(in.IssuerOfPatientID), Demo: p.demo, decoded: true,
-			SortKey: p.sortKey, Created: unixNano(in.Stored), Attrs: packedAttrs{b: p.studyPacked},
+			SortKey: p.sortKey, Created: unixNano(in.Stored), Attrs: packedAttrs{b: p.studyList, plain: true},
 		}
 		for _, e := range p.studyIdx {
 			if err := tx.Bucket(e.bucket).Put(e.key, p.sortKey[:]); err != nil {
 				return false, fmt.Errorf("index %s: %w", e.bucket, err)
 			}
 		}
-		if err := addPatient(tx, p.patientKey, p.patientPacked); err != nil {
+		if err := addPatient(tx, p.patientKey, p.patientList); err != nil {
 			return false, err
 		}
 		if err := addCount(tx, keyStudies, 1); err != nil {
@@ -334,7 +336,7 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	v := rb.Get(p.seriesKey)
 	newSeries := v == nil
 	if newSeries {
-		sr = seriesRec{HasNumber: p.seriesHasNum, Number: p.seriesNum, Modality: p.modality, Attrs: packedAttrs{b: p.seriesPacked}}
+		sr = seriesRec{HasNumber: p.seriesHasNum, Number: p.seriesNum, Modality: p.modality, Attrs: packedAttrs{b: p.seriesList, plain: true}}
 		if err := tx.Bucket(bSeriesUID).Put([]byte(p.series), []byte(p.study)); err != nil {
 			return false, err
 		}
@@ -382,9 +384,9 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	return mismatch, addCount(tx, keyInstances, 1)
 }
 
-func addPatient(tx *bolt.Tx, key, packed []byte) error {
+func addPatient(tx *bolt.Tx, key, list []byte) error {
 	b := tx.Bucket(bPatients)
-	pr := patientRec{Attrs: packedAttrs{b: packed}}
+	pr := patientRec{Attrs: packedAttrs{b: list, plain: true}}
 	if v := b.Get(key); v != nil {
 		var err error
 		if pr, err = decodePatient(v); err != nil {
@@ -464,7 +466,7 @@ func prepare(in *Instance) (*prepared, error) {
 			patientA = append(patientA, a)
 		}
 	}
-	p.patientPacked = packAttrs(appendAttrs(nil, patientA))
+	p.patientList = appendAttrs(nil, patientA)
 	p.patientKey = []byte(in.PatientID + "\x00" + in.IssuerOfPatientID)
 	p.demo = demographics(in.PatientID, in.IssuerOfPatientID, studyA)
 	p.sortKey = studySortKey(studyA)
@@ -473,10 +475,9 @@ func prepare(in *Instance) (*prepared, error) {
 		return nil, fmt.Errorf("%w: attributes of more than %d bytes", ErrInvalid, maxAttrList)
 	}
 	p.instVal = encodeInst(in, instHas, instNum, instList)
-	p.studyPacked = packAttrs(studyList)
-	p.seriesPacked = packAttrs(seriesList)
+	p.studyList, p.seriesList = studyList, seriesList
 	p.studyIdx = studyIndexEntries(p.study, studyList, p.sortKey)
-	p.size = len(in.Metadata) + len(p.instVal) + len(p.studyPacked) + len(p.seriesPacked)
+	p.size = len(in.Metadata) + len(p.instVal) + len(studyList) + len(seriesList)
 	return p, nil
 }
 
