@@ -270,6 +270,38 @@ func (p *stowPart) Read(d []byte) (int, error) {
 
 // scanUntilBoundary and matchAfterPrefix are mime/multipart's (Go 1.27):
 // how much of buf is part data, and whether the delimiter follows.
+// indexDelim is bytes.Index(buf, delim) for the delimiter "\r\n--boundary".
+// bytes.Index finds candidates by the delimiter's first byte, '\r' (0x0D),
+// which is frequent in 16-bit pixel data: the high byte of a 12-bit value
+// is below 0x10, so CT pixels stop it every few dozen bytes. This looks
+// for the delimiter's last byte instead, a printable boundary character,
+// which such data holds far less often (only as a low byte). Like
+// bytes.Index, it hands over to bytes.Index's own search when candidates
+// fail too often (data made of that character).
+func indexDelim(buf, delim []byte) int {
+	k := len(delim) - 1
+	last := delim[k]
+	fails := 0
+	for i := k; i < len(buf); i++ {
+		j := bytes.IndexByte(buf[i:], last)
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if bytes.Equal(buf[i-k:i+1], delim) {
+			return i - k
+		}
+		if fails++; fails > (i+16)/8 {
+			start := i - k + 1 // no match starts before
+			if r := bytes.Index(buf[start:], delim); r >= 0 {
+				return start + r
+			}
+			return -1
+		}
+	}
+	return -1
+}
+
 func scanUntilBoundary(buf, dashBoundary, nlDashBoundary []byte, total int64, readErr error) (int, error) {
 	if total == 0 {
 		// At beginning of body, allow dashBoundary.
@@ -288,7 +320,7 @@ func scanUntilBoundary(buf, dashBoundary, nlDashBoundary []byte, total int64, re
 		}
 	}
 	// Search for "\n--boundary".
-	if i := bytes.Index(buf, nlDashBoundary); i >= 0 {
+	if i := indexDelim(buf, nlDashBoundary); i >= 0 {
 		switch matchAfterPrefix(buf[i:], nlDashBoundary, readErr) {
 		case -1:
 			return i + len(nlDashBoundary), nil

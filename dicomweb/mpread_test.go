@@ -150,3 +150,71 @@ func FuzzStowReader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIndexDelim: indexDelim finds what bytes.Index finds.
+func FuzzIndexDelim(f *testing.F) {
+	f.Add([]byte("ab\r\n--xyz\r\n--xy"), []byte("\r\n--xy"))
+	f.Add([]byte("\r\n--b"), []byte("\r\n--b"))
+	f.Add([]byte("xx"), []byte("\r\n--b"))
+	f.Fuzz(func(t *testing.T, buf, delim []byte) {
+		if len(delim) == 0 {
+			return
+		}
+		if got, want := indexDelim(buf, delim), bytes.Index(buf, delim); got != want {
+			t.Fatalf("indexDelim(%q, %q) = %d, bytes.Index = %d", buf, delim, got, want)
+		}
+	})
+}
+
+// ctLike is 12-bit pixel data in 16-bit little-endian samples, as CT
+// stores it: the high bytes are below 0x10, so '\r' (0x0D) is frequent.
+func ctLike(n int) []byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	b := make([]byte, n)
+	for i := 0; i+1 < n; i += 2 {
+		v := uint16(rng.IntN(4096))
+		b[i], b[i+1] = byte(v), byte(v>>8)
+	}
+	return b
+}
+
+// TestIndexDelimCT: on CT-like data with delimiters placed in it,
+// indexDelim agrees with bytes.Index at every start.
+func TestIndexDelimCT(t *testing.T) {
+	buf := ctLike(1 << 16)
+	delim := []byte("\r\n--" + "0123456789abcdef0123456789abcdef")
+	for _, at := range []int{100, 30000, len(buf) - len(delim)} {
+		copy(buf[at:], delim)
+	}
+	// Data made of the delimiter's last byte, with a delimiter late in it
+	// (the search hands over to bytes.Index).
+	same := bytes.Repeat(delim[len(delim)-1:], 1<<14)
+	copy(same[12345:], delim)
+	for _, b := range [][]byte{buf, same} {
+		for i := 0; i < len(b); i += 97 {
+			if got, want := indexDelim(b[i:], delim), bytes.Index(b[i:], delim); got != want {
+				t.Fatalf("from %d: indexDelim = %d, bytes.Index = %d", i, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkIndexDelim: the delimiter search over 256 KiB of CT-like pixel
+// data without a delimiter, against bytes.Index.
+func BenchmarkIndexDelim(b *testing.B) {
+	buf := ctLike(256 << 10)
+	delim := []byte("\r\n--" + "0123456789abcdef0123456789abcdef")
+	for _, c := range []struct {
+		name string
+		fn   func(s, sep []byte) int
+	}{{"bytes.Index", bytes.Index}, {"indexDelim", indexDelim}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(buf)))
+			for range b.N {
+				if c.fn(buf, delim) >= 0 {
+					b.Fatal("found")
+				}
+			}
+		})
+	}
+}
