@@ -9,7 +9,7 @@ import (
 )
 
 // Packed attr lists and the built-in dictionaries (see doc.go, "Packed
-// attr lists"). Most of an attr list is the same few hundred tags, VRs,
+// attrs"). Most of an attr list is the same few hundred tags, VRs,
 // JSON framings and common values in every archive; an S2 block encoded
 // against a fixed dictionary of them stores little more than what is
 // particular to the study, series or instance.
