@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 )
 
 // Accept negotiation (PS3.18 §8.7.3). A request without a transfer-syntax

@@ -3,7 +3,7 @@ package dicomweb
 import (
 	"testing"
 
-	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 )
 
 var (

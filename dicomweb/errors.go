@@ -10,9 +10,9 @@ import (
 	"syscall"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/pixels"
-	"github.com/minipacs/minipacs/dicomweb/pixels/codec"
-	"github.com/minipacs/minipacs/dicomweb/qido"
+	"github.com/minipacs/minipacs/dicomweb/archive/query"
+	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
+	"github.com/minipacs/minipacs/dicomweb/dicom/pixels/codec"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
@@ -45,7 +45,7 @@ var errNotFound = &httpError{http.StatusNotFound, "not found"}
 func statusOf(err error) (int, string) {
 	var he *httpError
 	var ee *echo.HTTPError
-	var qe *qido.Error
+	var qe *query.Error
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.msg

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/part10"
-	"github.com/minipacs/minipacs/dicomweb/pixels"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )

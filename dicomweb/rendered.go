@@ -15,8 +15,8 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/part10"
-	"github.com/minipacs/minipacs/dicomweb/pixels"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
 	"github.com/minipacs/minipacs/index"
 )
 

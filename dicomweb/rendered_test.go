@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/part10"
-	"github.com/minipacs/minipacs/dicomweb/pixels"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
 )
 
 // uidsOf reads the study, series and instance UIDs of a Part-10 file.

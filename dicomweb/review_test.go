@@ -464,8 +464,8 @@ func TestReviewSTOWRequiredAttributes(t *testing.T) {
 // PS3.18 §8.3.4.4 (Query Result Messages): when the server limits the
 // number of results, it "shall return a Warning header field: 299 {SERVICE}:
 // The number of results exceeded the maximum supported by the server.
-// Additional results can be requested." qido.Parse sets
-// Request.ServerLimited and defines qido.MoreResultsWarning for this, but
+// Additional results can be requested." query.Parse sets
+// Request.ServerLimited and defines query.MoreResultsWarning for this, but
 // search.go never uses them: a client with no limit cannot know that its
 // list was cut.
 func TestReviewQIDOServerLimitWarning(t *testing.T) {
@@ -932,7 +932,7 @@ func TestReviewQIDODateTimeRanges(t *testing.T) {
 }
 
 // PS3.18 §8.3.3.1 (Accept query parameter): "accept" in the query string
-// replaces the Accept header field. qido.Parse collects Request.Accept "for
+// replaces the Accept header field. query.Parse collects Request.Accept "for
 // the caller's content negotiation", but search.go never looks at it, so a
 // request for XML only (accept=application/dicom+xml) gets a 200 JSON
 // answer instead of the 406 the same request gets with an Accept header.

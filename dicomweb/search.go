@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/qido"
+	"github.com/minipacs/minipacs/dicomweb/archive/query"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -30,7 +30,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 		if ctype == "" {
 			return notAcceptable("search results are available as application/dicom+json")
 		}
-		q, err := qido.Parse(level, study, series, req.URL.RawQuery, s.qidoOptions())
+		q, err := query.Parse(level, study, series, req.URL.RawQuery, s.qidoOptions())
 		if err != nil {
 			return err
 		}
@@ -52,7 +52,7 @@ func (s *Server) search(level index.Level) echo.HandlerFunc {
 				return err
 			}
 			if more {
-				warn(qido.MoreResultsWarning)
+				warn(query.MoreResultsWarning)
 			}
 		}
 		var bw *bufio.Writer

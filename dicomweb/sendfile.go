@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 )
 
 // Zero-copy sending of stored bytes.

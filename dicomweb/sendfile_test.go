@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/minipacs/minipacs/dicomweb/dicomwebtest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/dicomwebtest"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )

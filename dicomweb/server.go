@@ -8,8 +8,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
-	"github.com/minipacs/minipacs/dicomweb/qido"
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/query"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
@@ -197,7 +198,7 @@ func (s *Server) baseURL(r *http.Request) string {
 func uids(c echo.Context) (study, series, instance string, err error) {
 	study, series, instance = c.Param("study"), c.Param("series"), c.Param("instance")
 	for _, u := range []string{study, series, instance} {
-		if u != "" && !ingest.ValidUID(u) {
+		if u != "" && !part10.ValidUID(u) {
 			return "", "", "", badRequest("invalid UID in the path")
 		}
 	}
@@ -205,8 +206,8 @@ func uids(c echo.Context) (study, series, instance string, err error) {
 }
 
 // qidoOptions are the query parser options of this server.
-func (s *Server) qidoOptions() qido.Options {
-	return qido.Options{MaxLimit: s.lim.QIDOMaxLimit}
+func (s *Server) qidoOptions() query.Options {
+	return query.Options{MaxLimit: s.lim.QIDOMaxLimit}
 }
 
 // trimTrailingSlash routes "/x/" as "/x".

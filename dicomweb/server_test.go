@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -17,9 +16,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
+
 	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/dicomwebtest"
-	"github.com/minipacs/minipacs/dicomweb/part10"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/testkit/dicomwebtest"
 	"github.com/minipacs/minipacs/index"
 )
 

@@ -13,7 +13,7 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 )
 
 // stow handles STOW-RS: POST /studies[/{study}] with a multipart/related

@@ -9,13 +9,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/minipacs/minipacs/dicomweb/kind"
+
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
 // ErrSchema is returned by Open when the file was written by an
 // incompatible version of the index.
-var ErrSchema = errors.New("index: unsupported schema version")
+var ErrSchema = kind.New(kind.Unsupported, "index: unsupported schema version")
 
 // schemaVersion is stored under meta/"schema".
 const schemaVersion = "3"

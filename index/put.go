@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"github.com/minipacs/minipacs/dicomweb/kind"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -400,7 +401,7 @@ func addPatient(tx *bolt.Tx, key, list []byte) error {
 // ErrInvalid is returned by Put for an Instance that cannot be indexed
 // (missing or over-long UIDs, NUL bytes, no object key or metadata, bad
 // VRs, repeated tags).
-var ErrInvalid = errors.New("index: invalid instance")
+var ErrInvalid = kind.New(kind.Invalid, "index: invalid instance")
 
 func checkUID(name, uid string) error {
 	if uid == "" || len(uid) > maxUIDLen || strings.IndexByte(uid, 0) >= 0 {

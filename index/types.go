@@ -1,19 +1,20 @@
 package index
 
 import (
-	"errors"
 	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/kind"
 )
 
 // ErrNotFound is returned when a study, series or instance is not indexed.
-var ErrNotFound = errors.New("index: not found")
+var ErrNotFound = kind.New(kind.NotFound, "index: not found")
 
 // ErrConflict is returned by Put when the SOP Instance UID is already
 // indexed with different content (different SHA-256).
-var ErrConflict = errors.New("index: instance already stored with different content")
+var ErrConflict = kind.New(kind.Conflict, "index: instance already stored with different content")
 
 // ErrClosed is returned by every call after Close.
-var ErrClosed = errors.New("index: closed")
+var ErrClosed = kind.New(kind.Unavailable, "index: closed")
 
 // Attr is one attribute as QIDO-RS needs it: its values for matching and its
 // DICOM JSON for answering.

@@ -17,17 +17,19 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/minipacs/minipacs/dicomweb/kind"
 )
 
 // ErrInvalidKey is returned for keys that ValidKey rejects.
-var ErrInvalidKey = errors.New("storage: invalid key")
+var ErrInvalidKey = kind.New(kind.Invalid, "storage: invalid key")
 
 // ErrUnavailable wraps backend failures that are likely transient (network
 // errors, timeouts, 5xx from an object store). Callers map it to 503.
-var ErrUnavailable = errors.New("storage: backend unavailable")
+var ErrUnavailable = kind.New(kind.Unavailable, "storage: backend unavailable")
 
 // ErrFull is returned when the backend has no room left (ENOSPC, quota).
-var ErrFull = errors.New("storage: no space left")
+var ErrFull = kind.New(kind.Full, "storage: no space left")
 
 // Store is the blob store interface.
 type Store interface {
@@ -183,7 +185,7 @@ func PutFile(ctx context.Context, s Store, key, path string) error {
 
 // ErrTooLong reports a reader that yields more bytes than the size given
 // to Put.
-var ErrTooLong = errors.New("storage: reader yields more bytes than the declared size")
+var ErrTooLong = kind.New(kind.Invalid, "storage: reader yields more bytes than the declared size")
 
 // CheckEOF reads past the declared size of a Put: r must be exhausted.
 // It fails with ErrTooLong when r has more bytes.

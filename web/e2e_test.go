@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/cmd/gencorpus/dcmwriter"
-	"github.com/minipacs/minipacs/dicomweb/exectest"
-	"github.com/minipacs/minipacs/dicomweb/testcorpus"
+	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
 // TestBrowserEndToEnd starts the real minipacs binary with real data (a

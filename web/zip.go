@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -35,7 +35,7 @@ import (
 // than a truncated archive that looks complete.
 func (s *Server) zip(c echo.Context) error {
 	study := c.Param("study")
-	if !ingest.ValidUID(study) {
+	if !part10.ValidUID(study) {
 		return textError(c, http.StatusBadRequest, "invalid study UID")
 	}
 	ctx := c.Request().Context()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb/scrub"
+	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )

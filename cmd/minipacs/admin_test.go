@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/index"
 )
 

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/minipacs/minipacs/dicomweb/audit"
+	"github.com/minipacs/minipacs/dicomweb/security/audit"
 )
 
 // auditCmd runs the audit subcommands:

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/minipacs/minipacs/dicomweb/testcorpus"
 	"io"
 	"io/fs"
 	"mime"
@@ -18,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
 // corpusDir finds shared/testdata/pydicom.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minipacs/minipacs/dicomweb/part10"
-	"github.com/minipacs/minipacs/dicomweb/testcorpus"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
 // runImport runs `minipacs import` and returns its exit code and output.

@@ -48,7 +48,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minipacs/minipacs/dicomweb/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
 )
 
 // ---- keys and a real local OIDC issuer ----
@@ -914,7 +914,7 @@ func keysOf(m map[string]bool) []string {
 // 3. Audit trail
 // =====================================================================
 
-// auditLine is one line of the audit log (dicomweb/audit/doc.go).
+// auditLine is one line of the audit log (dicomweb/security/audit/doc.go).
 type auditLine struct {
 	Seq    uint64 `json:"seq"`
 	Record struct {

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minipacs/minipacs/dicomweb/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
 	"github.com/minipacs/minipacs/storage/s3/miniotest"
 )
 

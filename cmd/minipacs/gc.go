@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/minipacs/minipacs/dicomweb/scrub"
+	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
 )
 
 // gc removes orphaned objects (and stale spool files), offline.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/minipacs/minipacs/dicomweb/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
 )
 
 // interopDir is the Node.js project with the dicomweb-client tests,

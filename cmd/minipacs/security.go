@@ -15,8 +15,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/audit"
-	"github.com/minipacs/minipacs/dicomweb/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/audit"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 )
 
 // securityConfig holds the flags of authentication, TLS and the audit

@@ -17,8 +17,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
-	"github.com/minipacs/minipacs/dicomweb/auth"
-	"github.com/minipacs/minipacs/dicomweb/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/storage"
 	"github.com/minipacs/minipacs/web"
 )

@@ -12,7 +12,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/minipacs/minipacs/dicomweb/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"golang.org/x/crypto/bcrypt"
 )
 

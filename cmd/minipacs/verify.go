@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/minipacs/minipacs/dicomweb/scrub"
+	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 	berrors "go.etcd.io/bbolt/errors"

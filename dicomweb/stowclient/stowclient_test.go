@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/minipacs/minipacs/dicomweb/dicomwebtest"
 	"github.com/minipacs/minipacs/dicomweb/stowclient"
-	"github.com/minipacs/minipacs/dicomweb/testcorpus"
+	"github.com/minipacs/minipacs/dicomweb/testkit/dicomwebtest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
 // archive starts a real DICOMweb server (disk store, bbolt index) on

@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/minipacs/minipacs/storage"
 	"io"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/minipacs/minipacs/storage"
 )
 
 // copyBufSize is the buffer size used to copy an object into its file.

@@ -3,8 +3,9 @@ package s3
 import (
 	"context"
 	"fmt"
-	"github.com/minipacs/minipacs/storage"
 	"io"
+
+	"github.com/minipacs/minipacs/storage"
 
 	"github.com/minio/minio-go/v7"
 )
