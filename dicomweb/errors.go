@@ -13,8 +13,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/archive/query"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels/codec"
-	"github.com/minipacs/minipacs/index"
-	"github.com/minipacs/minipacs/storage"
+	"github.com/minipacs/minipacs/dicomweb/kind"
 )
 
 // httpError is an error with an explicit status, made by the handlers for
@@ -40,8 +39,46 @@ func unsupportedMedia(format string, a ...any) error {
 // errNotFound is the 404 of an unknown study, series, instance or frame.
 var errNotFound = &httpError{http.StatusNotFound, "not found"}
 
+// kindStatus is the HTTP status and default client text of each error
+// kind (dicomweb/kind): the archive's packages say what kind of failure an
+// error is, this front door says what that is in HTTP.
+var kindStatus = map[*kind.Kind]struct {
+	status int
+	msg    string
+}{
+	kind.NotFound:    {http.StatusNotFound, "not found"},
+	kind.Invalid:     {http.StatusBadRequest, "invalid request"},
+	kind.Conflict:    {http.StatusConflict, "conflict with a stored instance"},
+	kind.Unsupported: {http.StatusNotAcceptable, "this archive cannot produce the representation asked for"},
+	kind.Unavailable: {http.StatusServiceUnavailable, "storage temporarily unavailable"},
+	kind.Full:        {http.StatusInsufficientStorage, "storage full"},
+	kind.Forbidden:   {http.StatusForbidden, "forbidden"},
+}
+
+// clientText overrides a kind's default text for some sentinels whose
+// answer tells the client what to do instead. The texts are fixed: never
+// request input or patient data.
+var clientText = []struct {
+	err error
+	msg string
+}{
+	{codec.ErrUnsupported, "this archive cannot decode the stored transfer syntax; ask for it as stored (transfer-syntax=*)"},
+	{pixels.ErrNotImage, "the instance has no image pixel data"},
+	{pixels.ErrMediaType, "rendered images are available as image/jpeg, image/png or image/gif"},
+	{pixels.ErrTooLarge, "the image is too large to decode or render; ask for it as stored (transfer-syntax=*)"},
+	// The stored pixel data cannot be decoded or rendered: the object is
+	// still available as stored.
+	{pixels.ErrInvalid, undecodable},
+	{codec.ErrCorrupt, undecodable},
+	{codec.ErrMismatch, undecodable},
+}
+
+const undecodable = "the stored pixel data cannot be decoded; ask for it as stored (transfer-syntax=*)"
+
 // statusOf maps an error to its HTTP status and the text sent to the client.
-// It is the only place where statuses of errors are decided.
+// It is the only place where statuses of errors are decided: by the
+// handlers' own httpError, by the error's kind, and for the standard
+// library's errors.
 func statusOf(err error) (int, string) {
 	var he *httpError
 	var ee *echo.HTTPError
@@ -49,33 +86,26 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.As(err, &he):
 		return he.status, he.msg
-	case errors.As(err, &qe):
-		return http.StatusBadRequest, qe.Error()
-	case errors.As(err, &ee):
-		return ee.Code, http.StatusText(ee.Code)
-	case errors.Is(err, index.ErrNotFound), errors.Is(err, fs.ErrNotExist):
-		return http.StatusNotFound, "not found"
-	case errors.Is(err, storage.ErrUnavailable), errors.Is(err, index.ErrClosed),
-		errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "storage temporarily unavailable"
-	case errors.Is(err, codec.ErrUnsupported):
-		return http.StatusNotAcceptable, "this archive cannot decode the stored transfer syntax; ask for it as stored (transfer-syntax=*)"
-	case errors.Is(err, pixels.ErrNotImage):
-		return http.StatusNotFound, "the instance has no image pixel data"
-	case errors.Is(err, pixels.ErrMediaType):
-		return http.StatusNotAcceptable, "rendered images are available as image/jpeg, image/png or image/gif"
-	case errors.Is(err, pixels.ErrTooLarge):
-		return http.StatusNotAcceptable, "the image is too large to decode or render; ask for it as stored (transfer-syntax=*)"
-	case errors.Is(err, pixels.ErrInvalid), errors.Is(err, codec.ErrCorrupt), errors.Is(err, codec.ErrMismatch):
-		// The stored pixel data cannot be decoded or rendered: the object
-		// is still available as stored.
-		return http.StatusNotAcceptable, "the stored pixel data cannot be decoded; ask for it as stored (transfer-syntax=*)"
-	case errors.Is(err, storage.ErrFull):
-		return http.StatusInsufficientStorage, "storage full"
 	case errors.Is(err, context.Canceled), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
 		// The client went away (or cancelled): nothing to answer, nothing
 		// to log as a server error.
 		return 499, "request cancelled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "storage temporarily unavailable"
+	case errors.As(err, &qe):
+		return http.StatusBadRequest, qe.Error()
+	case errors.As(err, &ee):
+		return ee.Code, http.StatusText(ee.Code)
+	case errors.Is(err, fs.ErrNotExist):
+		return http.StatusNotFound, "not found"
+	}
+	if ks, ok := kindStatus[kind.Of(err)]; ok {
+		for _, t := range clientText {
+			if errors.Is(err, t.err) {
+				return ks.status, t.msg
+			}
+		}
+		return ks.status, ks.msg
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -24,34 +24,28 @@ type Index interface {
 	Delete(ctx context.Context, study, series, sop string) ([]string, error)
 }
 
-// Ingester is what STOW-RS and DELETE need of the ingest pipeline.
+// Ingester is what STOW-RS and DELETE need of the ingest service: a batch
+// per request (the server-wide ingest limits live in the ingester), and
+// the removal of deleted instances' objects.
 type Ingester interface {
-	SpoolAsync(ctx context.Context, r io.Reader, max int64) (*ingest.Part, error)
-	Check(ctx context.Context, p *ingest.Part, studyUID string) *ingest.Prepared
-	Write(ctx context.Context, pr *ingest.Prepared)
-	CommitAll(ctx context.Context, prs []*ingest.Prepared) []ingest.Result
-	Abort(ctx context.Context, pr *ingest.Prepared)
+	Begin(ctx context.Context, studyUID string) *ingest.Batch
 	DeleteObjects(ctx context.Context, keys ...string)
 }
 
-// Limits bound what a client may send.
+// StowObserver, when configured, is told the outcome of each STOW request
+// (the metrics of package dicomweb/metrics).
+type StowObserver interface {
+	ObserveStow(stored, existed, failed int, bytes int64)
+}
+
+// Limits bound what a client may send in one request. The bounds shared
+// by every upload (object size, parts checked and written at once) are the
+// ingester's (ingest.Limits).
 type Limits struct {
 	// MaxRequestBytes caps a STOW request body (413 beyond; 0: no cap).
 	MaxRequestBytes int64
-	// MaxPartBytes caps one part of a STOW request.
-	MaxPartBytes int64
 	// MaxParts caps the number of parts in one STOW request.
 	MaxParts int
-	// MaxConcurrentIngest bounds the parts parsed and checked at once,
-	// server-wide (CPU and memory).
-	MaxConcurrentIngest int
-	// MaxConcurrentWrites bounds the checked parts whose objects are being
-	// written to the store at once, server-wide (default 4 x
-	// MaxConcurrentIngest). Such a write mostly waits for the store's
-	// durability (a group sync, an upload), so it does not hold an ingest
-	// slot: that would cap a request's read rate at MaxConcurrentIngest
-	// parts per sync.
-	MaxConcurrentWrites int
 	// QIDOMaxLimit caps QIDO's limit (a Warning says when it was clamped).
 	QIDOMaxLimit int
 }
@@ -74,6 +68,8 @@ type Config struct {
 	// PatientFilter, when set, limits each request to the patients it
 	// allows (see access.go).
 	PatientFilter PatientFilter
+	// Metrics, when set, counts STOW outcomes.
+	Metrics StowObserver
 }
 
 // Server holds the DICOMweb handlers.
@@ -85,13 +81,12 @@ type Server struct {
 	lim    Limits
 	base   string
 	prefix string
-	sem    chan struct{} // parts being checked (Limits.MaxConcurrentIngest)
-	writes chan struct{} // objects being written (Limits.MaxConcurrentWrites)
 	thumbs *byteLRU
 	// audit receives one event per request (nil: none); patients restricts
 	// what a request may see (nil: everything).
 	audit    Auditor
 	patients PatientFilter
+	metrics  StowObserver
 }
 
 // New returns the DICOMweb service.
@@ -100,17 +95,8 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	l := cfg.Limits
-	if l.MaxPartBytes <= 0 {
-		l.MaxPartBytes = 4 << 30
-	}
 	if l.MaxParts <= 0 {
 		l.MaxParts = 10000
-	}
-	if l.MaxConcurrentIngest <= 0 {
-		l.MaxConcurrentIngest = 16
-	}
-	if l.MaxConcurrentWrites <= 0 {
-		l.MaxConcurrentWrites = 4 * l.MaxConcurrentIngest
 	}
 	if l.QIDOMaxLimit <= 0 {
 		l.QIDOMaxLimit = 1000
@@ -122,10 +108,8 @@ func New(cfg Config) *Server {
 		idx: cfg.Index, store: cfg.Store, ing: cfg.Ingester,
 		log: cfg.Logger.With("component", "dicomweb"), lim: l,
 		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
-		sem:    make(chan struct{}, l.MaxConcurrentIngest),
-		writes: make(chan struct{}, l.MaxConcurrentWrites),
 		thumbs: newByteLRU(thumbCacheBytes),
-		audit:  cfg.Auditor, patients: cfg.PatientFilter,
+		audit:  cfg.Auditor, patients: cfg.PatientFilter, metrics: cfg.Metrics,
 	}
 }
 

@@ -17,222 +17,166 @@ import (
 )
 
 // stow handles STOW-RS: POST /studies[/{study}] with a multipart/related
-// body of Part-10 objects (or one bare application/dicom object). Parts are
-// read one at a time and spooled to disk; processing of a part overlaps the
-// reading of the next.
+// body of Part-10 objects (or one bare application/dicom object). Each part
+// goes into one ingest batch as it is read (ingest overlaps its spooling,
+// checking and writing with the reading of the next part); the batch is
+// committed once the whole body was read, or aborted when it cannot be.
 func (s *Server) stow(c echo.Context) error {
-	req := c.Request()
 	study, _, _, err := uids(c)
 	if err != nil {
 		return err
 	}
+	next, release, err := s.stowBody(c)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx := c.Request().Context()
+	b := s.ing.Begin(ctx, study)
+	if err := s.addParts(ctx, b, next); err != nil {
+		// Nothing of a request that could not be read is kept: its
+		// prepared instances were never visible and are forgotten.
+		b.Abort(ctx)
+		var he *httpError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &he), ctx.Err() != nil:
+			return err
+		case errors.As(err, &mbe):
+			return &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+		}
+		return badRequest("malformed multipart body")
+	}
+	if b.Len() == 0 {
+		b.Abort(ctx)
+		return badRequest("the request holds no instance")
+	}
+	results := b.Commit(ctx)
+	var stored, existed, failed int
+	var bytes int64
+	for _, r := range results {
+		switch {
+		case r.Failure != 0:
+			failed++
+			s.log.Info("instance refused", "reason", r.Failure, "err", r.Err)
+		case r.Existed:
+			existed++
+		default:
+			stored++
+			bytes += r.Size
+		}
+		if r.Failure == 0 && r.StudyUID != "" {
+			touched(c, r.StudyUID, 1)
+		}
+	}
+	if s.metrics != nil {
+		s.metrics.ObserveStow(stored, existed, failed, bytes)
+	}
+	body := stowResponse(s.baseURL(c.Request()), study, results)
+	if cp, ok := s.ing.(interface{ CrashPoint(string) }); ok && failed < len(results) {
+		cp.CrashPoint(ingest.CrashBeforeResponse) // crash-consistency tests only
+	}
+	return c.Blob(stowStatus(results), "application/dicom+json", body)
+}
+
+// stowBody checks a STOW request's headers and returns its parts one by
+// one (io.EOF after the last), and what to release when done.
+func (s *Server) stowBody(c echo.Context) (next func() (io.Reader, string, error), release func(), err error) {
+	req := c.Request()
 	if ce := strings.TrimSpace(req.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
-		return unsupportedMedia("Content-Encoding is not supported; send the body uncompressed")
+		return nil, nil, unsupportedMedia("Content-Encoding is not supported; send the body uncompressed")
 	}
 	if !acceptsDICOMJSON(acceptOf(c)) {
-		return notAcceptable("the STOW-RS response is application/dicom+json")
+		return nil, nil, notAcceptable("the STOW-RS response is application/dicom+json")
 	}
 	if s.lim.MaxRequestBytes > 0 {
 		if req.ContentLength > s.lim.MaxRequestBytes {
-			return &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
+			return nil, nil, &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
 		}
 		req.Body = http.MaxBytesReader(c.Response(), req.Body, s.lim.MaxRequestBytes)
 	}
 	mt, params := parseMediaType(req.Header.Get("Content-Type"))
-	var next func() (io.Reader, string, error)
 	switch mt {
 	case "multipart/related":
 		if t := strings.ToLower(params["type"]); t != "" && t != "application/dicom" {
-			return unsupportedMedia("only type=\"application/dicom\" parts are supported")
+			return nil, nil, unsupportedMedia("only type=\"application/dicom\" parts are supported")
 		}
 		boundary := params["boundary"]
 		if boundary == "" {
-			return badRequest("multipart/related without a boundary")
+			return nil, nil, badRequest("multipart/related without a boundary")
 		}
 		buf := stowBufs.Get().(*[]byte)
-		defer stowBufs.Put(buf)
-		next = newStowReader(req.Body, boundary, *buf).NextPart
+		return newStowReader(req.Body, boundary, *buf).NextPart, func() { stowBufs.Put(buf) }, nil
 	case "application/dicom":
 		done := false
-		next = func() (io.Reader, string, error) {
+		return func() (io.Reader, string, error) {
 			if done {
 				return nil, "", io.EOF
 			}
 			done = true
 			return req.Body, "application/dicom", nil
-		}
-	default:
-		return unsupportedMedia("Content-Type must be multipart/related; type=\"application/dicom\"")
+		}, func() {}, nil
 	}
+	return nil, nil, unsupportedMedia("Content-Type must be multipart/related; type=\"application/dicom\"")
+}
 
-	ctx := req.Context()
-	var slots []*stowSlot
-	var spooling []*ingest.Part
-	var framing error
-parts:
+// addParts adds every part of a STOW body to the batch; an error means the
+// body could not be read to its end.
+func (s *Server) addParts(ctx context.Context, b *ingest.Batch, next func() (io.Reader, string, error)) error {
 	for {
 		r, ct, err := next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			framing = err
-			break
+			return err
 		}
-		if len(slots) >= s.lim.MaxParts {
-			framing = &httpError{http.StatusRequestEntityTooLarge, "too many parts in one request"}
-			break
+		if b.Len() >= s.lim.MaxParts {
+			return &httpError{http.StatusRequestEntityTooLarge, "too many parts in one request"}
 		}
-		sl := &stowSlot{done: make(chan struct{})}
 		if !isDICOMPart(ct) {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				framing = err
-				break
+				return err
 			}
-			sl.res = ingest.Result{Failure: ingest.FailureCannotUnderstand, Err: errors.New("part is not application/dicom")}
-			sl.notDICOM = true
-			close(sl.done)
-			slots = append(slots, sl)
+			b.Refuse(ingest.Result{Failure: ingest.FailureCannotUnderstand, NotDICOM: true, Err: errors.New("part is not application/dicom")})
 			continue
 		}
-		// Parts are written and hashed while the next ones are read; at
-		// most maxSpooling of them (two buffers each) are left unwaited.
-		if len(spooling) == maxSpooling {
-			spooling[0].Wait()
-			spooling = append(spooling[:0], spooling[1:]...)
-		}
-		p, err := s.ing.SpoolAsync(ctx, r, s.lim.MaxPartBytes)
-		if errors.Is(err, ingest.ErrTooLarge) {
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				framing = err
-				break
-			}
-			sl.res = ingest.Result{Failure: ingest.FailureOutOfResources, Err: err}
-			close(sl.done)
-			slots = append(slots, sl)
-			continue
-		}
-		if err != nil {
-			framing = err
-			break
-		}
-		select {
-		case s.sem <- struct{}{}:
-		case <-ctx.Done():
-			p.Close()
-			framing = ctx.Err()
-			break parts
-		}
-		slots = append(slots, sl)
-		spooling = append(spooling, p)
-		go func() {
-			defer close(sl.done)
-			sl.prep = s.ing.Check(ctx, p, study)
-			<-s.sem
-			if sl.prep.Result().Failure == 0 {
-				select {
-				case s.writes <- struct{}{}:
-					s.ing.Write(ctx, sl.prep)
-					<-s.writes
-				case <-ctx.Done():
-					// Commit or Abort below writes or forgets it.
-				}
-			}
-			sl.res = sl.prep.Result()
-			sl.notDICOM = sl.res.NotDICOM
-		}()
-	}
-	for _, sl := range slots {
-		<-sl.done
-	}
-	if framing != nil {
-		// Nothing of a request that could not be read is kept: its
-		// prepared instances were never visible and are forgotten.
-		for _, sl := range slots {
-			if sl.prep != nil {
-				s.ing.Abort(context.WithoutCancel(ctx), sl.prep)
-			}
-		}
-		var he *httpError
-		var mbe *http.MaxBytesError
-		switch {
-		case errors.As(framing, &he), ctx.Err() != nil:
-			return framing
-		case errors.As(framing, &mbe):
-			return &httpError{http.StatusRequestEntityTooLarge, "request body too large"}
-		}
-		return badRequest("malformed multipart body")
-	}
-	if len(slots) == 0 {
-		return badRequest("the request holds no instance")
-	}
-	// The whole body was read: make the prepared instances visible, in
-	// one index group commit (see Ingester.CommitAll).
-	var preps []*ingest.Prepared
-	var prepSlots []*stowSlot
-	for _, sl := range slots {
-		if sl.prep != nil {
-			preps = append(preps, sl.prep)
-			prepSlots = append(prepSlots, sl)
+		if err := b.Add(ctx, r); err != nil {
+			return err
 		}
 	}
-	for i, res := range s.ing.CommitAll(ctx, preps) {
-		prepSlots[i].res = res
-	}
+}
 
-	results := make([]ingest.Result, len(slots))
+// stowStatus is the HTTP status of a STOW response (PS3.18 §10.5.3.1):
+// 200 when every instance was stored without warning, 202 when some
+// failed or have warnings, 409 when all failed, 400 when all failed
+// because no part was a DICOM object.
+func stowStatus(results []ingest.Result) int {
 	failed, warned, notDICOM := 0, 0, 0
-	for i, sl := range slots {
-		results[i] = sl.res
-		if sl.res.Failure == 0 && sl.res.StudyUID != "" {
-			touched(c, sl.res.StudyUID, 1)
-		}
+	for _, r := range results {
 		switch {
-		case sl.res.Failure != 0:
+		case r.Failure != 0:
 			failed++
-			if sl.notDICOM {
+			if r.NotDICOM {
 				notDICOM++
 			}
-			s.log.Info("instance refused", "reason", sl.res.Failure, "err", sl.res.Err)
-		case sl.res.Warning != 0:
+		case r.Warning != 0:
 			warned++
 		}
 	}
-	status := http.StatusOK
 	switch {
-	case failed == len(slots) && notDICOM == failed:
-		status = http.StatusBadRequest
-	case failed == len(slots):
-		status = http.StatusConflict
+	case failed == len(results) && notDICOM == failed:
+		return http.StatusBadRequest
+	case failed == len(results):
+		return http.StatusConflict
 	case failed > 0 || warned > 0:
-		status = http.StatusAccepted
+		return http.StatusAccepted
 	}
-	var buf bytes.Buffer
-	writeStowResponse(&buf, s.baseURL(req), study, results)
-	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "application/dicom+json")
-	if cp, ok := s.ing.(interface{ CrashPoint(string) }); ok && failed < len(results) {
-		cp.CrashPoint(ingest.CrashBeforeResponse) // crash-consistency tests only
-	}
-	return c.Blob(status, "application/dicom+json", buf.Bytes())
+	return http.StatusOK
 }
 
 // stowBufs holds the read buffers of STOW requests (see stowReader).
 var stowBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
-// maxSpooling bounds the parts of one request being written to their
-// spool files while the request is read on.
-const maxSpooling = 4
-
-// stowSlot is one part of a STOW request: res is set once done is
-// closed; prep is the prepared instance awaiting commit (nil for parts
-// refused before parsing).
-type stowSlot struct {
-	res      ingest.Result
-	prep     *ingest.Prepared
-	notDICOM bool
-	done     chan struct{}
-}
 
 func isDICOMPart(ct string) bool {
 	if ct == "" {
@@ -288,8 +232,9 @@ func jsonType(h string) string {
 	return ""
 }
 
-// writeStowResponse writes the STOW-RS response data set (PS3.18 §10.5.3).
-func writeStowResponse(w *bytes.Buffer, base, study string, results []ingest.Result) {
+// stowResponse is the STOW-RS response data set (PS3.18 §10.5.3).
+func stowResponse(base, study string, results []ingest.Result) []byte {
+	w := new(bytes.Buffer)
 	if study == "" {
 		for _, r := range results {
 			if r.Failure != 0 {
@@ -360,6 +305,7 @@ func writeStowResponse(w *bytes.Buffer, base, study string, results []ingest.Res
 	w.WriteByte(',')
 	writeSeq("00081199", false)
 	w.WriteByte('}')
+	return w.Bytes()
 }
 
 // writeJSONString writes s as a JSON string.

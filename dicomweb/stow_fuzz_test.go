@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb"
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/dicomwebtest"
 )
 
 // FuzzSTOW sends arbitrary bodies through the whole STOW-RS handler
@@ -33,7 +35,10 @@ func FuzzSTOW(f *testing.F) {
 	f.Add([]byte("--B--"))
 	f.Add([]byte{})
 
-	fx := newFixture(f, dicomweb.Limits{MaxRequestBytes: 1 << 20, MaxPartBytes: 512 << 10, MaxParts: 50})
+	fx := fixtureOf(dicomwebtest.New(f, dicomwebtest.Options{
+		Limits: dicomweb.Limits{MaxRequestBytes: 1 << 20, MaxParts: 50},
+		Ingest: ingest.Limits{MaxPartBytes: 512 << 10},
+	}))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, _ := http.NewRequest("POST", fx.base+"/studies", bytes.NewReader(body))
 		req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=B`)

@@ -71,6 +71,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	ing, err := ingest.New(store, idx, ingest.Config{
 		SpoolDir:   filepath.Join(cfg.data, "spool"),
 		Logger:     log,
+		Ingest:     ingest.Limits{MaxPartBytes: cfg.maxPart, MaxConcurrentChecks: cfg.ingestConc},
 		CrashPoint: os.Getenv("MINIPACS_CRASHPOINT"), // crash-consistency tests only
 	})
 	if err != nil {
@@ -91,8 +92,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
 		Auditor: dwAudit, PatientFilter: patientFilter,
 		Limits: dicomweb.Limits{
-			MaxRequestBytes: cfg.maxRequest, MaxPartBytes: cfg.maxPart, MaxParts: cfg.maxParts,
-			MaxConcurrentIngest: cfg.ingestConc, QIDOMaxLimit: cfg.qidoMax,
+			MaxRequestBytes: cfg.maxRequest, MaxParts: cfg.maxParts, QIDOMaxLimit: cfg.qidoMax,
 		},
 	})
 	dw.Install(e)

@@ -1,22 +1,24 @@
 // Package ingest turns uploaded Part-10 objects into durable, indexed
-// instances: the STOW-RS pipeline without HTTP.
+// instances: the upload service of the archive, without any protocol.
+// Every front door that receives objects (STOW-RS, C-STORE) uses the same
+// Ingester, so the same duplicate policy, durability and limits apply.
 //
-// For each part: Spool copies it to a temporary file under the spool
-// directory (zeroing the 128-byte preamble, hashing with SHA-256, stopping
-// at a size cap); Store parses it with part10 (bounded, never trusting
-// declared lengths), validates the UIDs, builds the index entry and the
-// DICOM JSON, writes the object to the store under a content-addressed key
-// and commits the index entry (group commit). An instance is acknowledged
-// only after both are durable.
+// A front door uploads through a Batch: Begin, Add for each part as it is
+// read (Refuse for a part it refused itself), then Commit once the upload
+// was read to its end, or Abort when it could not be. Add returns as soon
+// as a part is read: a second goroutine creates, writes and hashes its
+// spool file (SpoolAsync, zeroing the 128-byte preamble, stopping at
+// Limits.MaxPartBytes), Check parses it with part10 (bounded, never
+// trusting declared lengths), validates the UIDs and builds the index
+// entry and the DICOM JSON (CPU-bound, under the server-wide
+// MaxConcurrentChecks), and Write stores the object under a
+// content-addressed key and waits for its durability (under a separate,
+// larger MaxConcurrentWrites: it mostly waits). Commit indexes the batch's
+// instances in one index transaction (CommitAll). An instance is
+// acknowledged only after its object and its index entry are durable.
 //
-// The STOW handler runs the same steps apart, so that they overlap across
-// the parts of a request: SpoolAsync returns once a part is read (a second
-// goroutine creates, writes and hashes its spool file), Check parses and
-// validates (CPU-bound, under the handler's ingest limit), Write stores the
-// object and waits for its durability (under a separate, larger limit: it
-// mostly waits), and CommitAll indexes the instances, in one index
-// transaction, once the whole request was read. Store is Prepare (Check
-// and Write) then Commit.
+// Store (Prepare, that is Check and Write, then Commit) runs the same
+// steps for one spooled part, for tools and tests.
 //
 // Crash safety: before the object is written, the spool file is renamed to
 // "<sha256>.<n>.pending". It is removed once the index commit is done. At

@@ -50,6 +50,8 @@ type Config struct {
 	SpoolDir string
 	// Limits bound the Part-10 parser.
 	Limits part10.Limits
+	// Ingest are the server-wide bounds on parts (see Limits).
+	Ingest Limits
 	Logger *slog.Logger
 	// StoreTimeout bounds each object store call (default 2 minutes).
 	StoreTimeout time.Duration
@@ -72,6 +74,9 @@ type Ingester struct {
 	crash    *crashPoint
 	seed     maphash.Seed
 	locks    [256]stripe
+	lim      Limits
+	checks   chan struct{} // parts being checked (Limits.MaxConcurrentChecks)
+	writes   chan struct{} // objects being written (Limits.MaxConcurrentWrites)
 }
 
 // stripe serialises work on the object keys that hash to it. epoch counts
@@ -99,6 +104,7 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 2 * time.Minute
 	}
+	lim := cfg.Ingest.withDefaults()
 	crash, err := parseCrashPoint(cfg.CrashPoint)
 	if err != nil {
 		return nil, err
@@ -106,7 +112,9 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	return &Ingester{
 		store: store, idx: idx, spoolDir: cfg.SpoolDir, limits: cfg.Limits,
 		log: cfg.Logger.With("component", "ingest"), timeout: cfg.StoreTimeout,
-		crash: crash, seed: maphash.MakeSeed(),
+		crash: crash, seed: maphash.MakeSeed(), lim: lim,
+		checks: make(chan struct{}, lim.MaxConcurrentChecks),
+		writes: make(chan struct{}, lim.MaxConcurrentWrites),
 	}, nil
 }
 
@@ -138,6 +146,8 @@ type Result struct {
 	Existed bool
 	// NotDICOM is true when the part was not a Part-10 object at all.
 	NotDICOM bool
+	// Size is the part's size in bytes (0 when refused before spooling).
+	Size int64
 	// Err explains a failure (for logs; never sent to clients).
 	Err error
 }
@@ -202,6 +212,7 @@ func (g *Ingester) Check(ctx context.Context, p *Part, studyUID string) *Prepare
 		*res = fail(*res, FailureOutOfResources, err)
 		return pr
 	}
+	res.Size = p.Size
 	f, err := part10.Parse(ctx, p.f, p.Size, g.limits)
 	if err != nil {
 		switch {

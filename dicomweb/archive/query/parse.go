@@ -1,12 +1,13 @@
 package query
 
 import (
-	"github.com/minipacs/minipacs/dicomweb/kind"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/minipacs/minipacs/dicomweb/kind"
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 

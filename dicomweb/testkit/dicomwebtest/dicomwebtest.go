@@ -22,6 +22,8 @@ import (
 type Options struct {
 	// Limits are the handlers' limits (zero: dicomweb's defaults).
 	Limits dicomweb.Limits
+	// Ingest are the ingester's limits (zero: ingest's defaults).
+	Ingest ingest.Limits
 	// WrapStore, when set, wraps the disk store that the handlers read
 	// from; the ingester still writes to the disk store itself.
 	WrapStore func(storage.Store) storage.Store
@@ -52,7 +54,7 @@ func New(t testing.TB, opts Options) *Archive {
 	if err != nil {
 		t.Fatalf("dicomwebtest: open index: %v", err)
 	}
-	ing, err := ingest.New(d, idx, ingest.Config{SpoolDir: filepath.Join(dir, "spool")})
+	ing, err := ingest.New(d, idx, ingest.Config{SpoolDir: filepath.Join(dir, "spool"), Ingest: opts.Ingest})
 	if err != nil {
 		idx.Close()
 		t.Fatalf("dicomwebtest: ingester: %v", err)
