@@ -1,14 +1,27 @@
-// Package dicomweb serves the DICOMweb services of minipacs (PS3.18):
-// STOW-RS (store), QIDO-RS (search) and WADO-RS (retrieve), plus DELETE.
+// Package dicomweb is the DICOMweb front door of minipacs (PS3.18): STOW-RS
+// (store), QIDO-RS (search) and WADO-RS (retrieve), plus DELETE, over HTTP.
 //
-// Handlers are thin: they parse the request, call the ingest pipeline, the
-// index or the object store through small interfaces, and encode the answer.
-// Every error a handler returns is mapped to an HTTP status in one place
-// (errors.go); a failure after a 200 started streaming aborts the
+// It holds HTTP only: the routes (each with the role it needs, in one
+// table that auth applies), the handlers, Accept negotiation, multipart
+// framing, and the mapping of errors to HTTP statuses (errors.go: by the
+// error's kind, see dicomweb/kind). Handlers are thin: they parse the
+// request, call an archive service through a small interface, and encode
+// the answer; a failure after a 200 started streaming aborts the
 // connection instead of writing an error into the body.
 //
-// Sub-packages hold the parts that know DICOM: part10 (the defensive Part-10
-// parser and frame layout), dicomjson (the DICOM JSON encoder), charset
-// (SpecificCharacterSet decoding), qido (query parsing and answers) and
-// ingest (the STOW pipeline from spooled part to durable, indexed instance).
+// The folders below are the rooms of the archive; each has a doc.go that
+// says what lives there and what it may import (TestRooms checks it):
+//
+//   - kind: the error kinds every front door maps to its own codes;
+//   - dicom: the DICOM format, no network (part10, charset, dicomjson,
+//     pixels and codecs);
+//   - archive: the protocol-neutral services every front door calls
+//     (ingest, query, retrieve, scrub);
+//   - security: authentication, roles and the audit trail;
+//   - metrics: the Prometheus collectors;
+//   - stowclient: the STOW-RS client behind `minipacs import`;
+//   - testkit: what tests share.
+//
+// Other front doors (dimse, hl7, fhir) are to be siblings of these rooms,
+// each a thin adapter over the same archive services.
 package dicomweb
