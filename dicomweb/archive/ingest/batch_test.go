@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -137,3 +138,30 @@ func countInstances(t *testing.T, idx *index.Index) int {
 	return n
 }
 
+// TestDelete removes a study's index entries and objects; an unknown
+// study is of kind NotFound.
+func TestDelete(t *testing.T) {
+	g, idx, _, dir := setup(t)
+	ctx := context.Background()
+	b := g.Begin(ctx, "")
+	if err := b.Add(ctx, bytes.NewReader(sharedFile(t, "test_files/CT_small.dcm"))); err != nil {
+		t.Fatal(err)
+	}
+	res := b.Commit(ctx)
+	if res[0].Failure != 0 {
+		t.Fatal(res[0].Err)
+	}
+	n, err := g.Delete(ctx, res[0].StudyUID, "", "")
+	if err != nil || n != 1 {
+		t.Fatalf("Delete = %d, %v", n, err)
+	}
+	if c := countInstances(t, idx); c != 0 {
+		t.Errorf("%d instances left", c)
+	}
+	if c := objectCount(t, dir); c != 0 {
+		t.Errorf("%d objects left", c)
+	}
+	if _, err := g.Delete(ctx, res[0].StudyUID, "", ""); !errors.Is(err, kind.NotFound) {
+		t.Errorf("second Delete: %v, want kind NotFound", err)
+	}
+}

@@ -42,6 +42,7 @@ type Index interface {
 	Lookup(ctx context.Context, sopInstanceUID string) (*index.Ref, error)
 	PutMany(ctx context.Context, insts []*index.Instance) ([]index.PutResult, []error)
 	HasObject(ctx context.Context, key string) (bool, error)
+	Delete(ctx context.Context, study, series, sop string) ([]string, error)
 }
 
 // Config configures an Ingester.
@@ -457,6 +458,20 @@ func (g *Ingester) deleteIfUnreferenced(ctx context.Context, key string) {
 	if err := g.store.Delete(ctx, key); err != nil {
 		g.log.Warn("cannot remove unreferenced object", "key", key, "err", err)
 	}
+}
+
+// Delete deletes a study, a series (series not empty) or an instance (sop
+// too) from the index, then their objects from the store, and returns how
+// many objects were removed. An unknown UID fails with index.ErrNotFound
+// (kind NotFound). The objects go even when ctx is cancelled once the
+// index entries are gone: they are invisible from then on.
+func (g *Ingester) Delete(ctx context.Context, study, series, sop string) (int, error) {
+	keys, err := g.idx.Delete(ctx, study, series, sop)
+	if err != nil {
+		return 0, err
+	}
+	g.DeleteObjects(context.WithoutCancel(ctx), keys...)
+	return len(keys), nil
 }
 
 // DeleteObjects removes objects after their index entries were deleted,
