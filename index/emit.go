@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"unsafe"
+
+	"github.com/minipacs/minipacs/dicomweb/dicom/jsonstr"
 )
 
 // computedAttrs are the study's computed attributes, in tag order. A
@@ -55,7 +57,7 @@ func valuesJSON(vr string, vals []string) []byte {
 // appendValuesJSON appends valuesJSON(vr, vals) to b.
 func appendValuesJSON(b []byte, vr string, vals []string) []byte {
 	b = append(b, `{"vr":`...)
-	b = appendJSONString(b, vr)
+	b = jsonstr.Append(b, vr)
 	if len(vals) > 0 {
 		b = append(b, `,"Value":[`...)
 		for i, v := range vals {
@@ -65,29 +67,12 @@ func appendValuesJSON(b []byte, vr string, vals []string) []byte {
 			if vr == "IS" && v != "" && allDigits(v) && len(v) <= 15 {
 				b = append(b, v...)
 			} else {
-				b = appendJSONString(b, v)
+				b = jsonstr.Append(b, v)
 			}
 		}
 		b = append(b, ']')
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
 
 // emit counts a match and, past the offset, records its result (copied
