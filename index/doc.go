@@ -206,6 +206,11 @@
 // instead of building []Attr; Result.Reader reads them in tag order
 // without decoding values.
 //
+// Files: search.go runs a search batch by batch; plan.go picks the index
+// and reads its candidates; scan.go walks the date index and evaluates each
+// candidate study, its series and instances; emit.go builds the computed
+// attributes and copies the results out.
+//
 // Result order: studies by StudyDate, StudyTime, StudyInstanceUID, all
 // descending (newest first); series by SeriesNumber (missing last) then
 // SeriesInstanceUID; instances by InstanceNumber (missing last) then

@@ -9,8 +9,9 @@
 //     (ValidUID, TrimUID), frame and bulk data layout, re-encoding to
 //     Explicit VR Little Endian;
 //   - charset: SpecificCharacterSet decoding (ISO 2022 included);
-//   - dicomjson: the DICOM JSON model (PS3.18 Annex F) and the one JSON
-//     string writer of the project;
+//   - dicomjson: the DICOM JSON model (PS3.18 Annex F);
+//   - jsonstr: the one JSON string writer of the project (a leaf: the
+//     index and the front doors use it without the rest of the room);
 //   - pixels: decode dispatch, LUTs, VOI, colour, resampling and image
 //     encoding; pixels/codec and its codecs (jpeg, rle, jpegls, jpeg2000).
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/kind"
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/charset"
+	"github.com/minipacs/minipacs/dicomweb/dicom/jsonstr"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 )
 
@@ -51,7 +52,7 @@ func StringExtra(tag part10.Tag, vr string, values ...string) Extra {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, v)
+		b = jsonstr.Append(b, v)
 	}
 	return Extra{Tag: tag, VR: vr, Value: append(b, ']')}
 }
@@ -314,7 +315,7 @@ func (e *encoder) bulk(path func() string) {
 		return
 	}
 	e.buf = append(e.buf, `,"BulkDataURI":`...)
-	e.buf = appendString(e.buf, e.opt.BulkURI(path()))
+	e.buf = jsonstr.Append(e.buf, e.opt.BulkURI(path()))
 }
 
 // inline writes InlineBinary: the value in little endian, base64.
@@ -421,15 +422,15 @@ func (e *encoder) values(dec *charset.Decoder, el *part10.Element, vr string, cl
 		case classIS:
 			var ok bool
 			if e.buf, ok = appendIS(e.buf, s); !ok {
-				e.buf = appendString(e.buf, s)
+				e.buf = jsonstr.Append(e.buf, s)
 			}
 		case classDS:
 			var ok bool
 			if e.buf, ok = appendDS(e.buf, s); !ok {
-				e.buf = appendString(e.buf, s)
+				e.buf = jsonstr.Append(e.buf, s)
 			}
 		default:
-			e.buf = appendString(e.buf, s)
+			e.buf = jsonstr.Append(e.buf, s)
 		}
 	})
 	e.buf = append(e.buf, ']')
@@ -465,7 +466,7 @@ func (e *encoder) personName(s []byte) {
 		e.buf = append(e.buf, '"')
 		e.buf = append(e.buf, names[i]...)
 		e.buf = append(e.buf, '"', ':')
-		e.buf = appendString(e.buf, g[i])
+		e.buf = jsonstr.Append(e.buf, g[i])
 	}
 	e.buf = append(e.buf, '}')
 }

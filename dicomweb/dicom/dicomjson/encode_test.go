@@ -8,7 +8,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/charset"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
@@ -303,37 +302,6 @@ func TestValues(t *testing.T) {
 			t.Errorf("Values = %q", got)
 		}
 	})
-}
-
-func TestAppendString(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"", `""`},
-		{"plain", `"plain"`},
-		{"quote\"back\\slash", `"quote\"back\\slash"`},
-		{"\x00\x1f\x7f\n\r\t", `"\u0000\u001f` + "\x7f" + `\n\r\t"`},
-		{"é中😀", `"é中😀"`},
-		{"bad\xff\xfe", `"bad\ufffd\ufffd"`},
-		{"cut\xe2\x80", `"cut\ufffd\ufffd"`},
-		{"\u2028\u2029", `"\u2028\u2029"`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got := appendString(nil, tt.in)
-			if string(got) != tt.want {
-				t.Errorf("appendString(%q) = %s, want %s", tt.in, got, tt.want)
-			}
-			if b := appendString(nil, []byte(tt.in)); string(b) != tt.want {
-				t.Errorf("appendString([]byte %q) = %s", tt.in, b)
-			}
-			var back string
-			if err := json.Unmarshal(got, &back); err != nil {
-				t.Fatalf("%s: %v", got, err)
-			}
-			if back != strings.ToValidUTF8(tt.in, "\uFFFD") && !strings.ContainsFunc(tt.in, func(r rune) bool { return r == utf8.RuneError || r == '\u2028' || r == '\u2029' }) {
-				t.Errorf("round trip %q -> %q", tt.in, back)
-			}
-		})
-	}
 }
 
 func FuzzEncode(f *testing.F) {

@@ -1,4 +1,18 @@
-package dicomjson
+// Package jsonstr is the one JSON string writer of minipacs: the DICOM JSON
+// encoder (dicomjson), the index (computed attributes of QIDO-RS results)
+// and the DICOMweb handlers all write strings through Append, so the same
+// value is written as the same bytes everywhere.
+//
+// Append writes what encoding/json would decode back to the value, with
+// these choices: '"' and '\' escaped; '\n', '\r' and '\t' as short
+// escapes and every other control character (U+0000 to U+001F, '\b' and
+// '\f' included) as \u00XX; DEL (0x7F) and all other code points as they
+// are, except U+2028 and U+2029, escaped as \u2028 and \u2029 (line
+// terminators in JavaScript); each byte of an invalid UTF-8 sequence
+// replaced by the escape \ufffd. Unlike encoding/json it does not escape
+// '<', '>' and '&' (HTML), and it writes \u0008, \u000c and \ufffd where
+// encoding/json writes \b, \f and the raw bytes of U+FFFD.
+package jsonstr
 
 import "unicode/utf8"
 
@@ -12,10 +26,10 @@ var safe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendString appends s as a JSON string: '"' and '\' escaped, control
-// characters escaped, U+2028/U+2029 escaped (for JavaScript consumers),
-// and each byte of an invalid UTF-8 sequence replaced by U+FFFD.
-func appendString[T string | []byte](dst []byte, s T) []byte {
+// Append appends s as a JSON string (see the package comment for the
+// escapes) to dst and returns the extended slice. It never fails: every
+// byte string, valid UTF-8 or not, gives a valid JSON string.
+func Append[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -1,7 +1,8 @@
 package query_test
 
-// Review probes of the QIDO-RS query parser (PS3.18 §8.3.4, §10.6; PS3.4
-// C.2.2.2).
+// The QIDO-RS query parser as clients call it: what they send and the
+// mistakes they make (PS3.18 §8.3.4, §10.6; PS3.4 C.2.2.2). First written
+// as review probes.
 
 import (
 	"errors"
@@ -23,7 +24,7 @@ func fieldTags(r *query.Request) []uint32 {
 // What OHIF 3.x sends for its study list (reference "What OHIF sends"):
 // accepted as sent, StudyDescription and the study-level stand-in for
 // Modality returned, fuzzy matching off, limit 101.
-func TestReviewParseOHIFStudyList(t *testing.T) {
+func TestParseOHIFStudyList(t *testing.T) {
 	r, err := query.Parse(index.LevelStudy, "", "", "limit=101&offset=0&fuzzymatching=false&includefield=00081030%2C00080060", query.Options{MaxLimit: 1000})
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestReviewParseOHIFStudyList(t *testing.T) {
 }
 
 // PS3.4 C.2.2.2: the kind of matching chosen per VR and value.
-func TestReviewParseMatchingKinds(t *testing.T) {
+func TestParseMatchingKinds(t *testing.T) {
 	tests := []struct {
 		level index.Level
 		query string
@@ -88,7 +89,7 @@ func TestReviewParseMatchingKinds(t *testing.T) {
 
 // Reference: client mistakes are *query.Error (400), never another error
 // (500), and never echo the value.
-func TestReviewParseClientErrors(t *testing.T) {
+func TestParseClientErrors(t *testing.T) {
 	for _, q := range []string{
 		"StudyDate=2024-01-01", "StudyDate=20241301", "StudyTime=25", "limit=1e3", "offset=-5", "limit=1&limit=2",
 		"SeriesDescription=x", // a series attribute at study level
