@@ -3,7 +3,6 @@ package dicomweb
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/minipacs/minipacs/dicomweb/dicom/jsonstr"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
@@ -251,7 +252,7 @@ func stowResponse(base, study string, results []ingest.Result) []byte {
 	w.WriteByte('{')
 	if study != "" {
 		w.WriteString(`"00081190":{"vr":"UR","Value":[`)
-		writeJSONString(w, base+"/studies/"+study)
+		writeJSON(w, base+"/studies/"+study)
 		w.WriteString(`]},`)
 	} else {
 		w.WriteString(`"00081190":{"vr":"UR"},`)
@@ -274,13 +275,13 @@ func stowResponse(base, study string, results []ingest.Result) []byte {
 			sep := ""
 			if r.SOPClassUID != "" {
 				w.WriteString(`"00081150":{"vr":"UI","Value":[`)
-				writeJSONString(w, r.SOPClassUID)
+				writeJSON(w, r.SOPClassUID)
 				w.WriteString(`]}`)
 				sep = ","
 			}
 			if r.SOPInstanceUID != "" {
 				w.WriteString(sep + `"00081155":{"vr":"UI","Value":[`)
-				writeJSONString(w, r.SOPInstanceUID)
+				writeJSON(w, r.SOPInstanceUID)
 				w.WriteString(`]}`)
 				sep = ","
 			}
@@ -288,7 +289,7 @@ func stowResponse(base, study string, results []ingest.Result) []byte {
 				w.WriteString(sep + `"00081197":{"vr":"US","Value":[` + strconv.Itoa(int(r.Failure)) + `]}`)
 			} else {
 				w.WriteString(sep + `"00081190":{"vr":"UR","Value":[`)
-				writeJSONString(w, base+"/studies/"+r.StudyUID+"/series/"+r.SeriesUID+"/instances/"+r.SOPInstanceUID)
+				writeJSON(w, base+"/studies/"+r.StudyUID+"/series/"+r.SeriesUID+"/instances/"+r.SOPInstanceUID)
 				w.WriteString(`]}`)
 				if r.Warning != 0 {
 					w.WriteString(`,"00081196":{"vr":"US","Value":[` + strconv.Itoa(int(r.Warning)) + `]}`)
@@ -308,8 +309,5 @@ func stowResponse(base, study string, results []ingest.Result) []byte {
 	return w.Bytes()
 }
 
-// writeJSONString writes s as a JSON string.
-func writeJSONString(w *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s)
-	w.Write(b)
-}
+// writeJSON writes s as a JSON string.
+func writeJSON(w *bytes.Buffer, s string) { w.Write(jsonstr.Append(w.AvailableBuffer(), s)) }

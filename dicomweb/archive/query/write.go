@@ -2,7 +2,6 @@ package query
 
 import (
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/minipacs/minipacs/dicomweb/dicom/jsonstr"
 
 	"github.com/minipacs/minipacs/index"
 )
@@ -131,12 +132,8 @@ func (r *Request) retrieveURL(b []byte, base string, res *index.Result) ([]byte,
 	}
 	for _, p := range parts {
 		if !jsonVerbatim(p) {
-			// Rare: let encoding/json escape the whole URL.
-			s, err := json.Marshal(strings.Join(parts[:], ""))
-			if err != nil {
-				return b, fmt.Errorf("qido: write result: %w", err)
-			}
-			return append(b, s...), nil
+			// Rare: escape the whole URL.
+			return jsonstr.Append(b, strings.Join(parts[:], "")), nil
 		}
 	}
 	b = append(b, '"')
