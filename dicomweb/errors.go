@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/query"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels/codec"
 	"github.com/minipacs/minipacs/index"
@@ -76,6 +77,8 @@ func statusOf(err error) (int, string) {
 		// The client went away (or cancelled): nothing to answer, nothing
 		// to log as a server error.
 		return 499, "request cancelled"
+	case retrieve.Reason(err) != "": // the retrieve service's NotFound refusals
+		return http.StatusNotFound, retrieve.Reason(err)
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/query"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
@@ -74,6 +75,9 @@ type Config struct {
 	// PatientFilter, when set, limits each request to the patients it
 	// allows (see access.go).
 	PatientFilter PatientFilter
+	// Retrieve is the retrieve service that WADO-RS calls, shared with the
+	// other front doors (nil: one built from Index and Store).
+	Retrieve *retrieve.Service
 }
 
 // Server holds the DICOMweb handlers.
@@ -87,7 +91,7 @@ type Server struct {
 	prefix string
 	sem    chan struct{} // parts being checked (Limits.MaxConcurrentIngest)
 	writes chan struct{} // objects being written (Limits.MaxConcurrentWrites)
-	thumbs *byteLRU
+	ret    *retrieve.Service
 	// audit receives one event per request (nil: none); patients restricts
 	// what a request may see (nil: everything).
 	audit    Auditor
@@ -118,13 +122,16 @@ func New(cfg Config) *Server {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "/dicomweb"
 	}
+	if cfg.Retrieve == nil {
+		cfg.Retrieve = retrieve.New(cfg.Index, cfg.Store)
+	}
 	return &Server{
 		idx: cfg.Index, store: cfg.Store, ing: cfg.Ingester,
 		log: cfg.Logger.With("component", "dicomweb"), lim: l,
 		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
 		sem:    make(chan struct{}, l.MaxConcurrentIngest),
 		writes: make(chan struct{}, l.MaxConcurrentWrites),
-		thumbs: newByteLRU(thumbCacheBytes),
+		ret:    cfg.Retrieve,
 		audit:  cfg.Auditor, patients: cfg.PatientFilter,
 	}
 }
