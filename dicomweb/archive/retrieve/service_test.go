@@ -366,8 +366,11 @@ func TestStoredObjectFaults(t *testing.T) {
 	}
 	for name, fn := range map[string]func() error{
 		"instance": func() error { _, err := a.svc.Instance(context.Background(), rle, rle.TransferSyntaxUID); return err },
-		"decoded":  func() error { _, err := a.svc.Instance(context.Background(), rle, part10.ExplicitVRLittleEndian); return err },
-		"frame":    func() error { _, err := mustFrame(t, a, "test_files/MR_small_RLE.dcm"); return err },
+		"decoded": func() error {
+			_, err := a.svc.Instance(context.Background(), rle, part10.ExplicitVRLittleEndian)
+			return err
+		},
+		"frame": func() error { _, err := mustFrame(t, a, "test_files/MR_small_RLE.dcm"); return err },
 	} {
 		if err := fn(); !errors.Is(err, fs.ErrNotExist) || errors.Is(err, retrieve.ErrStoredObject) {
 			t.Errorf("%s of a missing object: %v", name, err)
