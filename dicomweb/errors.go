@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/query"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels/codec"
 	"github.com/minipacs/minipacs/dicomweb/kind"
@@ -98,6 +99,8 @@ func statusOf(err error) (int, string) {
 		return ee.Code, http.StatusText(ee.Code)
 	case errors.Is(err, fs.ErrNotExist):
 		return http.StatusNotFound, "not found"
+	case retrieve.Reason(err) != "": // the retrieve service's NotFound refusals
+		return http.StatusNotFound, retrieve.Reason(err)
 	}
 	if ks, ok := kindStatus[kind.Of(err)]; ok {
 		for _, t := range clientText {

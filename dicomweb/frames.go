@@ -9,10 +9,9 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/dicomweb/dicom/pixels"
-	"github.com/minipacs/minipacs/index"
-	"github.com/minipacs/minipacs/storage"
 )
 
 // maxFramesPerRequest bounds a frame list.
@@ -20,7 +19,8 @@ const maxFramesPerRequest = 10000
 
 // frames handles WADO-RS frames: .../instances/{i}/frames/1,3,5. Native
 // frames go as application/octet-stream (little endian), encapsulated ones
-// in their stored media type, each read by ranged reads of the object.
+// in their stored media type, each read by ranged reads of the object, or
+// decoded when asked for as Explicit VR Little Endian.
 func (s *Server) frames(c echo.Context) error {
 	ctx := c.Request().Context()
 	study, series, instance, err := uids(c)
@@ -31,16 +31,17 @@ func (s *Server) frames(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ref, lay, err := s.layout(ctx, study, series, instance)
+	ref, err := s.ret.Ref(ctx, study, series, instance)
 	if err != nil {
 		return err
 	}
-	if len(lay.Frames) == 0 {
-		return &httpError{404, "the instance has no pixel data frames"}
+	frames, err := s.ret.Frames(ctx, ref)
+	if err != nil {
+		return err
 	}
 	for _, n := range nums {
-		if n > len(lay.Frames) {
-			return &httpError{404, "frame number beyond the number of frames"}
+		if n > frames.Count() {
+			return retrieve.ErrNoSuchFrame
 		}
 	}
 	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
@@ -51,58 +52,76 @@ func (s *Server) frames(c echo.Context) error {
 	if ts.Encapsulated && uid == explicitVRLittleEndian {
 		return s.decodedFrames(c, ref, nums, single)
 	}
-	open := s.opener(ref)
-	if plainFrames(lay) {
-		return sendFrames(c, open, lay, nums, media, uid, single)
-	}
-	if single && len(nums) == 1 {
-		f := lay.Frames[nums[0]-1]
-		c.Response().Header().Set(echo.HeaderContentType, media+"; transfer-syntax="+uid)
-		return s.writeLazily(c, func(w io.Writer) error { return part10.WriteFrame(ctx, w, open, lay, f) })
-	}
-	pw := newPartWriter(c, media)
-	for _, n := range nums {
-		f := lay.Frames[n-1]
-		lw := &lazyPart{pw: pw, ct: media + "; transfer-syntax=" + uid, n: part10.FrameLength(lay, f)}
-		if err := part10.WriteFrame(ctx, lw, open, lay, f); err != nil {
-			return fmt.Errorf("frame %d: %w", n, err)
-		}
-		lw.ensure()
-		pw.endPart()
-	}
-	return pw.close()
+	return sendFrames(c, frames, nums, media, uid, single)
 }
 
-// sendFrames answers a frames request whose frames are plain copies of
-// stored ranges (see plainFrames): the exact length is declared and the
-// ranges go out by sendfile where the store allows it. An error before the
-// first byte still becomes a status code.
-func sendFrames(c echo.Context, open part10.OpenFunc, lay *part10.Layout, nums []int, media, uid string, single bool) error {
+// sendFrames answers a frames request with stored frames. When they are
+// plain copies of stored ranges (retrieve.Frames.Direct), the exact
+// length is declared and the ranges go out by sendfile where the store
+// allows it; otherwise each part is opened at its first byte. Either way
+// an error before the first byte still becomes a status code.
+func sendFrames(c echo.Context, frames *retrieve.Frames, nums []int, media, uid string, single bool) error {
 	ctx := c.Request().Context()
 	res := c.Response()
 	ct := media + "; transfer-syntax=" + uid
 	if single && len(nums) == 1 {
-		f := lay.Frames[nums[0]-1]
-		return sendRanges(ctx, res, open, f.Ranges, func() {
-			res.Header().Set(echo.HeaderContentType, ct)
-			res.Header().Set(echo.HeaderContentLength, itoa(part10.FrameLength(lay, f)))
-			res.WriteHeader(http.StatusOK)
-		})
+		body, err := frames.Frame(ctx, nums[0])
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		res.Header().Set(echo.HeaderContentType, ct)
+		if !frames.Direct() {
+			lw := &lazyBody{c: c}
+			if err := body.WriteTo(ctx, lw); err != nil {
+				return err
+			}
+			lw.commit()
+			return nil
+		}
+		res.Header().Set(echo.HeaderContentLength, itoa(body.Size))
+		res.WriteHeader(http.StatusOK)
+		return body.WriteTo(ctx, sendWriter{res})
 	}
 	pw := newPartWriter(c, media)
-	specs := make([]partSpec, len(nums))
-	for i, n := range nums {
-		specs[i] = partSpec{ct, part10.FrameLength(lay, lay.Frames[n-1])}
+	if frames.Direct() {
+		specs := make([]partSpec, len(nums))
+		for i, n := range nums {
+			specs[i] = partSpec{ct, frames.FrameSize(n)}
+		}
+		pw.setLength(specs)
 	}
-	pw.setLength(specs)
-	for i, n := range nums {
-		err := sendRanges(ctx, res, open, lay.Frames[n-1].Ranges, func() { pw.part(ct, specs[i].length) })
-		if err != nil {
+	for _, n := range nums {
+		if err := sendFrame(ctx, pw, frames, n, ct); err != nil {
 			return fmt.Errorf("frame %d: %w", n, err)
 		}
-		pw.endPart()
 	}
 	return pw.close()
+}
+
+// sendFrame writes stored frame n as a part of pw: a direct frame (whose
+// object is open) at once, through sendWriter; any other at its first
+// byte, so that an error before it still becomes a status code.
+func sendFrame(ctx context.Context, pw *partWriter, frames *retrieve.Frames, n int, ct string) error {
+	body, err := frames.Frame(ctx, n)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if frames.Direct() {
+		pw.part(ct, body.Size)
+		err = body.WriteTo(ctx, sendWriter{pw.c.Response()})
+	} else {
+		lw := &lazyPart{pw: pw, ct: ct, n: body.Size}
+		if err = body.WriteTo(ctx, lw); err == nil {
+			lw.ensure()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	pw.endPart()
+	return nil
 }
 
 // bulkdata handles the BulkDataURIs handed out in metadata.
@@ -113,80 +132,43 @@ func (s *Server) bulkdata(c echo.Context) error {
 		return err
 	}
 	path := strings.Trim(c.Param("*"), "/")
-	ref, lay, err := s.layout(ctx, study, series, instance)
+	ref, err := s.ret.Ref(ctx, study, series, instance)
 	if err != nil {
 		return err
 	}
-	var bv *part10.BulkValue
-	for i := range lay.Bulk {
-		if lay.Bulk[i].Path == path {
-			bv = &lay.Bulk[i]
-			break
-		}
+	body, err := s.ret.Bulk(ctx, ref, path)
+	if err != nil {
+		return err
 	}
-	if bv == nil {
-		return errNotFound
-	}
+	defer body.Close()
 	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
-	open := s.opener(ref)
 	if ts.Encapsulated && part10.Tag(parseHexTag(path)) == part10.TagPixelData {
 		// Encapsulated pixel data: one part per frame, as stored.
 		media, uid, _, err := negotiateFrames(acceptOf(c), ts, false)
 		if err != nil {
 			return err
 		}
-		if plainFrames(lay) {
-			nums := make([]int, len(lay.Frames))
-			for i := range nums {
-				nums[i] = i + 1
-			}
-			return sendFrames(c, open, lay, nums, media, uid, false)
+		frames, err := s.ret.Frames(ctx, ref)
+		if err != nil {
+			return err
 		}
-		pw := newPartWriter(c, media)
-		for i, f := range lay.Frames {
-			lw := &lazyPart{pw: pw, ct: media + "; transfer-syntax=" + uid, n: part10.FrameLength(lay, f)}
-			if err := part10.WriteFrame(ctx, lw, open, lay, f); err != nil {
-				return fmt.Errorf("bulk frame %d: %w", i+1, err)
-			}
-			lw.ensure()
-			pw.endPart()
+		nums := make([]int, frames.Count())
+		for i := range nums {
+			nums[i] = i + 1
 		}
-		return pw.close()
+		return sendFrames(c, frames, nums, media, uid, false)
 	}
 	if !acceptsOctetStream(acceptOf(c)) {
 		return notAcceptable("bulk data is available as multipart/related; type=\"application/octet-stream\"")
 	}
 	pw := newPartWriter(c, "application/octet-stream")
 	lw := &lazyPart{pw: pw, ct: "application/octet-stream", n: -1}
-	if err := part10.WriteBulk(ctx, lw, open, lay, *bv); err != nil {
+	if err := body.WriteTo(ctx, lw); err != nil {
 		return fmt.Errorf("bulk %s: %w", path, err)
 	}
 	lw.ensure()
 	pw.endPart()
 	return pw.close()
-}
-
-func (s *Server) layout(ctx context.Context, study, series, instance string) (*index.Ref, *part10.Layout, error) {
-	ref, err := s.idx.Instance(ctx, study, series, instance)
-	if err != nil {
-		return nil, nil, err
-	}
-	lay := new(part10.Layout)
-	if err := lay.UnmarshalBinary(ref.Layout); err != nil {
-		return nil, nil, fmt.Errorf("layout of a stored instance: %w", err)
-	}
-	return ref, lay, nil
-}
-
-// opener returns ranged reads of the instance's object; n < 0 reads to the
-// end of the object.
-func (s *Server) opener(ref *index.Ref) func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-	return func(ctx context.Context, off, n int64) (io.ReadCloser, error) {
-		if n < 0 {
-			n = ref.Size - off
-		}
-		return storage.GetRange(ctx, s.store, ref.ObjectKey, off, n)
-	}
 }
 
 // negotiateFrames picks the media type and transfer syntax of frames.
@@ -258,16 +240,8 @@ func (l *lazyPart) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// writeLazily runs fn with a writer that commits a 200 at its first byte.
-func (s *Server) writeLazily(c echo.Context, fn func(w io.Writer) error) error {
-	lw := &lazyBody{c: c}
-	if err := fn(lw); err != nil {
-		return err
-	}
-	lw.commit()
-	return nil
-}
-
+// lazyBody commits a 200 at its first byte, so that an error before it
+// can still become a status code.
 type lazyBody struct {
 	c       echo.Context
 	started bool

@@ -28,7 +28,7 @@ func (s *Server) metadata(c echo.Context) error {
 	if ctype == "" {
 		return notAcceptable("metadata is available as application/dicom+json")
 	}
-	refs, err := s.refs(ctx, study, series, instance)
+	refs, err := s.ret.Refs(ctx, study, series, instance)
 	if err != nil {
 		return err
 	}

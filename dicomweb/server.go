@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/query"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
@@ -21,15 +22,14 @@ type Index interface {
 	Refs(ctx context.Context, study, series string) ([]index.Ref, error)
 	Metadata(ctx context.Context, study, series, sop string, fn func(json []byte) error) error
 	Search(ctx context.Context, q index.Query, fn func(*index.Result) error) error
-	Delete(ctx context.Context, study, series, sop string) ([]string, error)
 }
 
 // Ingester is what STOW-RS and DELETE need of the ingest service: a batch
 // per request (the server-wide ingest limits live in the ingester), and
-// the removal of deleted instances' objects.
+// deletion (index entries, then objects).
 type Ingester interface {
 	Begin(ctx context.Context, studyUID string) *ingest.Batch
-	DeleteObjects(ctx context.Context, keys ...string)
+	Delete(ctx context.Context, study, series, sop string) (objects int, err error)
 }
 
 // StowObserver, when configured, is told the outcome of each STOW request
@@ -70,6 +70,9 @@ type Config struct {
 	PatientFilter PatientFilter
 	// Metrics, when set, counts STOW outcomes.
 	Metrics StowObserver
+	// Retrieve is the retrieve service that WADO-RS calls, shared with the
+	// other front doors (nil: one built from Index and Store).
+	Retrieve *retrieve.Service
 }
 
 // Server holds the DICOMweb handlers.
@@ -81,7 +84,7 @@ type Server struct {
 	lim    Limits
 	base   string
 	prefix string
-	thumbs *byteLRU
+	ret    *retrieve.Service
 	// audit receives one event per request (nil: none); patients restricts
 	// what a request may see (nil: everything).
 	audit    Auditor
@@ -104,12 +107,15 @@ func New(cfg Config) *Server {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "/dicomweb"
 	}
+	if cfg.Retrieve == nil {
+		cfg.Retrieve = retrieve.New(cfg.Index, cfg.Store)
+	}
 	return &Server{
 		idx: cfg.Index, store: cfg.Store, ing: cfg.Ingester,
 		log: cfg.Logger.With("component", "dicomweb"), lim: l,
 		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
-		thumbs: newByteLRU(thumbCacheBytes),
-		audit:  cfg.Auditor, patients: cfg.PatientFilter, metrics: cfg.Metrics,
+		ret:   cfg.Retrieve,
+		audit: cfg.Auditor, patients: cfg.PatientFilter, metrics: cfg.Metrics,
 	}
 }
 

@@ -10,6 +10,9 @@
 //     recovery; reindexing;
 //   - query: levels, matching rules, return fields and the default
 //     attribute tables, turned into index queries;
+//   - retrieve: stored instances as stored or transcoded, their frames
+//     (as stored or decoded), bulk data and rendered pictures, as bodies
+//     that each front door writes in its own framing;
 //   - scrub: verify, gc and the background re-hashing of every object.
 //
 // Packages of this room may import dicomweb/dicom, dicomweb/kind, index and

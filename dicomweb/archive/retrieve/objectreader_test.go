@@ -1,4 +1,4 @@
-package dicomweb
+package retrieve
 
 import (
 	"bytes"
