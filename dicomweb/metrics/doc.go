@@ -5,8 +5,10 @@
 // DIMSE, HL7, FHIR) may use; it knows nothing of DICOM.
 //
 // Import rules: metrics must not import the DICOMweb front door (package
-// dicomweb) nor any other front door; the dicom room must not import
-// metrics (TestRooms in package dicomweb checks both).
+// dicomweb) nor any other front door (dimse, hl7, fhir, web, cmd), nor the
+// dicom, security, stowclient and testkit rooms; it may read the archive
+// services' counters (archive/scrub). The dicom room must not import
+// metrics. TestRooms in package dicomweb checks both.
 //
 // # What it exports
 //
