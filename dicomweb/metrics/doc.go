@@ -17,7 +17,8 @@
 //
 //   - Options.Index (Stats, Commits) and Options.IndexFile: index gauges;
 //   - Options.Scrub (*scrub.Counters): the background scrub's counters;
-//   - Options.IngestQueue: the STOW parts waiting in each ingest stage.
+//   - Options.IngestQueue: the STOW parts in each ingest stage (or later,
+//     Metrics.RegisterIngestQueue, for an owner built after the Metrics).
 //
 // The owner then calls:
 //

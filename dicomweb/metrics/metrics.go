@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -110,9 +111,28 @@ func New(opt Options) *Metrics {
 		reg.MustRegister(scrubCollectors(opt.Scrub)...)
 	}
 	if opt.IngestQueue != nil {
-		reg.MustRegister(ingestCollectors(opt.IngestQueue)...)
+		if err := m.RegisterIngestQueue(opt.IngestQueue); err != nil {
+			panic(err) // a fresh registry: cannot happen
+		}
 	}
 	return m
+}
+
+// RegisterIngestQueue exports minipacs_ingest_parts{stage} from queue,
+// like Options.IngestQueue, for an owner built after the Metrics (the
+// DICOMweb server takes the Metrics for ObserveStow and has the queue).
+// It fails if the ingest queue is already registered.
+func (m *Metrics) RegisterIngestQueue(queue func() (checking, writing int)) error {
+	cs := ingestCollectors(queue)
+	for i, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			for _, done := range cs[:i] {
+				m.reg.Unregister(done)
+			}
+			return fmt.Errorf("metrics: ingest queue: %w", err)
+		}
+	}
+	return nil
 }
 
 // Registry is the registry of every metric, for tests or for more

@@ -336,3 +336,30 @@ func TestIndexUnavailable(t *testing.T) {
 		t.Errorf("promhttp_metric_handler_errors_total{cause=gathering}: %v", m)
 	}
 }
+
+// TestRegisterIngestQueue checks the late registration of the ingest
+// queue, and that a second one is refused rather than doubled.
+func TestRegisterIngestQueue(t *testing.T) {
+	m := metrics.New(metrics.Options{})
+	if err := m.RegisterIngestQueue(func() (int, int) { return 2, 5 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.RegisterIngestQueue(func() (int, int) { return 0, 0 }); err == nil {
+		t.Error("second RegisterIngestQueue accepted")
+	}
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		if f.GetName() == "minipacs_ingest_parts" {
+			for _, m := range f.GetMetric() {
+				got[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if len(got) != 2 || got["checking"] != 2 || got["writing"] != 5 {
+		t.Errorf("minipacs_ingest_parts = %v, want checking 2, writing 5", got)
+	}
+}
