@@ -22,9 +22,10 @@ var rooms = []struct {
 	forbidden []string
 }{
 	{"kind", []string{"dicomweb", "index", "storage", "web", "cmd"}},
-	{"dicom", []string{"dicomweb/archive", "dicomweb/security", "dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/fhir", "index", "storage", "web", "cmd", "net/http", "github.com/labstack/echo"}},
+	{"dicom", []string{"dicomweb/archive", "dicomweb/security", "dicomweb/metrics", "dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/fhir", "index", "storage", "web", "cmd", "net/http", "github.com/labstack/echo"}},
 	{"archive", []string{"dicomweb/security", "dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd", "github.com/labstack/echo"}},
 	{"security", []string{"dicomweb/archive", "dicomweb/stowclient", "dicomweb/testkit", "index", "storage", "web", "cmd"}},
+	{"metrics", []string{"dicomweb/dicom", "dicomweb/security", "dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd"}},
 }
 
 // TestRooms checks the rooms' import rules on every non-test file, and

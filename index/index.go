@@ -96,8 +96,9 @@ type Index struct {
 	dicts dictCache // series metadata dictionaries (metadata.go)
 	order keyOrder  // key arrival order per bucket (fill.go); committer only
 
-	commits atomic.Uint64
-	puts    atomic.Uint64
+	commits  atomic.Uint64
+	puts     atomic.Uint64
+	onCommit atomic.Pointer[func(time.Duration)] // SetOnCommit
 
 	// failHook, set by tests only, fails the transaction after the
 	// instance with that SOP UID was written.
@@ -185,6 +186,18 @@ func (ix *Index) Ping(ctx context.Context) error {
 // and the number of Put requests they carried since Open, for metrics.
 func (ix *Index) Commits() (commits, puts uint64) {
 	return ix.commits.Load(), ix.puts.Load()
+}
+
+// SetOnCommit makes the committer call f with the duration of each
+// successful group commit (the write transaction of Put, fsync included),
+// for metrics. f runs on the committer goroutine: it must be quick. nil
+// removes it. Safe to call at any time.
+func (ix *Index) SetOnCommit(f func(time.Duration)) {
+	if f == nil {
+		ix.onCommit.Store(nil)
+		return
+	}
+	ix.onCommit.Store(&f)
 }
 
 // view runs fn in a read transaction, wrapping errors with the operation.

@@ -700,3 +700,52 @@ func search(t testing.TB, ix *index.Index, q index.Query) []*index.Result {
 	}
 	return out
 }
+
+// TestOnCommit checks that the commit hook sees every successful group
+// commit (and only those), with a positive duration.
+func TestOnCommit(t *testing.T) {
+	ix, _ := openTest(t, index.Options{})
+	ctx := context.Background()
+	var mu sync.Mutex
+	var calls int
+	var total time.Duration
+	ix.SetOnCommit(func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		total += d
+	})
+	const n = 40
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := ix.Put(ctx, indextest.Instance(i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	// A failed transaction is not a commit.
+	ix.SetFailHook(func(string) error { return errors.New("injected") })
+	if _, err := ix.Put(ctx, indextest.Instance(n)); err == nil {
+		t.Error("Put with a failing transaction succeeded")
+	}
+	ix.SetFailHook(nil)
+	commits, _ := ix.Commits()
+	mu.Lock()
+	if uint64(calls) != commits || calls == 0 || total <= 0 {
+		t.Errorf("OnCommit called %d times (total %v) for %d commits", calls, total, commits)
+	}
+	mu.Unlock()
+	ix.SetOnCommit(nil)
+	if _, err := ix.Put(ctx, indextest.Instance(n+1)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if uint64(calls) != commits {
+		t.Errorf("OnCommit called after SetOnCommit(nil): %d calls, %d commits before", calls, commits)
+	}
+}

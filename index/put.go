@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/kind"
 
@@ -226,6 +227,7 @@ func (ix *Index) commitLoop() {
 // commit applies a group in one transaction; on a transaction failure it
 // retries each member alone.
 func (ix *Index) commit(batch []*putReq) {
+	start := time.Now()
 	err := ix.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range batch {
 			ix.order.observePut(tx, r.p)
@@ -241,6 +243,9 @@ func (ix *Index) commit(batch []*putReq) {
 	if err == nil {
 		ix.commits.Add(1)
 		ix.puts.Add(uint64(len(batch)))
+		if f := ix.onCommit.Load(); f != nil {
+			(*f)(time.Since(start))
+		}
 		return
 	}
 	if len(batch) == 1 {

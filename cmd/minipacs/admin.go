@@ -13,13 +13,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
+	"github.com/minipacs/minipacs/dicomweb/metrics"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
 
 // Admin endpoints of the server (reliability tools):
 //
-//	GET  /metrics        Prometheus text format: scrub and index counters
+//	GET  /metrics        Prometheus exposition formats: runtime, HTTP,
+//	                     STOW, index and scrub metrics (dicomweb/metrics)
 //	POST /admin/backup   a consistent copy of the index file (bbolt), for
 //	                     `minipacs backup --url`
 //
@@ -41,45 +43,27 @@ func (s *scrubConfig) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&s.rateMB, "scrub-rate", 20, "read throttle of the background scrub in MB/s (0: unthrottled)")
 }
 
-// installAdmin starts the background scrub (until ctx ends) and mounts
-// the admin endpoints on e.
-func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, store storage.Store, cfg *config, log *slog.Logger) {
-	sc := scrub.NewScrubber(idx, store, scrub.ScrubConfig{
+// newScrubber builds the background scrub (started by installAdmin).
+func newScrubber(idx *index.Index, store storage.Store, cfg *config, log *slog.Logger) *scrub.Scrubber {
+	return scrub.NewScrubber(idx, store, scrub.ScrubConfig{
 		Interval: cfg.scrub.interval, BytesPerSecond: int64(cfg.scrub.rateMB * 1e6), Logger: log,
 	})
-	go sc.Run(ctx)
-	e.GET(metricsPath, metricsHandler(idx, sc.Counters()))
-	e.POST(backupPath, backupHandler(idx, cfg.data, log))
 }
 
-// metricsHandler writes the scrub counters and the index counters in the
-// Prometheus text exposition format.
-func metricsHandler(idx *index.Index, sc *scrub.Counters) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
-		defer cancel()
-		studies, series, instances, err := idx.Stats(ctx)
-		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
-		commits, puts := idx.Commits()
-		c.Response().Header().Set(echo.HeaderContentType, "text/plain; version=0.0.4; charset=utf-8")
-		c.Response().WriteHeader(http.StatusOK)
-		w := c.Response()
-		for _, m := range []struct {
-			name, typ, help string
-			v               uint64
-		}{
-			{"minipacs_index_studies", "gauge", "Studies in the index.", uint64(studies)},
-			{"minipacs_index_series", "gauge", "Series in the index.", uint64(series)},
-			{"minipacs_index_instances", "gauge", "Instances in the index.", uint64(instances)},
-			{"minipacs_index_commits_total", "counter", "Group commits (write transactions) of the index since start.", commits},
-			{"minipacs_index_puts_total", "counter", "Instances put into the index since start.", puts},
-		} {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %d\n", m.name, m.help, m.name, m.typ, m.name, m.v)
-		}
-		return sc.WriteMetrics(w)
-	}
+// newMetrics builds the Prometheus registry of the server: runtime, HTTP,
+// STOW, index and scrub families (package dicomweb/metrics).
+func newMetrics(idx *index.Index, sc *scrub.Scrubber, cfg *config, log *slog.Logger) *metrics.Metrics {
+	return metrics.New(metrics.Options{
+		Index: idx, IndexFile: cfg.indexFile(), Scrub: sc.Counters(), Logger: log,
+	})
+}
+
+// installAdmin starts the background scrub (until ctx ends) and mounts
+// the admin endpoints on e.
+func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, sc *scrub.Scrubber, met *metrics.Metrics, cfg *config, log *slog.Logger) {
+	go sc.Run(ctx)
+	e.GET(metricsPath, echo.WrapHandler(met.Handler()))
+	e.POST(backupPath, backupHandler(idx, cfg.data, log))
 }
 
 // backupHandler answers POST /admin/backup with a consistent copy of the

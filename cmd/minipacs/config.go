@@ -157,7 +157,10 @@ func (c *config) openStore(ctx context.Context) (storage.Store, error) {
 // openIndex opens the bbolt index in the data directory.
 func (c *config) openIndex(ctx context.Context, path string) (*index.Index, error) {
 	if path == "" {
-		path = filepath.Join(c.data, "index.db")
+		path = c.indexFile()
 	}
 	return index.Open(ctx, path, index.Options{Replace: c.duplicates == "replace"})
 }
+
+// indexFile is the path of the index file in the data directory.
+func (c *config) indexFile() string { return filepath.Join(c.data, "index.db") }

@@ -77,12 +77,20 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The background scrub (admin.go) and the metrics of everything, built
+	// before the recovery so that its index commits are timed too.
+	sc := newScrubber(idx, store, cfg, log)
+	met := newMetrics(idx, sc, cfg, log)
+	idx.SetOnCommit(met.ObserveIndexCommit)
 	if err := ing.Recover(ctx); err != nil {
 		return err
 	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	// First of all middleware: it times every request, and sees the final
+	// status of each (dicomweb/metrics).
+	e.Pre(met.Middleware())
 	var dwAudit dicomweb.Auditor
 	authHooks := auth.Hooks{Logger: log}
 	if aud != nil {
@@ -97,7 +105,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	dw.Install(e)
 	// Background scrub, GET /metrics, POST /admin/backup (admin.go).
-	installAdmin(ctx, e, idx, store, cfg, log)
+	installAdmin(ctx, e, idx, sc, met, cfg, log)
 	// The study browser, OHIF at /viewer/, ZIP downloads and CORS (package web).
 	origins, _ := web.ParseOrigins(cfg.corsOrigins) // checked by config.parse
 	cors, err := web.CORS("/dicomweb", origins)
