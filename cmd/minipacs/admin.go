@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
 	"github.com/minipacs/minipacs/dicomweb/metrics"
 	"github.com/minipacs/minipacs/index"
@@ -52,9 +53,9 @@ func newScrubber(idx *index.Index, store storage.Store, cfg *config, log *slog.L
 
 // newMetrics builds the Prometheus registry of the server: runtime, HTTP,
 // STOW, index and scrub families (package dicomweb/metrics).
-func newMetrics(idx *index.Index, sc *scrub.Scrubber, cfg *config, log *slog.Logger) *metrics.Metrics {
+func newMetrics(idx *index.Index, sc *scrub.Scrubber, ing *ingest.Ingester, cfg *config, log *slog.Logger) *metrics.Metrics {
 	return metrics.New(metrics.Options{
-		Index: idx, IndexFile: cfg.indexFile(), Scrub: sc.Counters(), Logger: log,
+		Index: idx, IndexFile: cfg.indexFile(), Scrub: sc.Counters(), IngestQueue: ing.Queue, Logger: log,
 	})
 }
 

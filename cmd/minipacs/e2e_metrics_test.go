@@ -108,4 +108,22 @@ func TestMetricsEndpoint(t *testing.T) {
 	if c := fams["minipacs_index_commit_seconds"].GetMetric()[0].GetHistogram().GetSampleCount(); c == 0 {
 		t.Error("minipacs_index_commit_seconds: no commit timed")
 	}
+	// The STOW handler and the ingester are wired to the metrics.
+	var stored float64
+	for _, m := range fams["minipacs_stow_instances_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "outcome" && l.GetValue() == "stored" {
+				stored = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if stored != float64(len(res.referenced)) {
+		t.Errorf("minipacs_stow_instances_total{outcome=stored} = %g, want %d", stored, len(res.referenced))
+	}
+	if v := fams["minipacs_stow_bytes_total"].GetMetric()[0].GetCounter().GetValue(); v <= 0 {
+		t.Errorf("minipacs_stow_bytes_total = %g", v)
+	}
+	if fams["minipacs_ingest_parts"] == nil || len(fams["minipacs_ingest_parts"].GetMetric()) != 2 {
+		t.Error("minipacs_ingest_parts{stage=checking|writing} missing")
+	}
 }

@@ -80,7 +80,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// The background scrub (admin.go) and the metrics of everything, built
 	// before the recovery so that its index commits are timed too.
 	sc := newScrubber(idx, store, cfg, log)
-	met := newMetrics(idx, sc, cfg, log)
+	met := newMetrics(idx, sc, ing, cfg, log)
 	idx.SetOnCommit(met.ObserveIndexCommit)
 	if err := ing.Recover(ctx); err != nil {
 		return err
@@ -98,7 +98,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	dw := dicomweb.New(dicomweb.Config{
 		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
-		Auditor: dwAudit, PatientFilter: patientFilter,
+		Auditor: dwAudit, PatientFilter: patientFilter, Metrics: met,
 		Limits: dicomweb.Limits{
 			MaxRequestBytes: cfg.maxRequest, MaxParts: cfg.maxParts, QIDOMaxLimit: cfg.qidoMax,
 		},

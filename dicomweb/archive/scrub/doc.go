@@ -12,8 +12,8 @@
 //     Reading can be throttled (bytes per second) and runs with bounded
 //     concurrency.
 //   - Scrubber runs Verify periodically inside the server, throttled,
-//     and keeps cumulative Counters that the server exposes in the
-//     Prometheus text format (Counters.WriteMetrics).
+//     and keeps cumulative Counters that the server exposes on /metrics
+//     (dicomweb/metrics).
 //   - GC removes orphans older than a grace period, sparing objects named
 //     by a pending upload in the ingest spool directory
 //     ("<sha256>.<n>.pending", see package ingest), and removes stale spool
