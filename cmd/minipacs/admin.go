@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
@@ -41,15 +42,19 @@ func (s *scrubConfig) flags(fs *flag.FlagSet) {
 	fs.Float64Var(&s.rateMB, "scrub-rate", 20, "read throttle of the background scrub in MB/s (0: unthrottled)")
 }
 
-// installAdmin starts the background scrub (until ctx ends) and mounts
-// the admin endpoints on e.
-func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, store storage.Store, cfg *config, log *slog.Logger) {
+// installAdmin starts the background scrub (until ctx ends), mounts the
+// admin endpoints on e, and returns them with their role (admin).
+func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, store storage.Store, cfg *config, log *slog.Logger) []auth.Route {
 	sc := scrub.NewScrubber(idx, store, scrub.ScrubConfig{
 		Interval: cfg.scrub.interval, BytesPerSecond: int64(cfg.scrub.rateMB * 1e6), Logger: log,
 	})
 	go sc.Run(ctx)
-	e.GET(metricsPath, metricsHandler(idx, sc.Counters()))
-	e.POST(backupPath, backupHandler(idx, cfg.data, log))
+	routes := []auth.Route{
+		{Method: http.MethodGet, Path: metricsPath, Role: auth.Admin, Handler: metricsHandler(idx, sc.Counters())},
+		{Method: http.MethodPost, Path: backupPath, Role: auth.Admin, Handler: backupHandler(idx, cfg.data, log)},
+	}
+	auth.Register(e, routes)
+	return routes
 }
 
 // metricsHandler writes the scrub counters and the index counters in the

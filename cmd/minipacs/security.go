@@ -112,14 +112,6 @@ func (c *securityConfig) authenticator(ctx context.Context, log *slog.Logger) (*
 	return auth.New(ctx, cfg)
 }
 
-// routeTable is every route of the server with the role it needs.
-func routeTable(prefix string) (*auth.Table, error) {
-	rules := auth.DICOMwebRules(prefix)
-	rules = append(rules, adminRules()...)
-	rules = append(rules, webRules()...)
-	return auth.NewTable(rules...)
-}
-
 // auditor writes the audit trail: it turns DICOMweb access events and
 // authentication decisions into ATNA records. Records of changes (STOW,
 // DELETE) and of security events are durable before the response is sent;
@@ -285,30 +277,4 @@ func patientFilter(ctx context.Context) func(id, issuer string) bool {
 		return nil
 	}
 	return p.AllowsPatient
-}
-
-// adminRules are the administration endpoints of admin.go.
-func adminRules() []auth.Rule {
-	return []auth.Rule{
-		{Method: http.MethodGet, Path: metricsPath, Role: auth.Admin},
-		{Method: http.MethodPost, Path: backupPath, Role: auth.Admin},
-	}
-}
-
-// webRules are the routes of package web: the pages and OHIF's files are
-// public (they hold no patient data; every datum comes through DICOMweb
-// with the user's credentials), the ZIP download of a study needs reader.
-func webRules() []auth.Rule {
-	var out []auth.Rule
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		out = append(out,
-			auth.Rule{Method: m, Path: "/", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/web", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/web/*", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/web/studies/:study/zip", Role: auth.Reader},
-			auth.Rule{Method: m, Path: "/viewer", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/viewer/*", Role: auth.Public},
-		)
-	}
-	return out
 }

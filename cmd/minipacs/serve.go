@@ -19,7 +19,6 @@ import (
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
-	"github.com/minipacs/minipacs/storage"
 	"github.com/minipacs/minipacs/web"
 )
 
@@ -97,7 +96,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	dw.Install(e)
 	// Background scrub, GET /metrics, POST /admin/backup (admin.go).
-	installAdmin(ctx, e, idx, store, cfg, log)
+	adminRoutes := installAdmin(ctx, e, idx, store, cfg, log)
 	// The study browser, OHIF at /viewer/, ZIP downloads and CORS (package web).
 	origins, _ := web.ParseOrigins(cfg.corsOrigins) // checked by config.parse
 	cors, err := web.CORS("/dicomweb", origins)
@@ -109,22 +108,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// The ZIP download of a study is audited like a retrieve and obeys the
 	// same per-patient restriction.
-	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-		defer cancel()
-		if err := idx.Ping(ctx); err != nil {
-			return c.String(http.StatusServiceUnavailable, "index not ready\n")
-		}
-		if p, ok := store.(storage.Pinger); ok {
-			if err := p.Ping(ctx); err != nil {
-				log.Warn("readiness: object store unreachable", "err", err)
-				return c.String(http.StatusServiceUnavailable, "object store unreachable\n")
-			}
-		}
-		return c.String(http.StatusOK, "ready\n")
-	})
+	wb := web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL})
+	wb.Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
+	health := healthRoutes(idx, store, log)
+	auth.Register(e, health)
 
 	if cfg.pprof != "" {
 		go func() {
@@ -142,7 +129,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every route is declared in one table with the role it needs; a
 	// route missing from it is a bug caught here, at start-up.
-	table, err := routeTable("/dicomweb")
+	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), adminRoutes, wb.Routes(), health)...)
 	if err != nil {
 		return err
 	}
