@@ -56,7 +56,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer aud.close()
+	defer aud.Close()
 	store, err := cfg.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("object store: %w", err)
@@ -84,7 +84,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var dwAudit dicomweb.Auditor
 	authHooks := auth.Hooks{Logger: log}
 	if aud != nil {
-		dwAudit, authHooks.OnAuth = aud, aud.onAuth
+		dwAudit, authHooks.OnAuth = dicomwebAuditor{aud}, aud.OnAuth
 	}
 	dw := dicomweb.New(dicomweb.Config{
 		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
