@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
 
 // securityConfig holds the flags of authentication, TLS and the audit
@@ -76,7 +76,7 @@ func (c *securityConfig) check(listen string) error {
 	if c.oidcIssuer != "" && c.oidcAudience == "" {
 		return fmt.Errorf("--oidc-issuer needs --oidc-audience")
 	}
-	return checkExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
+	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }
 
 // authenticator builds the authenticator. Without any authentication
@@ -168,23 +168,6 @@ func (d dicomwebAuditor) Access(ctx context.Context, r *http.Request, ev dicomwe
 			Accession: s.AccessionNumber, Instances: s.Instances}
 	}
 	d.trail.Access(ctx, r, audit.Access{Op: accessOps[ev.Kind], Status: ev.Status, Level: ev.Level, Query: ev.Query, Studies: studies})
-}
-
-// securityHeaders sets the headers every response carries, and HSTS over
-// HTTPS.
-func securityHeaders(hsts time.Duration, tls bool) echo.MiddlewareFunc {
-	hstsValue := fmt.Sprintf("max-age=%d; includeSubDomains", int(hsts.Seconds()))
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			h := c.Response().Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			if tls && hsts > 0 {
-				h.Set("Strict-Transport-Security", hstsValue)
-			}
-			return next(c)
-		}
-	}
 }
 
 // patientFilter gives dicomweb the restriction of each request's principal.

@@ -19,6 +19,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
 	"github.com/minipacs/minipacs/web"
 )
 
@@ -137,7 +138,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("route table: %w", err)
 	}
 	e.Use(auth.Middleware(table, authn, authHooks))
-	e.Use(securityHeaders(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
+	e.Use(transport.Headers(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -153,12 +154,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	scheme := "http"
 	reloads := []func() error{authn.Reload}
 	if cfg.sec.tlsEnabled() {
-		certs, err := newCertReloader(cfg.sec.tlsCert, cfg.sec.tlsKey, log)
+		certs, err := transport.NewCertificate(cfg.sec.tlsCert, cfg.sec.tlsKey)
 		if err != nil {
 			return err
 		}
-		reloads = append(reloads, certs.load)
-		srv.TLSConfig = certs.tlsConfig()
+		reloads = append(reloads, certs.Reload)
+		srv.TLSConfig = certs.ServerConfig()
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}
