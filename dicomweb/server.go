@@ -12,6 +12,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/archive/query"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
@@ -120,15 +121,14 @@ func New(cfg Config) *Server {
 }
 
 // Install configures e for minipacs (error handling, panic recovery) and
-// registers the DICOMweb routes under the prefix.
+// registers the DICOMweb routes (Routes) under the prefix.
 func (s *Server) Install(e *echo.Echo) {
 	e.HTTPErrorHandler = errorHandler(s.log)
 	e.Use(recoverMiddleware(s.log))
 	// "/dicomweb/studies/" is "/dicomweb/studies": clients build URLs by
 	// joining a configured root that may end in a slash.
 	e.Pre(trimTrailingSlash)
-	g := e.Group(s.prefix)
-	// Route-level middleware (g.Use would also register catch-all routes).
+	// Route-level middleware (e.Use would also run for unmatched requests).
 	var mws []echo.MiddlewareFunc
 	if s.audit != nil {
 		mws = append(mws, s.auditMiddleware)
@@ -136,40 +136,60 @@ func (s *Server) Install(e *echo.Echo) {
 	if s.patients != nil {
 		mws = append(mws, s.restrictMiddleware)
 	}
-	add := func(method, path string, h echo.HandlerFunc) { g.Add(method, path, h, mws...) }
+	auth.Register(e, s.Routes(), mws...)
+}
 
-	add(http.MethodPost, "/studies", s.stow)
-	add(http.MethodPost, "/studies/:study", s.stow)
+// Routes lists the DICOMweb routes under the prefix, each with the role
+// it needs: reader searches and retrieves, writer stores, admin deletes.
+// Install registers them; the server's authorization table is built from
+// them (auth.RulesOf).
+func (s *Server) Routes() []auth.Route {
+	var rs []auth.Route
+	add := func(method, path string, role auth.Role, h echo.HandlerFunc) {
+		rs = append(rs, auth.Route{Method: method, Path: s.prefix + path, Role: role, Handler: h})
+	}
+	const (
+		study    = "/studies/:study"
+		series   = study + "/series/:series"
+		instance = series + "/instances/:instance"
+		frames   = instance + "/frames/:frames"
+	)
+	// STOW-RS
+	add(http.MethodPost, "/studies", auth.Writer, s.stow)
+	add(http.MethodPost, study, auth.Writer, s.stow)
 
-	add(http.MethodGet, "/studies", s.search(index.LevelStudy))
-	add(http.MethodGet, "/series", s.search(index.LevelSeries))
-	add(http.MethodGet, "/instances", s.search(index.LevelInstance))
-	add(http.MethodGet, "/studies/:study/series", s.search(index.LevelSeries))
-	add(http.MethodGet, "/studies/:study/instances", s.search(index.LevelInstance))
-	add(http.MethodGet, "/studies/:study/series/:series/instances", s.search(index.LevelInstance))
+	// QIDO-RS
+	add(http.MethodGet, "/studies", auth.Reader, s.search(index.LevelStudy))
+	add(http.MethodGet, "/series", auth.Reader, s.search(index.LevelSeries))
+	add(http.MethodGet, "/instances", auth.Reader, s.search(index.LevelInstance))
+	add(http.MethodGet, study+"/series", auth.Reader, s.search(index.LevelSeries))
+	add(http.MethodGet, study+"/instances", auth.Reader, s.search(index.LevelInstance))
+	add(http.MethodGet, series+"/instances", auth.Reader, s.search(index.LevelInstance))
 
-	add(http.MethodGet, "/studies/:study", s.retrieve)
-	add(http.MethodGet, "/studies/:study/series/:series", s.retrieve)
-	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance", s.retrieve)
+	// WADO-RS
+	add(http.MethodGet, study, auth.Reader, s.retrieve)
+	add(http.MethodGet, series, auth.Reader, s.retrieve)
+	add(http.MethodGet, instance, auth.Reader, s.retrieve)
 
-	add(http.MethodGet, "/studies/:study/metadata", s.metadata)
-	add(http.MethodGet, "/studies/:study/series/:series/metadata", s.metadata)
-	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/metadata", s.metadata)
+	add(http.MethodGet, study+"/metadata", auth.Reader, s.metadata)
+	add(http.MethodGet, series+"/metadata", auth.Reader, s.metadata)
+	add(http.MethodGet, instance+"/metadata", auth.Reader, s.metadata)
 
-	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/frames/:frames", s.frames)
-	add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/bulkdata/*", s.bulkdata)
+	add(http.MethodGet, frames, auth.Reader, s.frames)
+	add(http.MethodGet, instance+"/bulkdata/*", auth.Reader, s.bulkdata)
 
-	for _, kind := range []string{"rendered", "thumbnail"} {
-		h := s.rendered(kind == "thumbnail")
-		add(http.MethodGet, "/studies/:study/"+kind, h)
-		add(http.MethodGet, "/studies/:study/series/:series/"+kind, h)
-		add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/"+kind, h)
-		add(http.MethodGet, "/studies/:study/series/:series/instances/:instance/frames/:frames/"+kind, h)
+	for _, kind := range []string{"/rendered", "/thumbnail"} {
+		h := s.rendered(kind == "/thumbnail")
+		for _, base := range []string{study, series, instance, frames} {
+			add(http.MethodGet, base+kind, auth.Reader, h)
+		}
 	}
 
-	add(http.MethodDelete, "/studies/:study", s.delete)
-	add(http.MethodDelete, "/studies/:study/series/:series", s.delete)
-	add(http.MethodDelete, "/studies/:study/series/:series/instances/:instance", s.delete)
+	// Deletion
+	add(http.MethodDelete, study, auth.Admin, s.delete)
+	add(http.MethodDelete, series, auth.Admin, s.delete)
+	add(http.MethodDelete, instance, auth.Admin, s.delete)
+	return rs
 }
 
 // baseURL is the external URL of the DICOMweb root for this request.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -74,20 +75,39 @@ const (
 	viewerPrefix  = "/viewer"
 )
 
-// Install registers the routes on e. protect wraps the routes that read
-// archive data directly (the ZIP download) and should be the same
-// authentication as the DICOMweb routes; the pages themselves hold no
-// data and need none.
+// Install registers the routes (Routes) on e.
 func (s *Server) Install(e *echo.Echo, protect ...echo.MiddlewareFunc) {
-	get := func(p string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		e.Match([]string{http.MethodGet, http.MethodHead}, p, h, m...)
+	auth.Register(e, s.Routes(protect...))
+}
+
+// Routes lists the routes of the web handlers, GET and HEAD each, with the
+// role they need. The pages and OHIF's files are public: they hold no
+// patient data, every datum comes through DICOMweb with the user's
+// credentials. The ZIP download reads archive data directly: it needs
+// reader, and protect wraps it (it should apply the same audit and
+// per-patient restriction as the DICOMweb routes).
+func (s *Server) Routes(protect ...echo.MiddlewareFunc) []auth.Route {
+	var rs []auth.Route
+	get := func(p string, role auth.Role, h echo.HandlerFunc) {
+		for _, m := range []string{http.MethodGet, http.MethodHead} {
+			rs = append(rs, auth.Route{Method: m, Path: p, Role: role, Handler: h})
+		}
 	}
-	get("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, browserPrefix+"/") })
-	get(browserPrefix, s.page)
-	get(browserPrefix+"/*", s.page)
-	get(browserPrefix+"/studies/:study/zip", s.zip, protect...)
-	get(viewerPrefix, s.viewer.serve)
-	get(viewerPrefix+"/*", s.viewer.serve)
+	get("/", auth.Public, func(c echo.Context) error { return c.Redirect(http.StatusFound, browserPrefix+"/") })
+	get(browserPrefix, auth.Public, s.page)
+	get(browserPrefix+"/*", auth.Public, s.page)
+	get(browserPrefix+"/studies/:study/zip", auth.Reader, applyMiddleware(s.zip, protect...))
+	get(viewerPrefix, auth.Public, s.viewer.serve)
+	get(viewerPrefix+"/*", auth.Public, s.viewer.serve)
+	return rs
+}
+
+// applyMiddleware wraps h in mws, the first outermost (as echo does).
+func applyMiddleware(h echo.HandlerFunc, mws ...echo.MiddlewareFunc) echo.HandlerFunc {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
 }
 
 // browserCSP is the policy of the study browser: our own scripts and styles

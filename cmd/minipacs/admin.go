@@ -3,19 +3,17 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/scrub"
 	"github.com/minipacs/minipacs/dicomweb/metrics"
+	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/index/backup"
 	"github.com/minipacs/minipacs/storage"
 )
 
@@ -28,10 +26,7 @@ import (
 //
 // Both must be restricted to the admin role (they reveal archive sizes;
 // a backup holds every patient's data).
-const (
-	metricsPath = "/metrics"
-	backupPath  = "/admin/backup"
-)
+const metricsPath = "/metrics" // backup.Path is "/admin/backup"
 
 // scrubConfig holds the flags of the background scrub (serve).
 type scrubConfig struct {
@@ -59,48 +54,14 @@ func newMetrics(idx *index.Index, sc *scrub.Scrubber, ing *ingest.Ingester, cfg 
 	})
 }
 
-// installAdmin starts the background scrub (until ctx ends) and mounts
-// the admin endpoints on e.
-func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, sc *scrub.Scrubber, met *metrics.Metrics, cfg *config, log *slog.Logger) {
+// installAdmin starts the background scrub (until ctx ends), mounts the
+// admin endpoints on e, and returns them with their role (admin).
+func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, sc *scrub.Scrubber, met *metrics.Metrics, cfg *config, log *slog.Logger) []auth.Route {
 	go sc.Run(ctx)
-	e.GET(metricsPath, echo.WrapHandler(met.Handler()))
-	e.POST(backupPath, backupHandler(idx, cfg.data, log))
-}
-
-// backupHandler answers POST /admin/backup with a consistent copy of the
-// index. The copy is first written to a temporary file in the data
-// directory, so the read transaction lasts as long as a local copy, not as
-// long as the client takes to download (a long read transaction would
-// keep writers from growing the file).
-func backupHandler(idx *index.Index, dataDir string, log *slog.Logger) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		ctx := c.Request().Context()
-		f, err := os.CreateTemp(dataDir, ".backup-*.db")
-		if err != nil {
-			return fmt.Errorf("backup: %w", err)
-		}
-		defer os.Remove(f.Name())
-		defer f.Close()
-		start := time.Now()
-		n, err := idx.Backup(ctx, f)
-		if err != nil {
-			return fmt.Errorf("backup: %w", err)
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("backup: %w", err)
-		}
-		h := c.Response().Header()
-		h.Set(echo.HeaderContentType, "application/octet-stream")
-		h.Set(echo.HeaderContentLength, strconv.FormatInt(n, 10))
-		h.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="minipacs-index-%s.db"`, start.UTC().Format("20060102T150405Z")))
-		h.Set("Cache-Control", "no-store")
-		c.Response().WriteHeader(http.StatusOK)
-		sent, err := io.Copy(c.Response(), io.LimitReader(f, n))
-		if err != nil {
-			log.Warn("backup download interrupted", "sent", sent, "of", n, "err", err)
-			return nil // headers are sent: nothing more to tell the client
-		}
-		log.Info("index backup sent", "bytes", n, "duration", time.Since(start).Round(time.Millisecond))
-		return nil
+	routes := []auth.Route{
+		{Method: http.MethodGet, Path: metricsPath, Role: auth.Admin, Handler: echo.WrapHandler(met.Handler())},
+		{Method: http.MethodPost, Path: backup.Path, Role: auth.Admin, Handler: backup.Handler(idx, cfg.data, log)},
 	}
+	auth.Register(e, routes)
+	return routes
 }

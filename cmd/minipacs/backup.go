@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/index/backup"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
@@ -72,7 +71,7 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			*token = os.Getenv("MINIPACS_TOKEN")
 		}
 		var err error
-		n, err = downloadBackup(ctx, *base, file, func(r *http.Request) {
+		n, err = backup.Download(ctx, *base, file, func(r *http.Request) {
 			switch {
 			case *token != "":
 				r.Header.Set("Authorization", "Bearer "+*token)
@@ -87,47 +86,6 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "backup of the index written to %s: %s in %s, consistency check passed\n",
 		file, humanBytes(n), time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// downloadBackup fetches POST base/admin/backup into file (through
-// index.WriteBackupFile: temporary file, fsync, check, rename).
-func downloadBackup(ctx context.Context, base, file string, authorize func(*http.Request)) (int64, error) {
-	u, err := url.Parse(strings.TrimSuffix(strings.TrimSuffix(base, "/"), "/dicomweb"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return 0, fmt.Errorf("--url %q: want http(s)://host[:port]", base)
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + backupPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
-	if err != nil {
-		return 0, err
-	}
-	authorize(req)
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		ResponseHeaderTimeout: 10 * time.Minute, // the server copies the index locally first
-	}}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("backup: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, fmt.Errorf("backup: %s answered %s: %s", u.Redacted(), resp.Status, strings.TrimSpace(string(msg)))
-	}
-	var n int64
-	err = index.WriteBackupFile(ctx, file, func(w io.Writer) error {
-		var err error
-		n, err = io.Copy(w, resp.Body)
-		if err != nil {
-			return fmt.Errorf("download: %w", err)
-		}
-		if resp.ContentLength >= 0 && n != resp.ContentLength {
-			return fmt.Errorf("download: %d of %d bytes", n, resp.ContentLength)
-		}
-		return nil
-	})
-	return n, err
 }
 
 // envDefault returns $k, or def when it is unset or empty.

@@ -2,10 +2,21 @@
 // WADO-RS over an object store (embedded on-disk by default, or S3) and an
 // embedded bbolt index.
 //
-//	minipacs [serve] [flags]   run the server (the default)
-//	minipacs reindex [flags]   rebuild the index from the object store
-//	minipacs version           print the version
-//	minipacs help              list every command
+//	minipacs [serve] [flags]             run the server (the default)
+//	minipacs reindex [flags]             rebuild the index from the object store
+//	minipacs import [flags] DIR|FILE...  upload a folder or files to a running archive over STOW-RS
+//	minipacs verify [flags]              re-hash stored objects against the index; list missing, corrupt, orphaned (offline)
+//	minipacs gc [flags]                  remove orphaned objects older than a grace period (offline)
+//	minipacs backup [flags]              write a consistent copy of the index, from the server or --offline
+//	minipacs audit verify FILE|DIR       check the hash chain of an audit log (and its rotated files)
+//	minipacs token --name NAME           print a new API token and its credential-file line
+//	minipacs token --basic USER          print a new Basic password and its credential-file line
+//	minipacs version                     print the version
+//	minipacs help                        list every command
+//
+// This package only wires: it parses flags, builds every dependency
+// (store, index, ingest, authentication, audit trail) and passes it down,
+// and starts the listeners. The rules live in packages with tests.
 package main
 
 import (

@@ -5,18 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
 
 // securityConfig holds the flags of authentication, TLS and the audit
@@ -78,7 +76,7 @@ func (c *securityConfig) check(listen string) error {
 	if c.oidcIssuer != "" && c.oidcAudience == "" {
 		return fmt.Errorf("--oidc-issuer needs --oidc-audience")
 	}
-	return checkExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
+	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }
 
 // authenticator builds the authenticator. Without any authentication
@@ -112,27 +110,10 @@ func (c *securityConfig) authenticator(ctx context.Context, log *slog.Logger) (*
 	return auth.New(ctx, cfg)
 }
 
-// routeTable is every route of the server with the role it needs.
-func routeTable(prefix string) (*auth.Table, error) {
-	rules := auth.DICOMwebRules(prefix)
-	rules = append(rules, adminRules()...)
-	rules = append(rules, webRules()...)
-	return auth.NewTable(rules...)
-}
-
-// auditor writes the audit trail: it turns DICOMweb access events and
-// authentication decisions into ATNA records. Records of changes (STOW,
-// DELETE) and of security events are durable before the response is sent;
-// records of reads are written without holding the response (they are
-// batched and synced within milliseconds), and Close waits for them.
-type auditor struct {
-	log  *audit.Log
-	node audit.Node
-	slog *slog.Logger
-	wg   sync.WaitGroup
-}
-
-func openAuditor(ctx context.Context, c *securityConfig, data, listen string, log *slog.Logger) (*auditor, error) {
+// openAuditor opens the audit trail (nil with --no-audit), starts its
+// syslog forwarding when configured, and records the application start.
+// The mapping of requests to ATNA events is audit.Trail's.
+func openAuditor(ctx context.Context, c *securityConfig, data, listen string, log *slog.Logger) (*audit.Trail, error) {
 	if c.noAudit {
 		return nil, nil
 	}
@@ -148,7 +129,6 @@ func openAuditor(ctx context.Context, c *securityConfig, data, listen string, lo
 	if err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	a := &auditor{log: l, node: node, slog: log}
 	if c.auditSyslog != "" {
 		tc, err := audit.ClientTLS(c.auditSyslogCA, c.auditSyslog, "")
 		if err != nil {
@@ -162,120 +142,32 @@ func openAuditor(ctx context.Context, c *securityConfig, data, listen string, lo
 		}
 		go fw.Run(ctx)
 	}
-	a.record(context.Background(), node.AppActivity(audit.TypeApplicationStart, os.Getenv("USER"), audit.Success, "minipacs "+version))
-	return a, nil
+	t := audit.NewTrail(l, node, os.Getenv("USER"), log)
+	t.Start(context.Background(), "minipacs "+version)
+	return t, nil
 }
 
-// close records the application stop and closes the log.
-func (a *auditor) close() {
-	if a == nil {
-		return
-	}
-	a.wg.Wait()
-	a.record(context.Background(), a.node.AppActivity(audit.TypeApplicationStop, os.Getenv("USER"), audit.Success, ""))
-	a.log.Close()
-}
+// dicomwebAuditor gives dicomweb's access events to the audit trail.
+type dicomwebAuditor struct{ trail *audit.Trail }
 
-func (a *auditor) record(ctx context.Context, r audit.Record) {
-	if err := a.log.Record(ctx, r); err != nil {
-		a.slog.Error("audit record not written", "event", r.EventID.Code, "err", err)
-	}
-}
-
-// user describes the principal of a request for the audit trail.
-func auditUser(ctx context.Context, r *http.Request) audit.User {
-	u := audit.User{Method: "none"}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		u.Remote = host
-	}
-	if p := auth.FromContext(ctx); p != nil {
-		u.ID, u.Name, u.Method = p.Subject, p.Name, string(p.Method)
-		if s := p.Roles.String(); s != "" {
-			u.Roles = strings.Split(s, ",")
-		}
-	}
-	return u
+// accessOps names each kind of DICOMweb access in the audit package's
+// terms (one to one).
+var accessOps = map[dicomweb.AccessKind]audit.Operation{
+	dicomweb.AccessStored:    audit.OpStore,
+	dicomweb.AccessRetrieved: audit.OpRetrieve,
+	dicomweb.AccessRead:      audit.OpRead,
+	dicomweb.AccessQueried:   audit.OpQuery,
+	dicomweb.AccessDeleted:   audit.OpDelete,
 }
 
 // Access implements dicomweb.Auditor.
-func (a *auditor) Access(ctx context.Context, r *http.Request, ev dicomweb.AccessEvent) {
-	u := auditUser(ctx, r)
+func (d dicomwebAuditor) Access(ctx context.Context, r *http.Request, ev dicomweb.AccessEvent) {
 	studies := make([]audit.StudyRef, len(ev.Studies))
 	for i, s := range ev.Studies {
 		studies[i] = audit.StudyRef{StudyUID: s.StudyUID, PatientID: s.PatientID, PatientName: s.PatientName,
 			Accession: s.AccessionNumber, Instances: s.Instances}
 	}
-	o := audit.OutcomeFromStatus(ev.Status)
-	desc := fmt.Sprintf("%s %s -> %d", r.Method, r.URL.Path, ev.Status)
-	var rec audit.Record
-	sync := false
-	switch ev.Kind {
-	case dicomweb.AccessStored:
-		rec, sync = a.node.Transferred(audit.Create, u, studies, o, desc), true
-	case dicomweb.AccessDeleted:
-		rec, sync = a.node.Deleted(u, studies, o, desc), true
-	case dicomweb.AccessRetrieved:
-		rec = a.node.Transferred(audit.Read, u, studies, o, desc)
-	case dicomweb.AccessRead:
-		rec = a.node.Accessed(audit.Read, u, studies, o, desc)
-	case dicomweb.AccessQueried:
-		study := ""
-		if len(ev.Studies) == 1 {
-			study = ev.Studies[0].StudyUID
-		}
-		rec = a.node.Query(u, ev.Level, ev.Query, study, o, desc)
-	default:
-		return
-	}
-	if sync {
-		a.record(context.WithoutCancel(ctx), rec)
-		return
-	}
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		a.record(context.Background(), rec)
-	}()
-}
-
-// onAuth records refused requests: 401 as a failed User Authentication
-// (110114), 403 as a Security Alert (110113, use of a restricted
-// function). A successful authentication is part of the access record
-// of its request (its user), so each request gives exactly one record.
-func (a *auditor) onAuth(ctx context.Context, ev auth.AuthEvent) {
-	if ev.Success {
-		return
-	}
-	u := audit.User{ID: "", Method: "none", Remote: ev.Remote}
-	if ev.Principal != nil {
-		u.ID, u.Name, u.Method = ev.Principal.Subject, ev.Principal.Name, string(ev.Principal.Method)
-	}
-	desc := fmt.Sprintf("%s %s -> %d: %s", ev.HTTPMethod, ev.Route, ev.Status, ev.Reason)
-	var rec audit.Record
-	switch ev.Status {
-	case http.StatusForbidden:
-		rec = a.node.SecurityAlert(audit.TypeUseOfRestrictedFunction, u, ev.Route, audit.MinorFailure, desc)
-	default:
-		rec = a.node.Authentication(audit.TypeLogin, u, audit.OutcomeFromStatus(ev.Status), desc)
-	}
-	a.record(context.WithoutCancel(ctx), rec)
-}
-
-// securityHeaders sets the headers every response carries, and HSTS over
-// HTTPS.
-func securityHeaders(hsts time.Duration, tls bool) echo.MiddlewareFunc {
-	hstsValue := fmt.Sprintf("max-age=%d; includeSubDomains", int(hsts.Seconds()))
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			h := c.Response().Header()
-			h.Set("X-Content-Type-Options", "nosniff")
-			h.Set("Referrer-Policy", "no-referrer")
-			if tls && hsts > 0 {
-				h.Set("Strict-Transport-Security", hstsValue)
-			}
-			return next(c)
-		}
-	}
+	d.trail.Access(ctx, r, audit.Access{Op: accessOps[ev.Kind], Status: ev.Status, Level: ev.Level, Query: ev.Query, Studies: studies})
 }
 
 // patientFilter gives dicomweb the restriction of each request's principal.
@@ -285,30 +177,4 @@ func patientFilter(ctx context.Context) func(id, issuer string) bool {
 		return nil
 	}
 	return p.AllowsPatient
-}
-
-// adminRules are the administration endpoints of admin.go.
-func adminRules() []auth.Rule {
-	return []auth.Rule{
-		{Method: http.MethodGet, Path: metricsPath, Role: auth.Admin},
-		{Method: http.MethodPost, Path: backupPath, Role: auth.Admin},
-	}
-}
-
-// webRules are the routes of package web: the pages and OHIF's files are
-// public (they hold no patient data; every datum comes through DICOMweb
-// with the user's credentials), the ZIP download of a study needs reader.
-func webRules() []auth.Rule {
-	var out []auth.Rule
-	for _, m := range []string{http.MethodGet, http.MethodHead} {
-		out = append(out,
-			auth.Rule{Method: m, Path: "/", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/web", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/web/*", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/web/studies/:study/zip", Role: auth.Reader},
-			auth.Rule{Method: m, Path: "/viewer", Role: auth.Public},
-			auth.Rule{Method: m, Path: "/viewer/*", Role: auth.Public},
-		)
-	}
-	return out
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
-	"github.com/minipacs/minipacs/storage"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
 	"github.com/minipacs/minipacs/web"
 )
 
@@ -57,7 +57,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer aud.close()
+	defer aud.Close()
 	store, err := cfg.openStore(ctx)
 	if err != nil {
 		return fmt.Errorf("object store: %w", err)
@@ -94,7 +94,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	var dwAudit dicomweb.Auditor
 	authHooks := auth.Hooks{Logger: log}
 	if aud != nil {
-		dwAudit, authHooks.OnAuth = aud, aud.onAuth
+		dwAudit, authHooks.OnAuth = dicomwebAuditor{aud}, aud.OnAuth
 	}
 	dw := dicomweb.New(dicomweb.Config{
 		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
@@ -105,7 +105,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	})
 	dw.Install(e)
 	// Background scrub, GET /metrics, POST /admin/backup (admin.go).
-	installAdmin(ctx, e, idx, sc, met, cfg, log)
+	adminRoutes := installAdmin(ctx, e, idx, sc, met, cfg, log)
 	// The study browser, OHIF at /viewer/, ZIP downloads and CORS (package web).
 	origins, _ := web.ParseOrigins(cfg.corsOrigins) // checked by config.parse
 	cors, err := web.CORS("/dicomweb", origins)
@@ -117,22 +117,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	// The ZIP download of a study is audited like a retrieve and obeys the
 	// same per-patient restriction.
-	web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL}).Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/readyz", func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)
-		defer cancel()
-		if err := idx.Ping(ctx); err != nil {
-			return c.String(http.StatusServiceUnavailable, "index not ready\n")
-		}
-		if p, ok := store.(storage.Pinger); ok {
-			if err := p.Ping(ctx); err != nil {
-				log.Warn("readiness: object store unreachable", "err", err)
-				return c.String(http.StatusServiceUnavailable, "object store unreachable\n")
-			}
-		}
-		return c.String(http.StatusOK, "ready\n")
-	})
+	wb := web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL})
+	wb.Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
+	health := healthRoutes(idx, store, log)
+	auth.Register(e, health)
 
 	if cfg.pprof != "" {
 		go func() {
@@ -150,7 +138,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every route is declared in one table with the role it needs; a
 	// route missing from it is a bug caught here, at start-up.
-	table, err := routeTable("/dicomweb")
+	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), adminRoutes, wb.Routes(), health)...)
 	if err != nil {
 		return err
 	}
@@ -158,7 +146,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("route table: %w", err)
 	}
 	e.Use(auth.Middleware(table, authn, authHooks))
-	e.Use(securityHeaders(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
+	e.Use(transport.Headers(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -174,12 +162,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	scheme := "http"
 	reloads := []func() error{authn.Reload}
 	if cfg.sec.tlsEnabled() {
-		certs, err := newCertReloader(cfg.sec.tlsCert, cfg.sec.tlsKey, log)
+		certs, err := transport.NewCertificate(cfg.sec.tlsCert, cfg.sec.tlsKey)
 		if err != nil {
 			return err
 		}
-		reloads = append(reloads, certs.load)
-		srv.TLSConfig = certs.tlsConfig()
+		reloads = append(reloads, certs.Reload)
+		srv.TLSConfig = certs.ServerConfig()
 		ln = tls.NewListener(ln, srv.TLSConfig)
 		scheme = "https"
 	}

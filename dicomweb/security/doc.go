@@ -2,10 +2,14 @@
 // what was done:
 //
 //   - auth: authentication (OIDC bearer JWTs, API tokens, HTTP Basic),
-//     roles, patient restrictions, and the middleware that applies the
-//     route table;
+//     roles, patient restrictions, the Route a front door declares with
+//     its role, and the middleware that applies the route table;
 //   - audit: the hash-chained ATNA audit trail (PS3.15 A.5), its syslog
-//     forwarding, and the mapping of each operation to its ATNA event.
+//     forwarding, and the mapping of each operation to its ATNA event
+//     (Trail);
+//   - transport: the exposure rule (no patient data on the network without
+//     authentication and TLS), the TLS server configuration with
+//     certificate reload, and the headers every response carries.
 //
 // Packages of this room may import dicomweb/kind and dicomweb/dicom; never
 // dicomweb/archive, index or storage (TestRooms in package dicomweb

@@ -15,7 +15,12 @@
 //	                                    110134 Audit Recording Started (written by Open after cutting a torn tail)
 //	110100 Application Activity         E, type 110120 Application Start / 110121 Application Stop
 //
-// Node's methods build these records; Log.Record writes them.
+// Node's methods build these records; Log.Record writes them. Trail is
+// the mapping of a running server's operations to them: Access (OpStore,
+// OpRetrieve, OpRead, OpQuery, OpDelete, with the user of the request's
+// auth.Principal), OnAuth (refused requests: 401/503 as 110114, 403 as
+// 110113 Use of Restricted Function), Start and Close (110100); records of
+// changes and of security events are durable before the response.
 //
 // # Record schema (JSON)
 //

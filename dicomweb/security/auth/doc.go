@@ -55,11 +55,13 @@
 //
 // # Authorization
 //
-// Every route is declared once in a Table (Rule: method, echo route
-// pattern, Role). Middleware looks the matched route up by method and
+// Every route states the role it needs where it is registered: a front
+// door lists its routes as Route values (method, echo route pattern, Role,
+// handler), Register mounts them, and RulesOf turns them into the rules of
+// the server's Table. Middleware looks the matched route up by method and
 // c.Path(); a registered route without a rule is refused with 403 and
-// logged as a bug; CheckRoutes lets a test fail when a registered route has
-// no rule. Requests that match no route (404/405) need an authenticated
+// logged as a bug; CheckRoutes lets the server refuse to start (and a test
+// fail) when a registered route has no rule. Requests that match no route (404/405) need an authenticated
 // principal, so an unauthenticated scanner learns nothing about the router.
 //
 // # Responses

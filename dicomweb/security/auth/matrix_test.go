@@ -78,7 +78,7 @@ func newFixture(t *testing.T, mod func(*auth.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.table, err = auth.NewTable(auth.DICOMwebRules("/dicomweb")...)
+	f.table, err = auth.NewTable(dicomwebRules("/dicomweb")...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func TestUnroutedAndUndeclared(t *testing.T) {
 }
 
 func TestCheckRoutes(t *testing.T) {
-	table, err := auth.NewTable(auth.DICOMwebRules("/dicomweb")...)
+	table, err := auth.NewTable(dicomwebRules("/dicomweb")...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestCheckRoutes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "POST /admin/reindex has no authorization rule") {
 		t.Fatalf("missing rule: got %v", err)
 	}
-	stale, _ := auth.NewTable(append(auth.DICOMwebRules("/dicomweb"),
+	stale, _ := auth.NewTable(append(dicomwebRules("/dicomweb"),
 		auth.Rule{Method: "POST", Path: "/admin/reindex", Role: auth.Admin},
 		auth.Rule{Method: "GET", Path: "/gone", Role: auth.Reader})...)
 	err = auth.CheckRoutes(e, stale)
@@ -162,7 +162,7 @@ func TestAnonymousRoles(t *testing.T) {
 	if a.Enabled() {
 		t.Fatal("Enabled with no credential configured")
 	}
-	table, _ := auth.NewTable(auth.DICOMwebRules("/dicomweb")...)
+	table, _ := auth.NewTable(dicomwebRules("/dicomweb")...)
 	e.Use(auth.Middleware(table, a, auth.Hooks{}))
 	e.DELETE("/dicomweb/studies/:study", func(c echo.Context) error {
 		return c.String(200, auth.FromContext(c.Request().Context()).Name)
@@ -195,7 +195,7 @@ func TestRestrictionInContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table, _ := auth.NewTable(auth.DICOMwebRules("/dicomweb")...)
+	table, _ := auth.NewTable(dicomwebRules("/dicomweb")...)
 	e.Use(auth.Middleware(table, a, auth.Hooks{}))
 	e.GET("/dicomweb/studies", func(c echo.Context) error {
 		p := auth.FromContext(c.Request().Context())

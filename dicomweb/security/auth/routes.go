@@ -1,54 +1,38 @@
 package auth
 
-import "net/http"
+import "github.com/labstack/echo/v4"
 
-// DICOMwebRules are the rules of the DICOMweb routes that dicomweb.Server
-// registers under prefix ("/dicomweb"), plus /healthz and /readyz. The
-// server's table is these plus whatever else it mounts (admin endpoints,
-// web assets).
-func DICOMwebRules(prefix string) []Rule {
-	p := prefix
-	const (
-		study    = "/studies/:study"
-		series   = study + "/series/:series"
-		instance = series + "/instances/:instance"
-	)
-	rules := []Rule{
-		{http.MethodGet, "/healthz", Public},
-		{http.MethodGet, "/readyz", Public},
+// Route is one route as a front door registers it: method, echo path
+// pattern, the role it needs, and its handler. A front door lists its
+// routes once (dicomweb.Server.Routes, web.Server.Routes, the admin and
+// health endpoints of cmd/minipacs): Register mounts them and RulesOf
+// gives the Table their rules, so a route and its role are declared in
+// the same line.
+type Route struct {
+	Method  string
+	Path    string
+	Role    Role
+	Handler echo.HandlerFunc
+}
 
-		// STOW-RS
-		{http.MethodPost, p + "/studies", Writer},
-		{http.MethodPost, p + study, Writer},
+// Rule is the authorization rule of the route.
+func (r Route) Rule() Rule { return Rule{Method: r.Method, Path: r.Path, Role: r.Role} }
 
-		// QIDO-RS
-		{http.MethodGet, p + "/studies", Reader},
-		{http.MethodGet, p + "/series", Reader},
-		{http.MethodGet, p + "/instances", Reader},
-		{http.MethodGet, p + study + "/series", Reader},
-		{http.MethodGet, p + study + "/instances", Reader},
-		{http.MethodGet, p + series + "/instances", Reader},
-
-		// WADO-RS
-		{http.MethodGet, p + study, Reader},
-		{http.MethodGet, p + series, Reader},
-		{http.MethodGet, p + instance, Reader},
-		{http.MethodGet, p + study + "/metadata", Reader},
-		{http.MethodGet, p + series + "/metadata", Reader},
-		{http.MethodGet, p + instance + "/metadata", Reader},
-		{http.MethodGet, p + instance + "/frames/:frames", Reader},
-		{http.MethodGet, p + instance + "/bulkdata/*", Reader},
-
-		// Deletion
-		{http.MethodDelete, p + study, Admin},
-		{http.MethodDelete, p + series, Admin},
-		{http.MethodDelete, p + instance, Admin},
+// Register adds routes to e, each wrapped in the route-level middleware
+// mws (e.Use would run for unmatched requests too).
+func Register(e *echo.Echo, routes []Route, mws ...echo.MiddlewareFunc) {
+	for _, r := range routes {
+		e.Add(r.Method, r.Path, r.Handler, mws...)
 	}
-	// WADO-RS rendered and thumbnail resources.
-	for _, kind := range []string{"/rendered", "/thumbnail"} {
-		for _, base := range []string{study, series, instance, instance + "/frames/:frames"} {
-			rules = append(rules, Rule{http.MethodGet, p + base + kind, Reader})
+}
+
+// RulesOf returns the rules of every route of every list, in order.
+func RulesOf(lists ...[]Route) []Rule {
+	var out []Rule
+	for _, routes := range lists {
+		for _, r := range routes {
+			out = append(out, r.Rule())
 		}
 	}
-	return rules
+	return out
 }

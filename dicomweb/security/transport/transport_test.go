@@ -1,7 +1,6 @@
-package main
+package transport
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,15 +8,16 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 )
 
 func TestCheckExposure(t *testing.T) {
@@ -35,8 +35,9 @@ func TestCheckExposure(t *testing.T) {
 		{"0.0.0.0:8080", true, true, false, false},
 		{"10.1.2.3:443", false, false, true, false},
 		{"pacs.example.org:443", true, false, false, true},
+		{"garbage", true, false, false, true},
 	} {
-		err := checkExposure(tc.listen, tc.auth, tc.tls, tc.proxy)
+		err := CheckExposure(tc.listen, tc.auth, tc.tls, tc.proxy)
 		if (err != nil) != tc.fail {
 			t.Errorf("%+v: err = %v", tc, err)
 		}
@@ -46,7 +47,7 @@ func TestCheckExposure(t *testing.T) {
 	}
 }
 
-// writeCert writes a self-signed certificate for 127.0.0.1 with the given
+// writeCert writes a self-signed certificate for localhost with the given
 // common name.
 func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
 	t.Helper()
@@ -66,47 +67,77 @@ func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
 	}
 	kb, _ := x509.MarshalECPrivateKey(key)
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return certFile, keyFile
 }
 
-func TestCertReloadOnSIGHUP(t *testing.T) {
+func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeCert(t, dir, "first")
-	r, err := newCertReloader(certFile, keyFile, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	c, err := NewCertificate(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := r.tlsConfig()
-	if cfg.MinVersion != tls.VersionTLS12 {
-		t.Fatalf("MinVersion %x", cfg.MinVersion)
+	cfg := c.ServerConfig()
+	if cfg.MinVersion != tls.VersionTLS12 || len(cfg.NextProtos) == 0 || cfg.NextProtos[0] != "h2" {
+		t.Fatalf("MinVersion %x, NextProtos %v", cfg.MinVersion, cfg.NextProtos)
 	}
 	cn := func() string {
-		c, _ := cfg.GetCertificate(nil)
-		x, _ := x509.ParseCertificate(c.Certificate[0])
+		kp, _ := cfg.GetCertificate(nil)
+		x, _ := x509.ParseCertificate(kp.Certificate[0])
 		return x.Subject.CommonName
 	}
 	if cn() != "first" {
 		t.Fatal(cn())
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	reloadOnSIGHUP(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), r.load)
 	// A broken file keeps the old certificate.
-	os.WriteFile(certFile, []byte("garbage"), 0o600)
-	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	time.Sleep(200 * time.Millisecond)
+	if err := os.WriteFile(certFile, []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Reload(); err == nil {
+		t.Fatal("garbage certificate loaded")
+	}
 	if cn() != "first" {
 		t.Fatalf("after a failed reload: %s", cn())
 	}
 	writeCert(t, dir, "second")
-	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	deadline := time.Now().Add(5 * time.Second)
-	for cn() != "second" {
-		if time.Now().After(deadline) {
-			t.Fatalf("certificate not reloaded: %s", cn())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := c.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if cn() != "second" {
+		t.Fatalf("after a reload: %s", cn())
+	}
+	if _, err := NewCertificate(filepath.Join(dir, "missing.pem"), keyFile); err == nil {
+		t.Fatal("missing certificate accepted")
+	}
+}
+
+func TestHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		hsts time.Duration
+		tls  bool
+		want string
+	}{
+		{"https", 365 * 24 * time.Hour, true, "max-age=31536000; includeSubDomains"},
+		{"http", 365 * 24 * time.Hour, false, ""},
+		{"hsts off", 0, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := echo.New()
+			e.Use(Headers(tc.hsts, tc.tls))
+			e.GET("/", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+			w := httptest.NewRecorder()
+			e.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+			h := w.Header()
+			if h.Get("Strict-Transport-Security") != tc.want || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("headers %v", h)
+			}
+		})
 	}
 }
