@@ -5,6 +5,7 @@ go 1.26.0
 toolchain go1.27.3
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/klauspost/compress v1.18.2
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/minio/minio-go/v7 v7.0.100
