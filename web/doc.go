@@ -21,5 +21,7 @@
 // its CSS use absolute paths and its webpack runtime has the public path "/"
 // compiled in. The handler serves it under /viewer/ by rewriting those few
 // places on the fly (see viewer.go), so the root stays ours and the OHIF
-// files on disk stay exactly as published.
+// files on disk stay exactly as published. install.sh writes a gzip copy
+// (name.gz) beside each compressible file; clients that accept gzip get it
+// (encoding.go), and the rewritten files are gzipped once in memory.
 package web

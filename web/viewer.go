@@ -39,6 +39,11 @@ const viewerCSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'%s; w
 // maxViewerPage bounds the index.html read into memory for rewriting.
 const maxViewerPage = 1 << 20
 
+// maxRewriteInMemory bounds a script or style sheet rewritten (and
+// gzipped) in memory; a larger one is rewritten as it streams, without
+// Content-Length, ranges or compression.
+const maxRewriteInMemory = 64 << 20
+
 // viewer serves OHIF's published build from a directory under prefix.
 //
 // The build assumes the root "/": the handler rewrites, on the fly,
@@ -49,8 +54,11 @@ const maxViewerPage = 1 << 20
 //   - top-level *.css: absolute url(/...) references (fonts);
 //   - manifest.json: its absolute icon paths and start_url.
 //
-// Other files are served as they are (with ranges). app-config.js is
-// generated. A path that names no file and has no extension is one of
+// A rewritten file is rewritten and gzipped once per version and kept in
+// memory; a file the rewrite leaves unchanged, and every other file, is
+// served as it is (with ranges), or as the .gz file install.sh wrote
+// beside it when the client accepts gzip (serveStatic). Both carry Vary:
+// Accept-Encoding and an ETag per encoding. app-config.js is generated. A path that names no file and has no extension is one of
 // OHIF's own routes (/viewer/viewer?StudyInstanceUIDs=...): it gets
 // index.html; a missing file with an extension is a real 404.
 type viewer struct {
@@ -58,8 +66,13 @@ type viewer struct {
 	config      []byte
 	log         *slog.Logger
 
-	mu   sync.Mutex
-	page *viewerPage // cached rewritten index.html
+	mu        sync.Mutex
+	page      *viewerPage               // cached rewritten index.html
+	rewritten map[string]*rewrittenFile // by name: rewritable files as served
+
+	// rewriteMu lets one request at a time rewrite and compress a file
+	// (the main bundle: 17 MB, about a second): the others wait for it.
+	rewriteMu sync.Mutex
 }
 
 // viewerPage is index.html rewritten, with the CSP that allows its inline
@@ -166,7 +179,7 @@ func (v *viewer) serve(c echo.Context) error {
 			return fmt.Errorf("viewer: stat %s: %w", name, err)
 		}
 		if st.Mode().IsRegular() {
-			return v.file(c, name, f, st)
+			return v.file(c, root, name, f, st)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		// A symbolic link out of the directory (os.Root refuses it), a
@@ -247,7 +260,7 @@ var reHashed = regexp.MustCompile(`(^|[./])[0-9a-f]{16,}\.[a-z0-9]+$`)
 
 // file serves one file of the build, rewritten when it is a top-level
 // script or style sheet.
-func (v *viewer) file(c echo.Context, name string, f *os.File, st fs.FileInfo) error {
+func (v *viewer) file(c echo.Context, root *os.Root, name string, f *os.File, st fs.FileInfo) error {
 	h := c.Response().Header()
 	ext := path.Ext(name)
 	ct := mime.TypeByExtension(ext)
@@ -280,10 +293,26 @@ func (v *viewer) file(c echo.Context, name string, f *os.File, st fs.FileInfo) e
 		}
 	}
 	if old == "" {
-		http.ServeContent(c.Response(), c.Request(), name, st.ModTime(), f)
+		serveStatic(c, root, name, f, st)
 		return nil
 	}
-	// Rewritten: the length changes, so no Content-Length and no ranges.
+	if st.Size() <= maxRewriteInMemory {
+		r, err := v.rewrite(name, f, st, old, nu)
+		if err != nil {
+			return err
+		}
+		if !r.same {
+			r.serve(c, name)
+			return nil
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("viewer: seek %s: %w", name, err)
+		}
+		serveStatic(c, root, name, f, st)
+		return nil
+	}
+	// Rewritten as it streams: the length changes, so no Content-Length
+	// and no ranges.
 	h.Set(echo.HeaderLastModified, st.ModTime().UTC().Format(http.TimeFormat))
 	if t, err := http.ParseTime(c.Request().Header.Get("If-Modified-Since")); err == nil && !st.ModTime().Truncate(time.Second).After(t) {
 		return c.NoContent(http.StatusNotModified)
@@ -297,6 +326,45 @@ func (v *viewer) file(c echo.Context, name string, f *os.File, st fs.FileInfo) e
 		return fmt.Errorf("viewer: send %s: %w", name, err)
 	}
 	return rw.Flush()
+}
+
+// rewrite returns the rewritten version of a file, made once per version
+// of the file (its modification time and size).
+func (v *viewer) rewrite(name string, f *os.File, st fs.FileInfo, old, nu string) (*rewrittenFile, error) {
+	cached := func() *rewrittenFile {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if r := v.rewritten[name]; r != nil && r.mod.Equal(st.ModTime()) && r.size == st.Size() {
+			return r
+		}
+		return nil
+	}
+	r := cached()
+	if r != nil {
+		return r, nil
+	}
+	v.rewriteMu.Lock()
+	defer v.rewriteMu.Unlock()
+	if r = cached(); r != nil {
+		return r, nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, maxRewriteInMemory+1))
+	if err != nil {
+		return nil, fmt.Errorf("viewer: read %s: %w", name, err)
+	}
+	if int64(len(raw)) != st.Size() {
+		return nil, fmt.Errorf("viewer: %s changed while read", name)
+	}
+	if r, err = newRewrittenFile(raw, st, old, nu); err != nil {
+		return nil, fmt.Errorf("viewer: compress %s: %w", name, err)
+	}
+	v.mu.Lock()
+	if v.rewritten == nil {
+		v.rewritten = map[string]*rewrittenFile{}
+	}
+	v.rewritten[name] = r
+	v.mu.Unlock()
+	return r, nil
 }
 
 // replaceWriter replaces every occurrence of old by nu in the stream

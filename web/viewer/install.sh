@@ -29,6 +29,20 @@ mkdir -p "$tmp/x"
 tar -xzf "$tgz" -C "$tmp/x" package/dist package/LICENSE
 test -f "$tmp/x/package/dist/index.html"
 cp "$tmp/x/package/LICENSE" "$tmp/x/package/dist/OHIF-LICENSE"
+
+# Precompressed copies: minipacs sends name.gz (Content-Encoding: gzip) to
+# clients that accept it, and name itself otherwise (web/encoding.go), so
+# the originals stay. Only formats that compress (text, WebAssembly, icons)
+# and files over 1 KiB; -n leaves the name and time out of the gzip header
+# and the .gz keeps its original's modification time, which the server
+# compares to refuse a stale .gz. A change to this script reinstalls the
+# viewer (the Makefile's OHIF-VERSION rule depends on it), so the .gz files
+# are remade with it.
+echo "viewer: compressing" >&2
+find "$tmp/x/package/dist" -type f -size +1k \( -name '*.js' -o -name '*.mjs' -o -name '*.css' \
+	-o -name '*.html' -o -name '*.json' -o -name '*.jsonc' -o -name '*.svg' -o -name '*.wasm' \
+	-o -name '*.map' -o -name '*.txt' -o -name '*.xml' -o -name '*.ico' \) \
+	-exec gzip -9 -k -n {} +
 echo "$OHIF_VERSION" > "$tmp/x/package/dist/OHIF-VERSION"
 rm -rf "$dest.new" "$dest"
 mv "$tmp/x/package/dist" "$dest.new"

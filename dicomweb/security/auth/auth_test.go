@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -273,6 +275,31 @@ func TestBasicCache(t *testing.T) {
 	}
 }
 
+// jwk is one JSON Web Key as an issuer publishes it.
+type jwk struct {
+	Kty    string   `json:"kty,omitempty"`
+	Kid    string   `json:"kid,omitempty"`
+	Use    string   `json:"use,omitempty"`
+	Alg    string   `json:"alg,omitempty"`
+	KeyOps []string `json:"key_ops,omitempty"`
+	Crv    string   `json:"crv,omitempty"`
+	N      string   `json:"n,omitempty"`
+	E      string   `json:"e,omitempty"`
+	X      string   `json:"x,omitempty"`
+	Y      string   `json:"y,omitempty"`
+	D      string   `json:"d,omitempty"`
+	K      string   `json:"k,omitempty"`
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestParseJWK(t *testing.T) {
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -300,13 +327,13 @@ func TestParseJWK(t *testing.T) {
 		{"ed25519 short", jwk{Kty: "OKP", Crv: "Ed25519", X: enc([]byte("short"))}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseJWK(tc.j)
+			_, err := parseJWK(mustMarshal(t, tc.j))
 			if (err == nil) != tc.ok {
 				t.Fatalf("err %v, want ok=%v", err, tc.ok)
 			}
 		})
 	}
-	k, _ := parseJWK(jwk{Kty: "EC", Crv: "P-256", X: enc(x), Y: enc(y), Alg: "ES256"})
+	k, _ := parseJWK(mustMarshal(t, jwk{Kty: "EC", Crv: "P-256", X: enc(x), Y: enc(y), Alg: "ES256"}))
 	if !k.fits("ES256") || k.fits("ES384") || k.fits("RS256") || k.fits("HS256") {
 		t.Fatal("fits")
 	}
@@ -314,19 +341,35 @@ func TestParseJWK(t *testing.T) {
 
 func TestParseJWS(t *testing.T) {
 	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, err := json.Marshal(jose.JSONWebKey{Key: &ec.PublicKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubJWK := string(pub)
 	for _, tc := range []struct {
 		name, tok, want string
 	}{
 		{"two parts", "a.b", "malformed token"},
 		{"padding", enc(`{"alg":"RS256"}`) + "=." + enc("{}") + ".AA", "malformed token header"},
 		{"crit", enc(`{"alg":"RS256","crit":["exp"]}`) + "." + enc("{}") + ".AA", "critical"},
-		{"embedded jwk", enc(`{"alg":"RS256","jwk":{"kty":"RSA"}}`) + "." + enc("{}") + ".AA", "embedded"},
+		{"embedded jwk", enc(`{"alg":"ES256","jwk":`+pubJWK+`}`) + "." + enc("{}") + ".AA", "embedded"},
+		{"embedded broken jwk", enc(`{"alg":"RS256","jwk":{"kty":"RSA"}}`) + "." + enc("{}") + ".AA", "malformed token header"},
+		{"x5u", enc(`{"alg":"RS256","x5u":"https://evil"}`) + "." + enc("{}") + ".AA", "embedded"},
+		{"unencoded payload", enc(`{"alg":"RS256","b64":false,"crit":["b64"]}`) + "." + enc("{}") + ".AA", "critical"},
+		{"b64 without crit", enc(`{"alg":"RS256","b64":false}`) + "." + enc("{}") + ".AA", "critical"},
+		{"typ not a string", enc(`{"alg":"RS256","typ":7}`) + "." + enc("{}") + ".AA", "type"},
+		{"alg none", enc(`{"alg":"none"}`) + "." + enc("{}") + ".", "algorithm not allowed"},
+		{"alg HS256", enc(`{"alg":"HS256"}`) + "." + enc("{}") + ".AA", "algorithm not allowed"},
+		{"alg missing", enc(`{"kid":"rsa1"}`) + "." + enc("{}") + ".AA", "algorithm not allowed"},
+		{"bad payload", enc(`{"alg":"RS256"}`) + ".!." + "AA", "malformed token payload"},
+		{"bad signature", enc(`{"alg":"RS256"}`) + "." + enc("{}") + ".A!", "malformed token signature"},
 		{"jku", enc(`{"alg":"RS256","jku":"https://evil"}`) + "." + enc("{}") + ".AA", "embedded"},
 		{"typ", enc(`{"alg":"RS256","typ":"dpop+jwt"}`) + "." + enc("{}") + ".AA", "type"},
 		{"trailing", enc(`{"alg":"RS256"}{}`) + "." + enc("{}") + ".AA", "malformed token header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseJWS(tc.tok)
+			_, err := parseJWS(tc.tok, []jose.SignatureAlgorithm{"RS256", "ES256"})
 			var et errToken
 			if err == nil || !errors.As(err, &et) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)

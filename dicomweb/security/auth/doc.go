@@ -6,7 +6,9 @@
 //
 //   - OIDC bearer tokens: a JWT signed by the configured issuer, verified
 //     against the issuer's JWKS (discovered through
-//     <issuer>/.well-known/openid-configuration, or a configured JWKS URL).
+//     <issuer>/.well-known/openid-configuration, or a configured JWKS URL);
+//     go-jose parses the JWS and the JWKs and checks the signature, this
+//     package chooses the keys and checks the header and the claims.
 //     Only asymmetric algorithms are accepted (RS256/384/512, PS256/384/512,
 //     ES256/384/512, EdDSA; allow-list configurable, default RS256, PS256,
 //     ES256, EdDSA); "none" and every HS* are refused whatever the

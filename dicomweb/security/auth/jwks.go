@@ -2,17 +2,14 @@ package auth
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -21,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/minipacs/minipacs/dicomweb/kind"
 )
 
@@ -31,108 +29,77 @@ const maxJWKSBytes = 1 << 20
 // credential could not be checked (503), which is not the client's fault.
 var ErrUnavailable = kind.New(kind.Unavailable, "auth: signing keys unavailable")
 
-// jwk is one JSON Web Key as published in a JWKS.
-type jwk struct {
-	Kty    string   `json:"kty"`
-	Kid    string   `json:"kid"`
-	Use    string   `json:"use"`
-	Alg    string   `json:"alg"`
-	KeyOps []string `json:"key_ops"`
-	Crv    string   `json:"crv"`
-	N      string   `json:"n"`
-	E      string   `json:"e"`
-	X      string   `json:"x"`
-	Y      string   `json:"y"`
-	D      string   `json:"d"`
-	K      string   `json:"k"`
-}
-
 // verifyKey is a usable public key from the JWKS.
 type verifyKey struct {
-	kid string
-	kty string
-	crv string
-	alg string // "" when the JWK does not pin one
-	key crypto.PublicKey
+	jose.JSONWebKey
+	kty, crv string
 }
 
-// fits reports whether k may verify a token signed with alg.
+// fits reports whether k may verify a token signed with alg: the key type
+// and curve are the ones alg needs, and the JWK's own alg, if any, is alg.
 func (k *verifyKey) fits(alg string) bool {
 	a, ok := algorithms[alg]
 	if !ok || k.kty != a.kty || (a.crv != "" && k.crv != a.crv) {
 		return false
 	}
-	return k.alg == "" || k.alg == alg
+	return k.Algorithm == "" || k.Algorithm == alg
 }
 
-// parseJWK turns a JWK into a verification key; keys that are not for
-// signature verification, symmetric keys, private keys and weak keys are
-// refused.
-func parseJWK(j jwk) (*verifyKey, error) {
-	if j.Use != "" && j.Use != "sig" {
-		return nil, fmt.Errorf("use %q", j.Use)
+// jwkUse holds the members of a JWK that decide whether it may be used at
+// all; they are read before go-jose parses the key, which it would accept
+// private or symmetric.
+type jwkUse struct {
+	Kty    string   `json:"kty"`
+	Use    string   `json:"use"`
+	Alg    string   `json:"alg"`
+	KeyOps []string `json:"key_ops"`
+	// Private or symmetric key material.
+	D, K, P, Q, Dp, Dq, Qi, Priv json.RawMessage
+}
+
+// parseJWK turns one JWK of a JWKS into a verification key; keys that are
+// not for signature verification, symmetric keys, private keys, keys of an
+// unsupported type or curve and weak RSA keys are refused.
+func parseJWK(raw json.RawMessage) (*verifyKey, error) {
+	var u jwkUse
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return nil, err
 	}
-	if j.KeyOps != nil && !slices.Contains(j.KeyOps, "verify") {
+	if u.Kty != "RSA" && u.Kty != "EC" && u.Kty != "OKP" {
+		return nil, fmt.Errorf("kty %q", u.Kty)
+	}
+	if u.Use != "" && u.Use != "sig" {
+		return nil, fmt.Errorf("use %q", u.Use)
+	}
+	if u.KeyOps != nil && !slices.Contains(u.KeyOps, "verify") {
 		return nil, errors.New("key_ops without verify")
 	}
-	if j.D != "" || j.K != "" {
+	if u.D != nil || u.K != nil || u.P != nil || u.Q != nil || u.Dp != nil || u.Dq != nil || u.Qi != nil || u.Priv != nil {
 		return nil, errors.New("private or symmetric key material")
 	}
-	if j.Alg != "" {
-		a, ok := algorithms[j.Alg]
-		if !ok || a.kty != j.Kty {
-			return nil, fmt.Errorf("alg %q", j.Alg)
+	if u.Alg != "" {
+		a, ok := algorithms[u.Alg]
+		if !ok || a.kty != u.Kty {
+			return nil, fmt.Errorf("alg %q", u.Alg)
 		}
 	}
-	k := &verifyKey{kid: j.Kid, kty: j.Kty, crv: j.Crv, alg: j.Alg}
-	switch j.Kty {
-	case "RSA":
-		n, err1 := b64.DecodeString(j.N)
-		e, err2 := b64.DecodeString(j.E)
-		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
-			return nil, errors.New("bad RSA key")
-		}
-		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	var j jose.JSONWebKey
+	if err := j.UnmarshalJSON(raw); err != nil {
+		return nil, err // go-jose also refuses EC points off the curve
+	}
+	k := &verifyKey{JSONWebKey: j}
+	switch pub := j.Key.(type) {
+	case *rsa.PublicKey:
 		if pub.N.BitLen() < 2048 || pub.E < 3 || pub.E%2 == 0 {
 			return nil, errors.New("weak RSA key")
 		}
-		k.key = pub
-	case "EC":
-		var curve elliptic.Curve
-		switch j.Crv {
-		case "P-256":
-			curve = elliptic.P256()
-		case "P-384":
-			curve = elliptic.P384()
-		case "P-521":
-			curve = elliptic.P521()
-		default:
-			return nil, fmt.Errorf("curve %q", j.Crv)
-		}
-		x, err1 := b64.DecodeString(j.X)
-		y, err2 := b64.DecodeString(j.Y)
-		size := (curve.Params().BitSize + 7) / 8
-		if err1 != nil || err2 != nil || len(x) != size || len(y) != size {
-			return nil, errors.New("bad EC key")
-		}
-		// Validate the point through the uncompressed SEC 1 encoding:
-		// ecdsa.ParseUncompressedPublicKey refuses points off the curve.
-		pub, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
-		if err != nil {
-			return nil, errors.New("EC point not on the curve")
-		}
-		k.key = pub
-	case "OKP":
-		if j.Crv != "Ed25519" {
-			return nil, fmt.Errorf("curve %q", j.Crv)
-		}
-		x, err := b64.DecodeString(j.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, errors.New("bad Ed25519 key")
-		}
-		k.key = ed25519.PublicKey(x)
+		k.kty = "RSA"
+	case *ecdsa.PublicKey:
+		k.kty, k.crv = "EC", pub.Curve.Params().Name
+	case ed25519.PublicKey:
+		k.kty, k.crv = "OKP", "Ed25519"
 	default:
-		return nil, fmt.Errorf("kty %q", j.Kty)
+		return nil, fmt.Errorf("key %T", pub)
 	}
 	return k, nil
 }
@@ -194,7 +161,7 @@ func (ks *keySet) snapshot() (keys []*verifyKey, fresh, usable bool) {
 func match(keys []*verifyKey, kid, alg string) []*verifyKey {
 	var out []*verifyKey
 	for _, k := range keys {
-		if (kid == "" || k.kid == kid) && k.fits(alg) {
+		if (kid == "" || k.KeyID == kid) && k.fits(alg) {
 			out = append(out, k)
 		}
 	}
@@ -255,7 +222,7 @@ func (ks *keySet) fetch(ctx context.Context) ([]*verifyKey, error) {
 		u = disc.JWKSURI
 	}
 	var set struct {
-		Keys []jwk `json:"keys"`
+		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := ks.getJSON(ctx, u, &set); err != nil {
 		return nil, fmt.Errorf("jwks: %w", err)
@@ -264,7 +231,9 @@ func (ks *keySet) fetch(ctx context.Context) ([]*verifyKey, error) {
 	for _, j := range set.Keys {
 		k, err := parseJWK(j)
 		if err != nil {
-			ks.log.Debug("ignoring a JWKS key", "kid", j.Kid, "reason", err.Error())
+			var id struct{ Kid string }
+			_ = json.Unmarshal(j, &id)
+			ks.log.Debug("ignoring a JWKS key", "kid", id.Kid, "reason", err.Error())
 			continue
 		}
 		keys = append(keys, k)

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,5 +131,39 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 	}
 	if st, _, _ := do(t, "GET", readerServer(t, a2), tok); st != 200 {
 		t.Fatalf("configured JWKS URL: %d, want 200", st)
+	}
+}
+
+// TestUnknownKidStorm: tokens naming kids missing from the set, sent at
+// once, cause one refetch between them under the cool-down, and each is
+// refused with 401 (not 503: the cached keys are still good).
+func TestUnknownKidStorm(t *testing.T) {
+	is := newIssuer(t)
+	clk := &fakeClock{t: time.Now()}
+	a, err := auth.New(t.Context(), auth.Config{Now: clk.Now, OIDC: &auth.OIDCConfig{Issuer: is.URL, Audience: audience}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := readerServer(t, a)
+	k := testKeys()
+	claims := map[string]any{"iss": is.URL, "aud": audience, "sub": "s", "exp": clk.Now().Add(time.Hour).Unix(), "roles": []string{"reader"}}
+	if st, _, _ := do(t, "GET", u, bearer(sign(t, "RS256", "rsa1", k.rsa, claims))); st != 200 || is.fetches.Load() != 1 {
+		t.Fatalf("startup: %d with %d fetches", st, is.fetches.Load())
+	}
+	clk.Add(16 * time.Second)
+	var wg sync.WaitGroup
+	codes := make([]int, 20)
+	for i := range codes {
+		tok := bearer(sign(t, "RS256", "kid-"+strconv.Itoa(i), k.rsa, claims))
+		wg.Go(func() { codes[i], _, _ = do(t, "GET", u, tok) })
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 401 {
+			t.Errorf("token %d: %d, want 401", i, c)
+		}
+	}
+	if n := is.fetches.Load(); n != 2 {
+		t.Fatalf("%d JWKS fetches, want 2 (startup and one refetch)", n)
 	}
 }

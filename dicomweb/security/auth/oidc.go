@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 )
 
 // OIDCConfig configures bearer JWTs from an OpenID Connect issuer.
@@ -80,7 +82,7 @@ func ParseRoleMap(s string) (map[string]Role, error) {
 // oidcVerifier checks bearer JWTs.
 type oidcVerifier struct {
 	cfg   OIDCConfig
-	algs  map[string]bool
+	algs  []jose.SignatureAlgorithm // the allow-list
 	keys  *keySet
 	now   func() time.Time
 	roles map[string]Role
@@ -101,12 +103,12 @@ func newOIDC(c OIDCConfig, client *http.Client, now func() time.Time, log *slog.
 	if len(c.Algorithms) == 0 {
 		c.Algorithms = DefaultAlgorithms
 	}
-	algs := map[string]bool{}
+	var algs []jose.SignatureAlgorithm
 	for _, a := range c.Algorithms {
 		if _, ok := algorithms[a]; !ok {
 			return nil, fmt.Errorf("auth: JWS algorithm %q is not allowed (asymmetric algorithms only)", a)
 		}
-		algs[a] = true
+		algs = append(algs, jose.SignatureAlgorithm(a))
 	}
 	if c.ClockSkew <= 0 {
 		c.ClockSkew = 60 * time.Second
@@ -149,20 +151,19 @@ func (v *oidcVerifier) verify(ctx context.Context, token string) (*Principal, er
 	if len(token) > v.cfg.MaxTokenBytes {
 		return nil, errToken("token too large")
 	}
-	t, err := parseJWS(token)
+	t, err := parseJWS(token, v.algs)
 	if err != nil {
 		return nil, err
 	}
-	if !v.algs[t.header.Alg] {
-		return nil, errToken("algorithm not allowed")
-	}
-	keys, err := v.keys.lookup(ctx, t.header.Kid, t.header.Alg)
+	h := t.Signatures[0].Protected
+	keys, err := v.keys.lookup(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
 		return nil, err
 	}
+	var payload []byte
 	verified := false
 	for _, k := range keys {
-		if verifySignature(t.header.Alg, k.key, t.signed, t.signature) == nil {
+		if payload, err = t.Verify(k.Key); err == nil {
 			verified = true
 			break
 		}
@@ -171,7 +172,7 @@ func (v *oidcVerifier) verify(ctx context.Context, token string) (*Principal, er
 		return nil, errToken("bad signature")
 	}
 	var claims map[string]any
-	if err := strictUnmarshal(t.payload, &claims); err != nil || claims == nil {
+	if err := strictUnmarshal(payload, &claims); err != nil || claims == nil {
 		return nil, errToken("malformed claims")
 	}
 	if err := v.checkClaims(claims); err != nil {
