@@ -1,14 +1,8 @@
 package transport
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/testkit/certtest"
 
 	"github.com/labstack/echo/v4"
 )
@@ -47,38 +43,9 @@ func TestCheckExposure(t *testing.T) {
 	}
 }
 
-// writeCert writes a self-signed certificate for localhost with the given
-// common name.
-func writeCert(t *testing.T, dir, cn string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, _ := x509.MarshalECPrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
 func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir, "first")
+	certFile, keyFile := certtest.Write(t, dir, "first")
 	c, err := NewCertificate(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +72,7 @@ func TestCertificateReload(t *testing.T) {
 	if cn() != "first" {
 		t.Fatalf("after a failed reload: %s", cn())
 	}
-	writeCert(t, dir, "second")
+	certtest.Write(t, dir, "second")
 	if err := c.Reload(); err != nil {
 		t.Fatal(err)
 	}
