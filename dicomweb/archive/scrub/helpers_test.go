@@ -150,5 +150,3 @@ func problems(r *Report) map[string]bool {
 	}
 	return m
 }
-
-func fmtSscan(s string, v *float64) (int, error) { return fmt.Sscan(s, v) }
