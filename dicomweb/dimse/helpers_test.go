@@ -145,20 +145,22 @@ func readPDU(r io.Reader) (byte, []byte, error) {
 type fakeConn struct {
 	r       *bytes.Reader
 	written int
-	pdus    []byte // the first bytes written
+	pdus    []byte // the first MiB written
 }
 
 func (c *fakeConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 func (c *fakeConn) Write(p []byte) (int, error) {
 	c.written += len(p)
-	if len(c.pdus) < 4096 {
-		c.pdus = append(c.pdus, p[:min(len(p), 4096-len(c.pdus))]...)
+	if len(c.pdus) < 1<<20 {
+		c.pdus = append(c.pdus, p[:min(len(p), 1<<20-len(c.pdus))]...)
 	}
 	return len(p), nil
 }
-func (c *fakeConn) Close() error                     { return nil }
-func (c *fakeConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 11112} }
-func (c *fakeConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000} }
+func (c *fakeConn) Close() error        { return nil }
+func (c *fakeConn) LocalAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 11112} }
+func (c *fakeConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}
 func (c *fakeConn) SetDeadline(time.Time) error      { return nil }
 func (c *fakeConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *fakeConn) SetWriteDeadline(time.Time) error { return nil }
