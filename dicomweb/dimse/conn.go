@@ -95,7 +95,7 @@ func (a *assoc) serve(ctx context.Context) {
 			a.abort(abortNotSpecified)
 		}
 	}
-	a.log.Info("association ended", "outcome", ev.Outcome.String(), "calling_ae", a.callingAE, "reason", ev.Reason)
+	a.log.Info("association ended", "outcome", ev.Outcome.String(), "reason", ev.Reason)
 	s.auditAssociation(ctx, ev)
 }
 
