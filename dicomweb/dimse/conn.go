@@ -2,6 +2,7 @@ package dimse
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,9 +28,11 @@ type assoc struct {
 	remote              string
 	ops                 Op
 	contexts            map[byte]*acceptedContext
-	maxFragment         int // largest PDV fragment we send
-	holdsSlot           bool
+	maxFragment         int     // largest PDV fragment we send
+	holdsSlot           bool    // of Server.active
+	opening             bool    // holds a slot of Server.opening until associated
 	ended               Outcome // Aborted once an A-ABORT was sent or received
+	mustLinger          bool    // our last PDU (RJ, RP, A-ABORT) is sent: wait for the close
 
 	// The DIMSE message being received.
 	cmdBuf  []byte
@@ -65,14 +68,14 @@ func (a *assoc) serve(ctx context.Context) {
 	a.br = bufio.NewReaderSize(a.nc, 32<<10)
 	a.bw = bufio.NewWriterSize(a.nc, 32<<10)
 
-	if !a.associate(ctx) {
+	ok := a.associate(ctx)
+	if a.opening {
+		<-s.opening // taken by Serve
+	}
+	if !ok {
+		a.linger()
 		return
 	}
-	defer func() {
-		if a.holdsSlot {
-			<-s.active
-		}
-	}()
 	err := a.loop(ctx)
 	if a.pending != nil {
 		a.pending.abort(err)
@@ -95,8 +98,12 @@ func (a *assoc) serve(ctx context.Context) {
 			a.abort(abortNotSpecified)
 		}
 	}
+	if a.holdsSlot {
+		<-s.active
+	}
 	a.log.Info("association ended", "outcome", ev.Outcome.String(), "reason", ev.Reason)
 	s.auditAssociation(ctx, ev)
+	a.linger()
 }
 
 // associate runs Sta2: reads the A-ASSOCIATE-RQ under the ARTIM timer and
@@ -120,10 +127,13 @@ func (a *assoc) associate(ctx context.Context) bool {
 		a.abort(abortInvalidParamValue)
 		return false
 	}
-	body := make([]byte, h.length)
-	if _, err := io.ReadFull(a.br, body); err != nil {
+	// Read as the bytes come: memory follows what the peer sent, not what
+	// it declared.
+	var buf bytes.Buffer
+	if n, err := buf.ReadFrom(io.LimitReader(a.br, int64(h.length))); err != nil || n != int64(h.length) {
 		return false
 	}
+	body := buf.Bytes()
 	rq, err := parseAssociateRQ(body)
 	if err != nil {
 		var pe *protocolError
@@ -140,7 +150,7 @@ func (a *assoc) associate(ctx context.Context) bool {
 		a.log.Info("association rejected", "calling_ae", rq.callingAE, "called_ae", rq.calledAE, "reason", why)
 		s.auditAssociation(ctx, AssociationEvent{Outcome: Rejected, CallingAE: rq.callingAE, CalledAE: rq.calledAE, Remote: a.remote, Reason: why})
 		a.write(encodeReject(result, source, reason))
-		a.linger()
+		a.mustLinger = true
 		return false
 	}
 	ops, allowed := s.cfg.Policy.Allow(rq.callingAE, a.nc.RemoteAddr())
@@ -195,17 +205,26 @@ func (a *assoc) write(pdu []byte) error {
 	return a.bw.Flush()
 }
 
-// abort sends an A-ABORT (source: service provider) and closes.
+// abort sends an A-ABORT (source: service provider); serve then waits
+// for the peer to close (linger).
 func (a *assoc) abort(reason byte) {
 	a.ended = Aborted
 	a.write(encodeAbort(abortSourceProvider, reason))
-	a.linger()
+	a.mustLinger = true
 }
 
-// linger waits, under the ARTIM timer, for the peer to close the
-// connection after a release, a rejection or an abort (Sta13).
+// linger waits, under the ARTIM timer (at most 5 s, 1 s during
+// shutdown), for the peer to close the connection after a release, a
+// rejection or an abort (Sta13), so that it reads our last PDU.
 func (a *assoc) linger() {
-	a.nc.SetReadDeadline(time.Now().Add(min(a.s.lim.ARTIMTimeout, 5*time.Second)))
+	if !a.mustLinger {
+		return
+	}
+	d := min(a.s.lim.ARTIMTimeout, 5*time.Second)
+	if a.s.stopping() {
+		d = min(d, time.Second)
+	}
+	a.nc.SetReadDeadline(time.Now().Add(d))
 	io.Copy(io.Discard, io.LimitReader(a.br, 1<<20))
 }
 
@@ -239,7 +258,7 @@ func (a *assoc) loop(ctx context.Context) error {
 				return protoErr(abortUnexpectedPDU, "A-RELEASE-RQ in the middle of a message")
 			}
 			a.write(encodeRelease(pduReleaseRP))
-			a.linger()
+			a.mustLinger = true
 			return errClosed
 		case pduAbort:
 			a.fixed(h)

@@ -2,7 +2,6 @@ package dimse
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -315,9 +314,6 @@ func encodeAbort(source, reason byte) []byte {
 func encodeRelease(typ byte) []byte {
 	return []byte{typ, 0, 0, 0, 0, 4, 0, 0, 0, 0}
 }
-
-// errPDVHeader: a PDV item whose length does not fit its PDU.
-var errPDVHeader = errors.New("dimse: bad PDV item length")
 
 // pdvHeader is the header of one PDV item of a P-DATA-TF: its fragment is
 // length bytes long and follows.

@@ -146,10 +146,11 @@ type Config struct {
 // Server is the DIMSE front door: an upper-layer acceptor serving C-ECHO
 // and C-STORE.
 type Server struct {
-	cfg    Config
-	lim    Limits
-	log    *slog.Logger
-	active chan struct{} // one per association (Limits.MaxAssociations)
+	cfg     Config
+	lim     Limits
+	log     *slog.Logger
+	active  chan struct{} // one per association (Limits.MaxAssociations)
+	opening chan struct{} // one per connection awaiting its A-ASSOCIATE-RQ (as many)
 
 	mu     sync.Mutex
 	conns  map[*assoc]struct{}
@@ -177,8 +178,9 @@ func New(cfg Config) (*Server, error) {
 	lim := cfg.Limits.withDefaults()
 	return &Server{
 		cfg: cfg, lim: lim, log: cfg.Logger.With("component", "dimse"),
-		active: make(chan struct{}, lim.MaxAssociations),
-		conns:  map[*assoc]struct{}{},
+		active:  make(chan struct{}, lim.MaxAssociations),
+		opening: make(chan struct{}, lim.MaxAssociations),
+		conns:   map[*assoc]struct{}{},
 	}, nil
 }
 
@@ -208,7 +210,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 			break
 		}
-		a := &assoc{s: s, nc: nc}
+		select {
+		case s.opening <- struct{}{}:
+		default:
+			// As many connections as associations may be negotiating at
+			// once (each may hold an A-ASSOCIATE-RQ being read): refuse
+			// the others at once, transiently.
+			go refuse(nc)
+			continue
+		}
+		a := &assoc{s: s, nc: nc, opening: true}
 		s.mu.Lock()
 		s.conns[a] = struct{}{}
 		s.mu.Unlock()
@@ -224,6 +235,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	ln.Close()
 	s.shutdown()
 	return err
+}
+
+// refuse answers A-ASSOCIATE-RJ 2/3/1 (temporary congestion) without
+// reading the request, then waits a second at most for the peer to close
+// (so that it reads the answer rather than a reset).
+func refuse(nc net.Conn) {
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(time.Second))
+	if _, err := nc.Write(encodeReject(rejectTransient, rejectSourcePresentation, rejectTemporaryCongestion)); err == nil {
+		io.Copy(io.Discard, io.LimitReader(nc, 64<<10))
+	}
 }
 
 // shutdown interrupts every association and waits for them.
