@@ -233,10 +233,12 @@ func (a *assoc) loop(ctx context.Context) error {
 	s := a.s
 	for {
 		a.idle.Store(a.pending == nil && len(a.cmdBuf) == 0)
+		a.nc.SetReadDeadline(s.deadline(s.lim.IdleTimeout))
+		// Checked after the deadline is set: either we see the shutdown
+		// here, or the shutdown sees us idle and its deadline wins.
 		if a.idle.Load() && s.stopping() {
 			return fmt.Errorf("server shutting down: %w", os.ErrDeadlineExceeded)
 		}
-		a.nc.SetReadDeadline(s.deadline(s.lim.IdleTimeout))
 		h, err := readPDUHeader(a.br)
 		a.idle.Store(false)
 		if err != nil {

@@ -214,6 +214,41 @@ func TestStoreStatuses(t *testing.T) {
 	}
 }
 
+// TestResponseFragments: a peer whose maximum length is 64 bytes gets the
+// C-ECHO-RSP in P-DATA-TF PDUs of at most 64 bytes, which reassemble.
+func TestResponseFragments(t *testing.T) {
+	a := newArchive(t)
+	s, err := New(Config{Ingester: a.ing, Policy: &Policy{AcceptAny: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rq := encodeRQ("MINIPACS", "SMALL", 64, rqContext{1, VerificationSOPClass, []string{part10.ImplicitVRLittleEndian}})
+	c := serveBytes(s, bytes.Join([][]byte{rq, echoRQ(1, 42), encodeRelease(pduReleaseRQ)}, nil))
+	var cmd, mch []byte
+	for _, p := range pdus(t, c.pdus) {
+		if p[0] != pduPData {
+			continue
+		}
+		if len(p)-1 > 64 {
+			t.Errorf("P-DATA-TF of %d bytes", len(p)-1)
+		}
+		cmd = append(cmd, p[1+6:]...)
+		mch = append(mch, p[1+5])
+	}
+	n := len(mch)
+	want := append(bytes.Repeat([]byte{1}, max(n-1, 0)), 3) // command fragments, the last one marked
+	if !bytes.Equal(mch, want) {
+		t.Errorf("message control headers % x, want % x", mch, want)
+	}
+	if n < 2 {
+		t.Fatalf("%d P-DATA-TF PDUs, want several", n)
+	}
+	rsp, err := DecodeCommand(cmd)
+	if err != nil || rsp.Field != CEchoRSP || rsp.RespondedTo != 42 {
+		t.Fatalf("reassembled %+v, %v", rsp, err)
+	}
+}
+
 // FuzzPDU feeds arbitrary bytes to the acceptor (PDU reader, association
 // state machine, DIMSE reassembly and C-STORE into a real ingester): no
 // panic, no hang, bounded output.
