@@ -15,10 +15,8 @@ import (
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
-
-// testFiles is the pydicom corpus shared by the sessions (see its README).
-var testFiles = filepath.Join("..", "..", "..", "shared", "testdata", "pydicom", "test_files")
 
 // storeFiles have distinct SOP Instance UIDs and cover the transfer
 // syntaxes: Explicit and Implicit VR LE, Deflated, JPEG baseline and
@@ -30,21 +28,10 @@ var storeFiles = []string{
 	"JPEG2000.dcm", "SC_rgb_rle.dcm",
 }
 
-// corpus returns the directory of the shared test files, skipping (or,
-// under CI, failing) when it is missing.
+// corpus is the directory of the pydicom test files (a missing corpus
+// fails the test).
 func corpus(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join("/work", "shared", "testdata", "pydicom", "test_files")
-	if _, err := os.Stat(testFiles); err == nil {
-		dir = testFiles
-	}
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("test corpus: %v", err)
-		}
-		t.Skipf("test corpus: %v", err)
-	}
-	return dir
+	return filepath.Join(testcorpus.DirT(t), "test_files")
 }
 
 // run runs a DCMTK tool and returns its combined output and error.
