@@ -239,6 +239,9 @@ func (a *assoc) loop(ctx context.Context) error {
 		if a.idle.Load() && s.stopping() {
 			return fmt.Errorf("server shutting down: %w", os.ErrDeadlineExceeded)
 		}
+		if a.br.Buffered() == 0 {
+			quickAck(a.nc)
+		}
 		h, err := readPDUHeader(a.br)
 		a.idle.Store(false)
 		if err != nil {

@@ -23,7 +23,9 @@
 // A-ASSOCIATE-RJ 1/1/7); the calling AE title and source address must be
 // allowed by the Policy (else 1/1/3); the application context must be the
 // DICOM one (1/1/2); beyond Limits.MaxAssociations concurrent associations
-// the answer is 2/3/2 (transient, local limit exceeded). Each presentation
+// the answer is 2/3/2 (transient, local limit exceeded), and as many
+// connections may be negotiating at once (others get 2/3/1, temporary
+// congestion, without being read). Each presentation
 // context (odd ID, at most 128) gets one result: 0 acceptance, 1 user
 // rejection (the peer may not do that operation), 3 abstract syntax not
 // supported, 4 transfer syntaxes not supported. Among the proposed transfer
@@ -34,7 +36,15 @@
 // transcoded. Outgoing P-DATA is fragmented to the peer's Maximum Length.
 // The ARTIM timer bounds the wait for the A-ASSOCIATE-RQ and for the close
 // after a release or a rejection; Limits.IdleTimeout bounds the silence of
-// an established association (then A-ABORT).
+// an established association (then A-ABORT). On Linux the acceptor asks
+// for immediate ACKs (TCP_QUICKACK) before each PDU: DCMTK leaves Nagle's
+// algorithm on and waits for the ACK of the small command PDU before
+// sending the data set, which a delayed ACK turns into 40 ms per C-STORE
+// (storescu of 200 small CT instances: 20/s without, about 170/s with).
+//
+// Shutdown (Serve's context ends): the listener closes, idle associations
+// get A-ABORT at once, a message in progress may go on for
+// Limits.ShutdownGrace; Serve returns when every association is over.
 //
 // # C-STORE (store.go)
 //
