@@ -52,9 +52,11 @@
 // the fly (a zero 128-byte preamble, "DICM", a File Meta group made from
 // the command's Affected SOP Class and Instance UIDs, the presentation
 // context's transfer syntax, our implementation class UID and version
-// name and the calling AE title as Source Application Entity Title, then
-// the data set bytes exactly as received) and piped into Batch.Add while
-// the P-DATA fragments arrive: no object is held in memory. The C-STORE-RSP
+// name, then the data set bytes exactly as received) and piped into
+// Batch.Add while the P-DATA fragments arrive: no object is held in
+// memory. The File Meta group depends on nothing else (no calling AE, no
+// time), so the same instance sent again by any peer is the same object,
+// which ingest answers as already stored (success). The C-STORE-RSP
 // is sent only after Batch.Commit returned, that is once the instance is
 // durable and indexed. We do not negotiate asynchronous operations, so a
 // peer waits for each response before its next request: one batch per

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
@@ -191,12 +192,17 @@ func TestStoreStatuses(t *testing.T) {
 	}{
 		{"new", "1.2.3.9", implicitDataSet("1.2.3.9"), StatusSuccess},
 		{"identical", "1.2.3.9", implicitDataSet("1.2.3.9"), StatusSuccess},
+		{"identical from another peer", "1.2.3.9", implicitDataSet("1.2.3.9"), StatusSuccess},
 		{"other content", "1.2.3.9", other, StatusDuplicateInstance},
 		{"not a data set", "1.2.3.10", []byte{0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3}, StatusCannotUnderstand},
 		{"UID differs from the command", "1.2.3.11", implicitDataSet("1.2.3.12"), StatusWarningCoercion},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			in := bytes.Join([][]byte{validRQ(), storeRQ(tc.sop, tc.ds, 5), encodeRelease(pduReleaseRQ)}, nil)
+			rq := validRQ()
+			if strings.Contains(tc.name, "another peer") {
+				rq = encodeRQ("MINIPACS", "OTHERPEER", 16384, rqContext{3, ctImage, []string{part10.ImplicitVRLittleEndian}})
+			}
+			in := bytes.Join([][]byte{rq, storeRQ(tc.sop, tc.ds, 5), encodeRelease(pduReleaseRQ)}, nil)
 			c := serveBytes(s, in)
 			ps := pdus(t, c.pdus)
 			if len(ps) != 3 || ps[1][0] != pduPData {

@@ -53,7 +53,7 @@ func (a *assoc) startStore(ctx context.Context, cmd *Command, id byte, pc *accep
 		added <- err
 	}()
 	sink := &sinkWriter{w: pw}
-	sink.Write(fileMeta(cmd.AffectedSOPClass, cmd.AffectedSOPInstance, pc.transferSyntax, a.callingAE))
+	sink.Write(fileMeta(cmd.AffectedSOPClass, cmd.AffectedSOPInstance, pc.transferSyntax))
 	m.sink = sink
 	m.abort = func(err error) {
 		pw.CloseWithError(err)
@@ -97,8 +97,11 @@ func (a *assoc) storeRSP(ctx context.Context, id byte, cmd *Command, ev StoreEve
 
 // fileMeta returns the first bytes of the Part-10 object of a received
 // data set (PS3.10 7.1): a zero preamble, "DICM" and the File Meta group
-// in Explicit VR Little Endian.
-func fileMeta(sopClass, sopInstance, transferSyntax, sourceAE string) []byte {
+// in Explicit VR Little Endian. It depends on the UIDs and the transfer
+// syntax only (no Source AE Title, no time): the same instance sent again,
+// by any peer, makes the same bytes, which ingest recognises as already
+// stored. So ImplementationVersionName must not change either.
+func fileMeta(sopClass, sopInstance, transferSyntax string) []byte {
 	var g []byte
 	el := func(elem uint16, vr string, val string, pad byte) {
 		if len(val)%2 == 1 {
@@ -117,9 +120,6 @@ func fileMeta(sopClass, sopInstance, transferSyntax, sourceAE string) []byte {
 	el(0x0010, "UI", transferSyntax, 0)
 	el(0x0012, "UI", ImplementationClassUID, 0)
 	el(0x0013, "SH", ImplementationVersionName, ' ')
-	if validAE(sourceAE) {
-		el(0x0016, "AE", sourceAE, ' ')
-	}
 	b := make([]byte, 128, 128+4+12+len(g))
 	b = append(b, "DICM"...)
 	b = append(b, 0x02, 0x00, 0x00, 0x00, 'U', 'L', 4, 0)

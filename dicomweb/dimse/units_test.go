@@ -1,6 +1,8 @@
 package dimse
 
 import (
+	"bytes"
+	"context"
 	"net"
 	"reflect"
 	"strings"
@@ -193,8 +195,26 @@ func TestStoreStatusTable(t *testing.T) {
 }
 
 func TestFileMeta(t *testing.T) {
-	b := fileMeta(ctImage, "1.2.3", part10.ExplicitVRLittleEndian, "CT1")
+	b := fileMeta(ctImage, "1.2.3", part10.ExplicitVRLittleEndian)
 	if len(b)%2 != 0 || string(b[128:132]) != "DICM" {
 		t.Fatalf("file meta of %d bytes", len(b))
+	}
+	// A whole object made of it parses, with the meta values given.
+	meta := fileMeta(ctImage, "1.2.3", part10.ImplicitVRLittleEndian)
+	obj := append(meta, implicitDataSet("1.2.3")...)
+	f, err := part10.Parse(context.Background(), bytes.NewReader(obj), int64(len(obj)), part10.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tag, want := range map[part10.Tag]string{
+		0x00020002: ctImage, 0x00020003: "1.2.3", 0x00020010: part10.ImplicitVRLittleEndian,
+		0x00020012: ImplementationClassUID, 0x00020013: ImplementationVersionName,
+	} {
+		if got := strings.TrimRight(f.Meta.String(tag), "\x00 "); got != want {
+			t.Errorf("%v: %q, want %q", tag, got, want)
+		}
+	}
+	if f.DataSetOffset != int64(len(meta)) || f.Meta.Find(0x00020000) == nil {
+		t.Errorf("data set at %d, meta of %d bytes", f.DataSetOffset, len(meta))
 	}
 }
