@@ -196,13 +196,19 @@ func TestStoreStatuses(t *testing.T) {
 		{"other content", "1.2.3.9", other, StatusDuplicateInstance},
 		{"not a data set", "1.2.3.10", []byte{0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3}, StatusCannotUnderstand},
 		{"UID differs from the command", "1.2.3.11", implicitDataSet("1.2.3.12"), StatusWarningCoercion},
+		{"SOP class differs from the context", "1.2.3.13", implicitDataSet("1.2.3.13"), StatusSOPClassUnsupported},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rq := validRQ()
 			if strings.Contains(tc.name, "another peer") {
 				rq = encodeRQ("MINIPACS", "OTHERPEER", 16384, rqContext{3, ctImage, []string{part10.ImplicitVRLittleEndian}})
 			}
-			in := bytes.Join([][]byte{rq, storeRQ(tc.sop, tc.ds, 5), encodeRelease(pduReleaseRQ)}, nil)
+			store := storeRQ(tc.sop, tc.ds, 5)
+			if strings.Contains(tc.name, "SOP class differs") {
+				c := &Command{Field: CStoreRQ, MessageID: 7, AffectedSOPClass: "1.2.840.10008.5.1.4.1.1.4", AffectedSOPInstance: tc.sop, HasDataSet: true}
+				store = appendPData(appendPData(nil, 3, true, true, c.Encode()), 3, false, true, tc.ds)
+			}
+			in := bytes.Join([][]byte{rq, store, encodeRelease(pduReleaseRQ)}, nil)
 			c := serveBytes(s, in)
 			ps := pdus(t, c.pdus)
 			if len(ps) != 3 || ps[1][0] != pduPData {
@@ -217,6 +223,10 @@ func TestStoreStatuses(t *testing.T) {
 				t.Errorf("response %+v, want status 0x%04x", rsp, tc.status)
 			}
 		})
+	}
+	// Refused before ingest: not stored.
+	if _, err := a.idx.Lookup(context.Background(), "1.2.3.13"); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("refused C-STORE: lookup: %v", err)
 	}
 }
 
