@@ -69,9 +69,7 @@ func (a *assoc) serve(ctx context.Context) {
 	a.bw = bufio.NewWriterSize(a.nc, 32<<10)
 
 	ok := a.associate(ctx)
-	if a.opening {
-		<-s.opening // taken by Serve
-	}
+	a.opened()
 	if !ok {
 		a.linger()
 		return
@@ -104,6 +102,16 @@ func (a *assoc) serve(ctx context.Context) {
 	a.log.Info("association ended", "outcome", ev.Outcome.String(), "reason", ev.Reason)
 	s.auditAssociation(ctx, ev)
 	a.linger()
+}
+
+// opened frees the negotiation slot that Serve took for the connection.
+// It is freed before the answer to the A-ASSOCIATE-RQ is written, so that
+// a peer that got its answer finds the slot free.
+func (a *assoc) opened() {
+	if a.opening {
+		a.opening = false
+		<-a.s.opening
+	}
 }
 
 // associate runs Sta2: reads the A-ASSOCIATE-RQ under the ARTIM timer and
@@ -149,6 +157,7 @@ func (a *assoc) associate(ctx context.Context) bool {
 	reject := func(result, source, reason byte, why string) bool {
 		a.log.Info("association rejected", "calling_ae", rq.callingAE, "called_ae", rq.calledAE, "reason", why)
 		s.auditAssociation(ctx, AssociationEvent{Outcome: Rejected, CallingAE: rq.callingAE, CalledAE: rq.calledAE, Remote: a.remote, Reason: why})
+		a.opened()
 		a.write(encodeReject(result, source, reason))
 		a.mustLinger = true
 		return false
@@ -182,6 +191,7 @@ func (a *assoc) associate(ctx context.Context) bool {
 	}
 	a.maxFragment = int(peerMax) - 6
 	ac := &associateAC{rawCalled: rq.rawCalled, rawCalling: rq.rawCalling, results: results, maxLength: s.lim.MaxPDULength}
+	a.opened()
 	if err := a.write(ac.encode()); err != nil {
 		if a.holdsSlot {
 			<-s.active
@@ -208,6 +218,7 @@ func (a *assoc) write(pdu []byte) error {
 // abort sends an A-ABORT (source: service provider); serve then waits
 // for the peer to close (linger).
 func (a *assoc) abort(reason byte) {
+	a.opened()
 	a.ended = Aborted
 	a.write(encodeAbort(abortSourceProvider, reason))
 	a.mustLinger = true

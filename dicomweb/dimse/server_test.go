@@ -3,8 +3,10 @@ package dimse
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -52,11 +54,25 @@ func TestAssociationLimit(t *testing.T) {
 	}
 	// A connection that says nothing holds the one negotiation slot:
 	// the next one is refused at once, transiently (2/3/1).
-	silent, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	// (Retry until the server has accepted the silent connection and it
+	// holds the slot, unanswered.)
+	var silent net.Conn
+	for i := 0; silent == nil; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			silent = c
+			break
+		}
+		c.Close()
+		if i == 50 {
+			t.Fatal("no negotiation slot for the silent connection")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // accepted by the server
 	_, typ, v = client(t, addr)
 	if typ != pduAssociateRJ || !bytes.Equal(v[1:4], []byte{rejectTransient, rejectSourcePresentation, rejectTemporaryCongestion}) {
 		t.Fatalf("while negotiating: PDU 0x%02x % x, want A-ASSOCIATE-RJ 2/3/1", typ, v)
