@@ -22,6 +22,7 @@
 //   - stowclient: the STOW-RS client behind `minipacs import`;
 //   - testkit: what tests share.
 //
-// Other front doors (dimse, hl7, fhir) are to be siblings of these rooms,
-// each a thin adapter over the same archive services.
+// Other front doors are siblings of these rooms, each a thin adapter over
+// the same archive services that only cmd imports: dimse (the DICOM upper
+// layer and DIMSE: C-ECHO, C-STORE) today, hl7 and fhir to come.
 package dicomweb

@@ -26,7 +26,13 @@ var rooms = []struct {
 	{"archive", []string{"dicomweb/security", "dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd", "github.com/labstack/echo"}},
 	{"security", []string{"dicomweb/archive", "dicomweb/stowclient", "dicomweb/testkit", "index", "storage", "web", "cmd"}},
 	{"metrics", []string{"dicomweb/dicom", "dicomweb/security", "dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd"}},
+	// Front doors beside the DICOMweb handlers: archive, dicom, kind,
+	// security, index and storage only.
+	{"dimse", []string{"dicomweb/stowclient", "dicomweb/testkit", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd", "net/http", "github.com/labstack/echo"}},
 }
+
+// frontDoors may be imported by cmd only (checked by TestRooms).
+var frontDoors = []string{"dicomweb/dimse"}
 
 // TestRooms checks the rooms' import rules on every non-test file, and
 // that the front door (this package) and the rooms never import their
@@ -59,6 +65,21 @@ func TestRooms(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Nothing but cmd imports a front door (tests of the door itself
+	// aside).
+	filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return err
+		}
+		for _, imp := range importsOf(t, path) {
+			for _, door := range frontDoors {
+				if imp == module+door && !strings.HasPrefix(filepath.ToSlash(path), strings.TrimPrefix(door, "dicomweb/")+"/") {
+					t.Errorf("%s imports the front door %s", path, imp)
+				}
+			}
+		}
+		return nil
+	})
 	// No package that ships in the binary imports the testkit.
 	for _, top := range []string{"."} {
 		filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {

@@ -43,6 +43,8 @@ type config struct {
 	scrub scrubConfig
 	// sec: authentication, TLS, audit trail, header limits (security.go)
 	sec securityConfig
+	// dimse: the DICOM (DIMSE) listener (dimse.go)
+	dimse dimseConfig
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -71,6 +73,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.duplicates, "duplicates", "reject", "same SOP Instance UID with different content: reject (0x0111) or replace")
 	c.scrub.flags(fs) // admin.go
 	c.sec.flags(fs)   // security.go
+	c.dimse.flags(fs) // dimse.go
 }
 
 // parse parses args, with MINIPACS_<FLAG> environment variables as

@@ -35,6 +35,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.sec.check(cfg.listen); err != nil {
 		return err
 	}
+	if err := cfg.dimse.check(); err != nil { // dimse.go
+		return err
+	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -85,6 +88,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := ing.Recover(ctx); err != nil {
 		return err
 	}
+	// The DIMSE front door (C-ECHO, C-STORE) beside HTTP (dimse.go).
+	stopDIMSE, err := startDIMSE(ctx, &cfg.dimse, ing, log)
+	if err != nil {
+		return err
+	}
+	defer stopDIMSE()
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	"github.com/minipacs/minipacs/dicomweb/dimse"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
+)
+
+// defaultDIMSEListen is where serve accepts DIMSE associations unless told
+// otherwise.
+const defaultDIMSEListen = "127.0.0.1:11112"
+
+// dimseConfig holds the flags of the DIMSE front door (package dimse).
+type dimseConfig struct {
+	listen    string
+	aet       string
+	peers     string
+	acceptAny bool
+}
+
+func (c *dimseConfig) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.listen, "dimse-listen", defaultDIMSEListen, `address of the DICOM (DIMSE) listener: C-ECHO, C-STORE; "" turns it off`)
+	fs.StringVar(&c.aet, "dimse-aet", "MINIPACS", "our DICOM AE title (the called AE title peers must use)")
+	fs.StringVar(&c.peers, "dimse-peers", "", "file of the DICOM peers allowed to associate: per line AE title, host (IP, CIDR or *), port (or -), operations (echo,store,find,move,get,commit or all)")
+	fs.BoolVar(&c.acceptAny, "dimse-accept-any", false, "accept DICOM associations from any calling AE title and address")
+}
+
+// policy loads the association policy. A listener that is not on
+// loopback needs a peers file or an explicit --dimse-accept-any, as HTTP
+// needs authentication.
+func (c *dimseConfig) policy() (*dimse.Policy, error) {
+	switch {
+	case c.peers != "" && c.acceptAny:
+		return nil, errors.New("--dimse-peers and --dimse-accept-any: choose one")
+	case c.peers != "":
+		return dimse.LoadPeers(c.peers)
+	case c.acceptAny || transport.IsLoopback(c.listen):
+		return &dimse.Policy{AcceptAny: true}, nil
+	}
+	return nil, fmt.Errorf("--dimse-listen %s is not loopback: give --dimse-peers FILE (or --dimse-accept-any), or --dimse-listen \"\" to turn DIMSE off", c.listen)
+}
+
+// check validates the flags before anything is opened.
+func (c *dimseConfig) check() error {
+	if c.listen == "" {
+		return nil
+	}
+	_, err := c.policy()
+	return err
+}
+
+// startDIMSE starts the DIMSE listener (unless --dimse-listen is empty)
+// and returns a function that stops it (the associations in progress end,
+// see dimse.Server.Serve) and waits for it. When
+// the default address is taken (another minipacs on this host), DIMSE
+// stays off with a warning; an address given explicitly must be free.
+func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, log *slog.Logger) (wait func(), err error) {
+	nop := func() {}
+	if c.listen == "" {
+		return nop, nil
+	}
+	pol, err := c.policy()
+	if err != nil {
+		return nil, err
+	}
+	srv, err := dimse.New(dimse.Config{Ingester: ing, AETitle: c.aet, Policy: pol, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.listen)
+	if errors.Is(err, syscall.EADDRINUSE) && c.listen == defaultDIMSEListen {
+		log.Warn("DIMSE off: the default address is in use (set --dimse-listen)", "addr", c.listen)
+		return nop, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--dimse-listen: %w", err)
+	}
+	log.Info("DIMSE listening", "addr", ln.Addr().String(), "aet", c.aet, "accept_any", pol.AcceptAny, "peers", len(pol.Peers))
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ctx, ln); err != nil {
+			log.Error("DIMSE listener", "err", err)
+		}
+	}()
+	return func() { cancel(); <-done }, nil
+}

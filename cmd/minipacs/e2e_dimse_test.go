@@ -1,0 +1,92 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
+)
+
+// TestE2EDIMSE: `minipacs serve --dimse-listen` answers DCMTK's echoscu,
+// stores what storescu sends over one association (a JPEG baseline
+// object kept compressed, an uncompressed one), and serves it over
+// WADO-RS in its transfer syntax, the pixel data as sent.
+func TestE2EDIMSE(t *testing.T) {
+	echoscu, storescu := exectest.LookTool(t, "echoscu"), exectest.LookTool(t, "storescu")
+	dimseAddr := freeAddr(t)
+	s := startServerDir(t, t.TempDir(), []string{"--dimse-listen", dimseAddr, "--dimse-aet", "PACS"}, nil)
+	host, port, _ := net.SplitHostPort(dimseAddr)
+	run := func(name string, args ...string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run(echoscu, "-aec", "PACS", host, port)
+	dir := filepath.Join(testcorpus.DirT(t), "test_files")
+	files := []string{filepath.Join(dir, "SC_rgb_jpeg_dcmtk.dcm"), filepath.Join(dir, "CT_small.dcm")}
+	// -xy proposes JPEG baseline and the uncompressed syntaxes.
+	out := run(storescu, append([]string{"-v", "-xy", "-aec", "PACS", host, port}, files...)...)
+	if n := strings.Count(out, "Received Store Response (Success)"); n != len(files) {
+		t.Fatalf("%d successes, want %d:\n%s", n, len(files), out)
+	}
+	for _, f := range files {
+		orig, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		of, err := part10.Parse(context.Background(), bytes.NewReader(orig), int64(len(orig)), part10.DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid := func(ds *part10.DataSet, tag part10.Tag) string { return strings.TrimRight(ds.String(tag), "\x00 ") }
+		r := get(t, s.url("/studies/"+uid(of.DataSet, part10.TagStudyInstanceUID)+"/series/"+uid(of.DataSet, part10.TagSeriesInstanceUID)+
+			"/instances/"+uid(of.DataSet, part10.TagSOPInstanceUID)), acceptDICOM)
+		if !expectStatus(t, f, r, 200) {
+			continue
+		}
+		parts := readMultipart(t, r, "application/dicom")
+		if len(parts) != 1 {
+			t.Fatalf("%s: %d parts", f, len(parts))
+		}
+		got := parts[0].data
+		gf, err := part10.Parse(context.Background(), bytes.NewReader(got), int64(len(got)), part10.DefaultLimits())
+		if err != nil {
+			t.Fatalf("%s: retrieved: %v", f, err)
+		}
+		if gf.TransferSyntax.UID != of.TransferSyntax.UID {
+			t.Errorf("%s: retrieved in %s, sent in %s", filepath.Base(f), gf.TransferSyntax.UID, of.TransferSyntax.UID)
+		}
+		// The pixel data (the fragments, for JPEG) is as sent.
+		if a, b := pixelBytes(t, gf, got), pixelBytes(t, of, orig); !bytes.Equal(a, b) {
+			t.Errorf("%s: pixel data differs (%d bytes retrieved, %d sent)", filepath.Base(f), len(a), len(b))
+		}
+	}
+}
+
+// pixelBytes is the value of the Pixel Data of f (whose bytes are b): from
+// its first fragment to the end of its last for encapsulated data.
+func pixelBytes(t *testing.T, f *part10.File, b []byte) []byte {
+	t.Helper()
+	e := f.DataSet.Find(part10.TagPixelData)
+	if e == nil {
+		t.Fatal("no pixel data")
+	}
+	if n := len(e.Fragments); n > 0 {
+		last := e.Fragments[n-1]
+		return b[e.Fragments[0].Offset : last.Offset+last.Length]
+	}
+	return b[e.Offset : e.Offset+int64(e.Length)]
+}
