@@ -266,3 +266,8 @@ func (ix *Index) Stats(ctx context.Context) (studies, series, instances int, err
 	})
 	return studies, series, instances, err
 }
+
+// Replaces reports the duplicate policy (Options.Replace): whether a Put
+// of a known SOP Instance UID with different content replaces the stored
+// instance.
+func (ix *Index) Replaces() bool { return ix.opt.Replace }

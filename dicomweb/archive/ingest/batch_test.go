@@ -3,7 +3,9 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/storage/disk"
 )
 
 // objectCount counts the objects of the disk store under dir.
@@ -163,5 +166,77 @@ func TestDelete(t *testing.T) {
 	}
 	if _, err := g.Delete(ctx, res[0].StudyUID, "", ""); !errors.Is(err, kind.NotFound) {
 		t.Errorf("second Delete: %v, want kind NotFound", err)
+	}
+}
+
+// storeOne stores in through a one-part batch.
+func storeOne(t *testing.T, g *Ingester, in []byte) Result {
+	t.Helper()
+	ctx := context.Background()
+	b := g.Begin(ctx, "")
+	if err := b.Add(ctx, bytes.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	return b.Commit(ctx)[0]
+}
+
+// withMeta returns a Part-10 object with the data set of in behind
+// another file meta group: the implementation version name (0002,0013)
+// changed, as another front door or tool would write it.
+func withMeta(t *testing.T, in []byte) []byte {
+	t.Helper()
+	i := bytes.Index(in[:1024], []byte{0x02, 0x00, 0x13, 0x00})
+	if i < 0 {
+		t.Skip("no implementation version name in the test file")
+	}
+	out := bytes.Clone(in)
+	n := int(binary.LittleEndian.Uint16(out[i+6:]))
+	for k := range n {
+		out[i+8+k] = 'Z'
+	}
+	return out
+}
+
+// TestDuplicatePolicy: the same data set behind another file meta group
+// is the same instance (Existed, not 0x0111); other content for a stored
+// SOP Instance UID fails with 0x0111 under the reject policy and replaces
+// the stored instance under the replace policy.
+func TestDuplicatePolicy(t *testing.T) {
+	ct := sharedFile(t, "test_files/CT_small.dcm")
+	other := bytes.Clone(ct)
+	other[len(other)-1] ^= 0xFF // same UIDs, other pixel data
+	for _, replace := range []bool{false, true} {
+		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
+			dir := t.TempDir()
+			store, err := disk.Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			idx, err := index.Open(context.Background(), filepath.Join(dir, "index.db"), index.Options{Replace: replace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { idx.Close() })
+			g, err := New(store, idx, Config{SpoolDir: filepath.Join(dir, "spool")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := storeOne(t, g, ct); r.Failure != 0 || r.Existed {
+				t.Fatalf("first store: %+v", r)
+			}
+			if r := storeOne(t, g, withMeta(t, ct)); r.Failure != 0 || !r.Existed {
+				t.Errorf("same data set, other meta group: %+v, want an existing instance", r)
+			}
+			r := storeOne(t, g, other)
+			switch {
+			case !replace && r.Failure != FailureDuplicate:
+				t.Errorf("other content, reject: failure %#x, want 0x0111", r.Failure)
+			case replace && (r.Failure != 0 || r.Existed):
+				t.Errorf("other content, replace: %+v, want stored", r)
+			}
+			if n := objectCount(t, dir); n != 1 {
+				t.Errorf("%d objects, want 1", n)
+			}
+		})
 	}
 }

@@ -45,6 +45,16 @@ type Index interface {
 	Delete(ctx context.Context, study, series, sop string) ([]string, error)
 }
 
+// replacer is the optional capability of an Index whose duplicate policy
+// replaces stored instances (index.Options.Replace); without it, other
+// content for a stored SOP Instance UID is refused (0x0111).
+type replacer interface{ Replaces() bool }
+
+func (g *Ingester) replaces() bool {
+	r, ok := g.idx.(replacer)
+	return ok && r.Replaces()
+}
+
 // Config configures an Ingester.
 type Config struct {
 	// SpoolDir holds parts while they are processed (created if missing).
@@ -264,12 +274,25 @@ func (g *Ingester) Check(ctx context.Context, p *Part, studyUID string) *Prepare
 	// Idempotent re-send and conflict check before any write.
 	switch ref, err := g.idx.Lookup(ctx, res.SOPInstanceUID); {
 	case err == nil:
-		if ref.SHA256 == p.SHA256 && ref.StudyUID == res.StudyUID && ref.SeriesUID == res.SeriesUID {
-			res.Existed = true
+		if ref.StudyUID == res.StudyUID && ref.SeriesUID == res.SeriesUID {
+			same := ref.SHA256 == p.SHA256
+			if !same {
+				var err error
+				if same, err = g.sameDataSet(ctx, ref, f, p); err != nil {
+					g.log.Warn("cannot compare with the stored instance", "key", ref.ObjectKey, "err", err)
+				}
+			}
+			if same {
+				res.Existed = true
+				return pr
+			}
+		}
+		if !g.replaces() {
+			*res = fail(*res, FailureDuplicate, errors.New("SOP instance UID already stored with different content"))
 			return pr
 		}
-		*res = fail(*res, FailureDuplicate, errors.New("SOP instance UID already stored with different content"))
-		return pr
+		// The replace policy: the index replaces the stored instance at
+		// commit (or refuses one of another study or series).
 	case !errors.Is(err, index.ErrNotFound):
 		*res = fail(*res, FailureProcessing, fmt.Errorf("index lookup: %w", err))
 		return pr
