@@ -171,7 +171,9 @@ func tryStart(t *testing.T, dataDir string, args, env []string, scheme string, c
 		t: t, addr: addr, base: scheme + "://" + addr, dataDir: dataDir, args: args, env: env,
 		stderr: &exectest.Buffer{}, exited: make(chan struct{}),
 	}
-	full := append([]string{"serve", "--listen", addr, "--data", dataDir}, args...)
+	// No DIMSE listener on the fixed default port unless a test asks for
+	// one (a later --dimse-listen in args wins).
+	full := append([]string{"serve", "--listen", addr, "--data", dataDir, "--dimse-listen="}, args...)
 	s.cmd = exec.Command(binPath, full...)
 	s.cmd.Env = append(cleanEnv(), env...)
 	s.cmd.Stdout = s.stderr
