@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/minipacs/minipacs/dicomweb/dimse"
+	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
 
@@ -61,7 +62,7 @@ func (c *dimseConfig) check() error {
 // see dimse.Server.Serve) and waits for it. When
 // the default address is taken (another minipacs on this host), DIMSE
 // stays off with a warning; an address given explicitly must be free.
-func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, log *slog.Logger) (wait func(), err error) {
+func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, trail *audit.Trail, log *slog.Logger) (wait func(), err error) {
 	nop := func() {}
 	if c.listen == "" {
 		return nop, nil
@@ -70,7 +71,11 @@ func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, log *sl
 	if err != nil {
 		return nil, err
 	}
-	srv, err := dimse.New(dimse.Config{Ingester: ing, AETitle: c.aet, Policy: pol, Logger: log})
+	var aud dimse.Auditor
+	if trail != nil {
+		aud = dimseAuditor{trail}
+	}
+	srv, err := dimse.New(dimse.Config{Ingester: ing, AETitle: c.aet, Policy: pol, Logger: log, Auditor: aud})
 	if err != nil {
 		return nil, err
 	}
@@ -92,4 +97,28 @@ func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, log *sl
 		}
 	}()
 	return func() { cancel(); <-done }, nil
+}
+
+// dimseAuditor writes the DIMSE front door's events to the audit trail
+// (the ATNA mapping is audit.Trail's).
+type dimseAuditor struct{ trail *audit.Trail }
+
+// associationOutcomes names each dimse outcome in the audit package's
+// terms (one to one).
+var associationOutcomes = map[dimse.Outcome]audit.AssociationOutcome{
+	dimse.Accepted: audit.AssociationAccepted,
+	dimse.Rejected: audit.AssociationRejected,
+	dimse.Released: audit.AssociationReleased,
+	dimse.Aborted:  audit.AssociationAborted,
+}
+
+// Association implements dimse.Auditor.
+func (d dimseAuditor) Association(ctx context.Context, ev dimse.AssociationEvent) {
+	d.trail.Association(ctx, audit.Peer(ev.CallingAE, ev.Remote), ev.CalledAE, associationOutcomes[ev.Outcome], ev.Reason)
+}
+
+// Stored implements dimse.Auditor.
+func (d dimseAuditor) Stored(ctx context.Context, ev dimse.StoreEvent) {
+	study := audit.StudyRef{StudyUID: ev.StudyUID, Instances: 1, SOPInstance: []string{ev.SOPInstanceUID}}
+	d.trail.Stored(ctx, audit.Peer(ev.CallingAE, ev.Remote), study, ev.SOPClassUID, ev.Status)
 }

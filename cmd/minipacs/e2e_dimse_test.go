@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -42,6 +43,7 @@ func TestE2EDIMSE(t *testing.T) {
 	if n := strings.Count(out, "Received Store Response (Success)"); n != len(files) {
 		t.Fatalf("%d successes, want %d:\n%s", n, len(files), out)
 	}
+	var want []string // audit keys
 	for _, f := range files {
 		orig, err := os.ReadFile(f)
 		if err != nil {
@@ -52,6 +54,7 @@ func TestE2EDIMSE(t *testing.T) {
 			t.Fatal(err)
 		}
 		uid := func(ds *part10.DataSet, tag part10.Tag) string { return strings.TrimRight(ds.String(tag), "\x00 ") }
+		want = append(want, auditKey("110104", "C", 0, "STORESCU", uid(of.DataSet, part10.TagStudyInstanceUID)))
 		r := get(t, s.url("/studies/"+uid(of.DataSet, part10.TagStudyInstanceUID)+"/series/"+uid(of.DataSet, part10.TagSeriesInstanceUID)+
 			"/instances/"+uid(of.DataSet, part10.TagSOPInstanceUID)), acceptDICOM)
 		if !expectStatus(t, f, r, 200) {
@@ -73,6 +76,35 @@ func TestE2EDIMSE(t *testing.T) {
 		if a, b := pixelBytes(t, gf, got), pixelBytes(t, of, orig); !bytes.Equal(a, b) {
 			t.Errorf("%s: pixel data differs (%d bytes retrieved, %d sent)", filepath.Base(f), len(a), len(b))
 		}
+	}
+	// The audit trail names the calling AE titles: each C-STORE (110104,
+	// durable before its response) and each association (110114 Login and
+	// Logout, written just after).
+	want = append(want, auditKey("110114", "E", 0, "ECHOSCU"), auditKey("110114", "E", 0, "STORESCU"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines, _ := readAuditLog(t, filepath.Join(s.dataDir, "audit", "audit.log"))
+		seen := map[string]int{}
+		for i := range lines {
+			seen[lines[i].key()]++
+		}
+		var missing []string
+		for _, k := range want {
+			if seen[k] == 0 {
+				missing = append(missing, k)
+			}
+		}
+		// STORESCU's association: a login and a logout record.
+		if n := seen[auditKey("110114", "E", 0, "STORESCU")]; n < 2 {
+			missing = append(missing, fmt.Sprintf("the logout of STORESCU (%d records)", n))
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit trail lacks %q; has %v", missing, seen)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -89,7 +89,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	// The DIMSE front door (C-ECHO, C-STORE) beside HTTP (dimse.go).
-	stopDIMSE, err := startDIMSE(ctx, &cfg.dimse, ing, log)
+	stopDIMSE, err := startDIMSE(ctx, &cfg.dimse, ing, aud, log)
 	if err != nil {
 		return err
 	}

@@ -120,15 +120,7 @@ func (t *Trail) Access(ctx context.Context, r *http.Request, a Access) {
 	if !ok {
 		return
 	}
-	if durable {
-		t.record(context.WithoutCancel(ctx), rec)
-		return
-	}
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		t.record(context.Background(), rec)
-	}()
+	t.write(ctx, rec, durable)
 }
 
 // accessRecord builds the record of a, and says whether it must be durable
