@@ -101,7 +101,7 @@ func (b *Batch) Add(ctx context.Context, r io.Reader) error {
 		b.spooling[0].Wait()
 		b.spooling = append(b.spooling[:0], b.spooling[1:]...)
 	}
-	p, err := g.SpoolAsync(ctx, r, g.lim.MaxPartBytes)
+	p, err := g.spoolAsync(ctx, r, g.lim.MaxPartBytes)
 	if errors.Is(err, ErrTooLarge) {
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			return err
@@ -123,12 +123,12 @@ func (b *Batch) Add(ctx context.Context, r io.Reader) error {
 	b.spooling = append(b.spooling, p)
 	go func() {
 		defer close(sl.done)
-		sl.prep = g.Check(ctx, p, b.study)
+		sl.prep = g.check(ctx, p, b.study)
 		<-g.checks
 		if sl.prep.Result().Failure == 0 {
 			select {
 			case g.writes <- struct{}{}:
-				g.Write(ctx, sl.prep)
+				g.write(ctx, sl.prep)
 				<-g.writes
 			case <-ctx.Done():
 				// Commit or Abort writes or forgets it.
@@ -147,7 +147,7 @@ func (b *Batch) wait() {
 }
 
 // Commit waits for every part, makes the prepared instances visible in one
-// index group commit (see CommitAll) and returns one Result per Add or
+// index group commit (see commitAll) and returns one Result per Add or
 // Refuse, in their order. From then on a stored result may be
 // acknowledged.
 func (b *Batch) Commit(ctx context.Context) []Result {
@@ -164,7 +164,7 @@ func (b *Batch) Commit(ctx context.Context) []Result {
 			at = append(at, i)
 		}
 	}
-	for i, res := range b.g.CommitAll(ctx, preps) {
+	for i, res := range b.g.commitAll(ctx, preps) {
 		b.slots[at[i]].res = res
 	}
 	results := make([]Result, len(b.slots))
@@ -186,7 +186,7 @@ func (b *Batch) Abort(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
 	for _, sl := range b.slots {
 		if sl.prep != nil {
-			b.g.Abort(ctx, sl.prep)
+			b.g.abort(ctx, sl.prep)
 		}
 	}
 }

@@ -7,18 +7,20 @@
 // read (Refuse for a part it refused itself), then Commit once the upload
 // was read to its end, or Abort when it could not be. Add returns as soon
 // as a part is read: a second goroutine creates, writes and hashes its
-// spool file (SpoolAsync, zeroing the 128-byte preamble, stopping at
-// Limits.MaxPartBytes), Check parses it with part10 (bounded, never
+// spool file (spoolAsync, zeroing the 128-byte preamble, stopping at
+// Limits.MaxPartBytes), check parses it with part10 (bounded, never
 // trusting declared lengths), validates the UIDs and builds the index
 // entry and the DICOM JSON (CPU-bound, under the server-wide
-// MaxConcurrentChecks), and Write stores the object under a
+// MaxConcurrentChecks), and write stores the object under a
 // content-addressed key and waits for its durability (under a separate,
 // larger MaxConcurrentWrites: it mostly waits). Commit indexes the batch's
-// instances in one index transaction (CommitAll). An instance is
+// instances in one index transaction (commitAll). An instance is
 // acknowledged only after its object and its index entry are durable.
 //
-// Store (Prepare, that is Check and Write, then Commit) runs the same
-// steps for one spooled part, for tools and tests.
+// The batch is the package's only way in: the steps (spool, check,
+// write, commit, abort) are unexported, so every front door gets the same
+// limits and durability. storePart runs them for one spooled
+// part (tests).
 //
 // Crash safety: before the object is written, the spool file is renamed to
 // "<sha256>.<n>.pending". It is removed once the index commit is done. At

@@ -169,14 +169,14 @@ func fail(res Result, code uint16, err error) Result {
 	return res
 }
 
-// Prepared is an instance accepted by Check, then (after Write) one whose
+// Prepared is an instance accepted by check, then (after write) one whose
 // object is durable in the store but not yet indexed: invisible to every
-// client. Commit makes it visible, Abort forgets it. Until then its spool
+// client. commit makes it visible, abort forgets it. Until then its spool
 // file (renamed "<sha256>.<n>.pending") records the intent, so that
 // Recover removes the object after a crash.
 type Prepared struct {
 	res     Result
-	part    *Part // between Check and Write
+	part    *Part // between check and write
 	inst    *index.Instance
 	key     string
 	pending string // path of the pending spool file
@@ -187,31 +187,31 @@ type Prepared struct {
 // Result returns the outcome so far (final for a failed or existing one).
 func (pr *Prepared) Result() Result { return pr.res }
 
-// Store parses, validates, stores and indexes one spooled part: Prepare
-// then Commit. studyUID, when not empty, is the study the request URL
-// names: an instance of another study fails with 0xA900. Store always
+// storePart parses, validates, stores and indexes one spooled part: prepare
+// then commit. studyUID, when not empty, is the study the request URL
+// names: an instance of another study fails with 0xA900. storePart always
 // consumes the part.
-func (g *Ingester) Store(ctx context.Context, p *Part, studyUID string) Result {
-	pr := g.Prepare(ctx, p, studyUID)
-	return g.Commit(ctx, pr)
+func (g *Ingester) storePart(ctx context.Context, p *Part, studyUID string) Result {
+	pr := g.prepare(ctx, p, studyUID)
+	return g.commit(ctx, pr)
 }
 
-// Prepare parses and validates a spooled part and writes its object to
-// the store, without indexing it: Check then Write. It always consumes the
+// prepare parses and validates a spooled part and writes its object to
+// the store, without indexing it: check then write. It always consumes the
 // part. The result is final when it is a failure or an identical instance
-// already exists; otherwise the caller must call Commit or Abort.
-func (g *Ingester) Prepare(ctx context.Context, p *Part, studyUID string) *Prepared {
-	pr := g.Check(ctx, p, studyUID)
-	g.Write(ctx, pr)
+// already exists; otherwise the caller must call commit or abort.
+func (g *Ingester) prepare(ctx context.Context, p *Part, studyUID string) *Prepared {
+	pr := g.check(ctx, p, studyUID)
+	g.write(ctx, pr)
 	return pr
 }
 
-// Check waits for a spooled part (see SpoolAsync), parses and validates
+// check waits for a spooled part (see spoolAsync), parses and validates
 // it and builds its index entry; it writes nothing to the store. The
 // result is final when it is a failure or an identical instance already
-// exists (the part is then consumed); otherwise Write must follow. Check is the CPU-bound half of Prepare,
-// Write the half that waits for the store.
-func (g *Ingester) Check(ctx context.Context, p *Part, studyUID string) *Prepared {
+// exists (the part is then consumed); otherwise write must follow. check is the CPU-bound half of prepare,
+// write the half that waits for the store.
+func (g *Ingester) check(ctx context.Context, p *Part, studyUID string) *Prepared {
 	pr := &Prepared{done: true}
 	defer func() {
 		if pr.done {
@@ -308,10 +308,10 @@ func (g *Ingester) Check(ctx context.Context, p *Part, studyUID string) *Prepare
 	return pr
 }
 
-// Write writes the object of an instance that Check accepted to the store,
+// write writes the object of an instance that check accepted to the store,
 // durably, and consumes its part. On failure the result is final; on
-// success Commit or Abort must follow.
-func (g *Ingester) Write(ctx context.Context, pr *Prepared) {
+// success commit or abort must follow.
+func (g *Ingester) write(ctx context.Context, pr *Prepared) {
 	if pr.done || pr.part == nil {
 		return
 	}
@@ -341,29 +341,29 @@ func (g *Ingester) Write(ctx context.Context, pr *Prepared) {
 		failWith(code, err) // p.Close removes the pending file
 		return
 	}
-	// The pending file outlives the part: Commit or Abort removes it.
+	// The pending file outlives the part: commit or abort removes it.
 	p.path = ""
 	pr.pending, pr.epoch = pending, epoch
 	g.CrashPoint(CrashAfterObjectWrite)
 }
 
-// Commit indexes a prepared instance: from now on it is visible, and its
+// commit indexes a prepared instance: from now on it is visible, and its
 // result (returned) may be acknowledged. A conflict found only now (a
 // concurrent upload of the same SOP Instance UID with other content) fails
 // with 0x0111 and removes the object.
-func (g *Ingester) Commit(ctx context.Context, pr *Prepared) Result {
-	return g.CommitAll(ctx, []*Prepared{pr})[0]
+func (g *Ingester) commit(ctx context.Context, pr *Prepared) Result {
+	return g.commitAll(ctx, []*Prepared{pr})[0]
 }
 
-// CommitAll commits several prepared instances, as Commit does each, in
+// commitAll commits several prepared instances, as commit does each, in
 // one index group commit: a STOW request's instances cost one
 // transaction. The results are in the order of prs.
-func (g *Ingester) CommitAll(ctx context.Context, prs []*Prepared) []Result {
+func (g *Ingester) commitAll(ctx context.Context, prs []*Prepared) []Result {
 	results := make([]Result, len(prs))
 	var todo []*Prepared
 	var at []int
 	for i, pr := range prs {
-		g.Write(ctx, pr) // when Check was not followed by Write
+		g.write(ctx, pr) // when check was not followed by write
 		if pr.done {
 			results[i] = pr.res
 			continue
@@ -377,7 +377,7 @@ func (g *Ingester) CommitAll(ctx context.Context, prs []*Prepared) []Result {
 		return results
 	}
 	// Hold the stripes of every key, in stripe order (no deadlock with
-	// another CommitAll), from the epoch checks to the index commit.
+	// another commitAll), from the epoch checks to the index commit.
 	var stripes []int
 	for _, pr := range todo {
 		stripes = append(stripes, g.stripeOf(pr.key))
@@ -436,13 +436,13 @@ func (g *Ingester) CommitAll(ctx context.Context, prs []*Prepared) []Result {
 		g.locks[i].Unlock()
 	}
 	// Objects of replaced instances, each under its own key's lock.
-	g.DeleteObjects(context.WithoutCancel(ctx), replaced...)
+	g.deleteObjects(context.WithoutCancel(ctx), replaced...)
 	return results
 }
 
-// Abort forgets a prepared instance: its object is removed unless the
+// abort forgets a prepared instance: its object is removed unless the
 // index refers to it (an identical instance committed meanwhile).
-func (g *Ingester) Abort(ctx context.Context, pr *Prepared) {
+func (g *Ingester) abort(ctx context.Context, pr *Prepared) {
 	if pr.done {
 		return
 	}
@@ -493,13 +493,13 @@ func (g *Ingester) Delete(ctx context.Context, study, series, sop string) (int, 
 	if err != nil {
 		return 0, err
 	}
-	g.DeleteObjects(context.WithoutCancel(ctx), keys...)
+	g.deleteObjects(context.WithoutCancel(ctx), keys...)
 	return len(keys), nil
 }
 
-// DeleteObjects removes objects after their index entries were deleted,
+// deleteObjects removes objects after their index entries were deleted,
 // keeping any that the index references again (a concurrent re-upload).
-func (g *Ingester) DeleteObjects(ctx context.Context, keys ...string) {
+func (g *Ingester) deleteObjects(ctx context.Context, keys ...string) {
 	for _, k := range keys {
 		unlock := g.lock(k)
 		g.deleteIfUnreferenced(ctx, k)

@@ -44,7 +44,7 @@ func TestSpoolZeroesPreambleAndCaps(t *testing.T) {
 	g, _, _, _ := setup(t)
 	ctx := context.Background()
 	in := bytes.Repeat([]byte{0xAB}, 300)
-	p, err := g.Spool(ctx, bytes.NewReader(in), 300)
+	p, err := g.spool(ctx, bytes.NewReader(in), 300)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestSpoolZeroesPreambleAndCaps(t *testing.T) {
 	if !bytes.Equal(got, want) || p.SHA256 != sha256.Sum256(want) || p.Size != 300 {
 		t.Fatalf("spooled bytes or hash wrong")
 	}
-	if _, err := g.Spool(ctx, bytes.NewReader(in), 299); !errors.Is(err, ErrTooLarge) {
+	if _, err := g.spool(ctx, bytes.NewReader(in), 299); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("cap: %v", err)
 	}
 	ents, _ := os.ReadDir(g.spoolDir)
@@ -68,11 +68,11 @@ func TestStoreAndRecover(t *testing.T) {
 	g, idx, store, _ := setup(t)
 	ctx := context.Background()
 	ct := sharedFile(t, "test_files/CT_small.dcm")
-	p, err := g.Spool(ctx, bytes.NewReader(ct), 1<<20)
+	p, err := g.spool(ctx, bytes.NewReader(ct), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := g.Store(ctx, p, "")
+	res := g.storePart(ctx, p, "")
 	if res.Failure != 0 {
 		t.Fatalf("store: %#x %v", res.Failure, res.Err)
 	}
@@ -120,11 +120,11 @@ func TestReindex(t *testing.T) {
 	g, idx, store, dir := setup(t)
 	ctx := context.Background()
 	for _, f := range []string{"test_files/CT_small.dcm", "test_files/MR_small.dcm", "test_files/JPEG2000.dcm"} {
-		p, err := g.Spool(ctx, bytes.NewReader(sharedFile(t, f)), 1<<24)
+		p, err := g.spool(ctx, bytes.NewReader(sharedFile(t, f)), 1<<24)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res := g.Store(ctx, p, ""); res.Failure != 0 {
+		if res := g.storePart(ctx, p, ""); res.Failure != 0 {
 			t.Fatalf("%s: %#x %v", f, res.Failure, res.Err)
 		}
 	}
@@ -213,7 +213,7 @@ func TestSpoolSizes(t *testing.T) {
 			if tc.failing {
 				r = &errAfter{r: bytes.NewReader(in), err: readErr}
 			}
-			p, err := g.Spool(ctx, r, tc.max)
+			p, err := g.spool(ctx, r, tc.max)
 			if tc.wantErr != nil {
 				if !errors.Is(err, tc.wantErr) {
 					t.Fatalf("err %v, want %v", err, tc.wantErr)
@@ -248,18 +248,18 @@ func TestSpoolAsyncWriteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := sharedFile(t, "test_files/CT_small.dcm")
-	p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<20)
+	p, err := g.spoolAsync(ctx, bytes.NewReader(in), 1<<20)
 	if err != nil {
 		t.Fatalf("SpoolAsync: %v (a write error belongs to Wait)", err)
 	}
 	if err := p.Wait(); err == nil {
 		t.Fatal("Wait: no error for an unwritable spool")
 	}
-	pr := g.Check(ctx, p, "")
+	pr := g.check(ctx, p, "")
 	if res := pr.Result(); res.Failure != FailureOutOfResources {
 		t.Fatalf("Check: failure %#x, want %#x", res.Failure, FailureOutOfResources)
 	}
-	if res := g.Commit(ctx, pr); res.Failure != FailureOutOfResources {
+	if res := g.commit(ctx, pr); res.Failure != FailureOutOfResources {
 		t.Fatalf("Commit: failure %#x", res.Failure)
 	}
 }
@@ -272,15 +272,15 @@ func TestCheckWriteCommit(t *testing.T) {
 	ctx := context.Background()
 	in := sharedFile(t, "test_files/CT_small.dcm")
 	// Checked, then aborted before Write: no object, no spool file.
-	p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<20)
+	p, err := g.spoolAsync(ctx, bytes.NewReader(in), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := g.Check(ctx, p, "")
+	pr := g.check(ctx, p, "")
 	if pr.Result().Failure != 0 {
 		t.Fatalf("Check: %+v", pr.Result())
 	}
-	g.Abort(ctx, pr)
+	g.abort(ctx, pr)
 	if _, err := storage.Stat(ctx, store, pr.key); !storage.IsNotExist(err) {
 		t.Fatalf("aborted instance left an object: %v", err)
 	}
@@ -289,7 +289,7 @@ func TestCheckWriteCommit(t *testing.T) {
 	}
 	// Check, Write, Commit: stored and indexed.
 	pr = prepared(t, g, in)
-	res := g.Commit(ctx, pr)
+	res := g.commit(ctx, pr)
 	if res.Failure != 0 {
 		t.Fatalf("Commit: %+v", res)
 	}
@@ -305,12 +305,12 @@ func TestCheckWriteCommit(t *testing.T) {
 // it and writes its object.
 func prepared(t *testing.T, g *Ingester, in []byte) *Prepared {
 	t.Helper()
-	p, err := g.SpoolAsync(context.Background(), bytes.NewReader(in), 1<<24)
+	p, err := g.spoolAsync(context.Background(), bytes.NewReader(in), 1<<24)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := g.Check(context.Background(), p, "")
-	g.Write(context.Background(), pr)
+	pr := g.check(context.Background(), p, "")
+	g.write(context.Background(), pr)
 	return pr
 }
 
@@ -330,7 +330,7 @@ func TestCommitAll(t *testing.T) {
 	}
 	otherKey := prs[2].key
 	c0, _ := idx.Commits()
-	res := g.CommitAll(ctx, prs)
+	res := g.commitAll(ctx, prs)
 	if c1, _ := idx.Commits(); c1-c0 != 1 {
 		t.Errorf("CommitAll took %d index commits, want 1", c1-c0)
 	}
@@ -365,17 +365,17 @@ func TestCommitAllConcurrentIdentical(t *testing.T) {
 			defer wg.Done()
 			var prs []*Prepared
 			for _, in := range files {
-				p, err := g.SpoolAsync(ctx, bytes.NewReader(in), 1<<24)
+				p, err := g.spoolAsync(ctx, bytes.NewReader(in), 1<<24)
 				if err != nil {
 					t.Error(err) // not Fatal: another goroutine
 					return
 				}
-				pr := g.Check(ctx, p, "")
-				g.Write(ctx, pr)
+				pr := g.check(ctx, p, "")
+				g.write(ctx, pr)
 				prs = append(prs, pr)
 			}
-			results[r] = g.CommitAll(ctx, prs)
-			g.DeleteObjects(ctx, prs[0].key, prs[1].key) // kept: the index refers to them
+			results[r] = g.commitAll(ctx, prs)
+			g.deleteObjects(ctx, prs[0].key, prs[1].key) // kept: the index refers to them
 		}()
 	}
 	wg.Wait()

@@ -65,7 +65,7 @@ func (g *Ingester) reindexOne(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	p, err := g.Spool(ctx, rc, size)
+	p, err := g.spool(ctx, rc, size)
 	rc.Close()
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/kind"
 )
 
-// ErrTooLarge is returned by Spool when a part exceeds the size cap.
+// ErrTooLarge is returned by spool when a part exceeds the size cap.
 var ErrTooLarge = kind.New(kind.Full, "ingest: part exceeds the size limit")
 
 // Part is one uploaded object spooled to a temporary file.
@@ -34,7 +34,7 @@ type Part struct {
 
 // Wait returns once the part is completely written to its spool file and
 // hashed (Size and SHA256 are then set), with the write error if any. A
-// part from Spool is complete already; one from SpoolAsync may not be.
+// part from spool is complete already; one from spoolAsync may not be.
 func (p *Part) Wait() error {
 	if p.done != nil {
 		<-p.done
@@ -66,13 +66,13 @@ func (p *Part) Close() error {
 
 var spoolSeq atomic.Uint64
 
-// Spool copies r to a new temporary file, zeroing the first 128 bytes (the
+// spool copies r to a new temporary file, zeroing the first 128 bytes (the
 // Part-10 preamble: PE/DICOM polyglots stay inert) and hashing the result.
 // At most max bytes are accepted: a longer part fails with ErrTooLarge as
 // soon as the cap is passed, leaving the rest of r unread. The part is
-// complete when Spool returns.
-func (g *Ingester) Spool(ctx context.Context, r io.Reader, max int64) (*Part, error) {
-	p, err := g.SpoolAsync(ctx, r, max)
+// complete when spool returns.
+func (g *Ingester) spool(ctx context.Context, r io.Reader, max int64) (*Part, error) {
+	p, err := g.spoolAsync(ctx, r, max)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +83,14 @@ func (g *Ingester) Spool(ctx context.Context, r io.Reader, max int64) (*Part, er
 	return p, nil
 }
 
-// SpoolAsync is Spool returning as soon as r is read to its end: a second
+// spoolAsync is spool returning as soon as r is read to its end: a second
 // goroutine creates the spool file and writes and hashes the part, so
 // that reading the request (multipart scanning, socket copies) overlaps
 // with writing and hashing, within a part and from one part to the next.
 // Call Part.Wait before using the part; a write error (a full disk) is
 // reported there. At most two buffers of a part are in flight; a caller
 // that reads many parts bounds how many it leaves unwaited.
-func (g *Ingester) SpoolAsync(ctx context.Context, r io.Reader, max int64) (*Part, error) {
+func (g *Ingester) spoolAsync(ctx context.Context, r io.Reader, max int64) (*Part, error) {
 	p := &Part{done: make(chan struct{})}
 	w := startSpoolWriter(g, p)
 	var n int64
@@ -230,5 +230,5 @@ func ObjectKeyHex(x string) string {
 	return "dicom/" + x[:2] + "/" + x[2:4] + "/" + x + ".dcm"
 }
 
-// bufPool holds the copy buffers of Spool.
+// bufPool holds the copy buffers of spool.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
