@@ -2,7 +2,6 @@ package dimse
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 
@@ -53,7 +52,9 @@ func (a *assoc) startStore(ctx context.Context, cmd *Command, id byte, pc *accep
 		added <- err
 	}()
 	sink := &sinkWriter{w: pw}
-	sink.Write(fileMeta(cmd.AffectedSOPClass, cmd.AffectedSOPInstance, pc.transferSyntax))
+	// The meta group depends on the UIDs and the syntax only (never on the
+	// calling AE or the time): a re-send by any peer makes the same bytes.
+	sink.Write(part10.FileMeta(cmd.AffectedSOPClass, cmd.AffectedSOPInstance, pc.transferSyntax, ImplementationClassUID, ImplementationVersionName))
 	m.sink = sink
 	m.abort = func(err error) {
 		pw.CloseWithError(err)
@@ -93,36 +94,4 @@ func (a *assoc) storeRSP(ctx context.Context, id byte, cmd *Command, ev StoreEve
 		Field: CStoreRSP, RespondedTo: cmd.MessageID, Status: status, ErrorComment: comment,
 		AffectedSOPClass: cmd.AffectedSOPClass, AffectedSOPInstance: cmd.AffectedSOPInstance,
 	})
-}
-
-// fileMeta returns the first bytes of the Part-10 object of a received
-// data set (PS3.10 7.1): a zero preamble, "DICM" and the File Meta group
-// in Explicit VR Little Endian. It depends on the UIDs and the transfer
-// syntax only (no Source AE Title, no time): the same instance sent again,
-// by any peer, makes the same bytes, which ingest recognises as already
-// stored. So ImplementationVersionName must not change either.
-func fileMeta(sopClass, sopInstance, transferSyntax string) []byte {
-	var g []byte
-	el := func(elem uint16, vr string, val string, pad byte) {
-		if len(val)%2 == 1 {
-			val += string(pad)
-		}
-		g = binary.LittleEndian.AppendUint16(g, 0x0002)
-		g = binary.LittleEndian.AppendUint16(g, elem)
-		g = append(g, vr...)
-		g = binary.LittleEndian.AppendUint16(g, uint16(len(val)))
-		g = append(g, val...)
-	}
-	// (0002,0001) File Meta Information Version, OB 00\01.
-	g = append(g, 0x02, 0x00, 0x01, 0x00, 'O', 'B', 0, 0, 2, 0, 0, 0, 0x00, 0x01)
-	el(0x0002, "UI", sopClass, 0)
-	el(0x0003, "UI", sopInstance, 0)
-	el(0x0010, "UI", transferSyntax, 0)
-	el(0x0012, "UI", ImplementationClassUID, 0)
-	el(0x0013, "SH", ImplementationVersionName, ' ')
-	b := make([]byte, 128, 128+4+12+len(g))
-	b = append(b, "DICM"...)
-	b = append(b, 0x02, 0x00, 0x00, 0x00, 'U', 'L', 4, 0)
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(g)))
-	return append(b, g...)
 }

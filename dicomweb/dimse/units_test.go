@@ -1,6 +1,7 @@
 package dimse
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"net"
@@ -195,12 +196,12 @@ func TestStoreStatusTable(t *testing.T) {
 }
 
 func TestFileMeta(t *testing.T) {
-	b := fileMeta(ctImage, "1.2.3", part10.ExplicitVRLittleEndian)
+	b := part10.FileMeta(ctImage, "1.2.3", part10.ExplicitVRLittleEndian, ImplementationClassUID, ImplementationVersionName)
 	if len(b)%2 != 0 || string(b[128:132]) != "DICM" {
 		t.Fatalf("file meta of %d bytes", len(b))
 	}
 	// A whole object made of it parses, with the meta values given.
-	meta := fileMeta(ctImage, "1.2.3", part10.ImplicitVRLittleEndian)
+	meta := part10.FileMeta(ctImage, "1.2.3", part10.ImplicitVRLittleEndian, ImplementationClassUID, ImplementationVersionName)
 	obj := append(meta, implicitDataSet("1.2.3")...)
 	f, err := part10.Parse(context.Background(), bytes.NewReader(obj), int64(len(obj)), part10.DefaultLimits())
 	if err != nil {
@@ -216,5 +217,9 @@ func TestFileMeta(t *testing.T) {
 	}
 	if f.DataSetOffset != int64(len(meta)) || f.Meta.Find(0x00020000) == nil {
 		t.Errorf("data set at %d, meta of %d bytes", f.DataSetOffset, len(meta))
+	}
+	// MetaEnd finds the same offset from the group length alone.
+	if off, err := part10.MetaEnd(bufio.NewReader(bytes.NewReader(obj))); err != nil || off != f.DataSetOffset {
+		t.Errorf("MetaEnd = %d, %v; want %d", off, err, f.DataSetOffset)
 	}
 }

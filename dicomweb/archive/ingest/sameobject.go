@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
 
@@ -33,30 +32,11 @@ func (g *Ingester) sameDataSet(ctx context.Context, ref *index.Ref, f *part10.Fi
 	}
 	defer rc.Close()
 	stored := bufio.NewReaderSize(rc, 64<<10)
-	off, err := metaEnd(stored)
+	off, err := part10.MetaEnd(stored)
 	if err != nil || size-off != p.Size-f.DataSetOffset {
 		return false, nil
 	}
 	return sameBytes(stored, io.NewSectionReader(p.f, f.DataSetOffset, p.Size-f.DataSetOffset))
-}
-
-// metaEnd reads a Part-10 object's preamble, magic and file meta group
-// from r, using the group length (0002,0000), and returns the offset of
-// the data set.
-func metaEnd(r *bufio.Reader) (int64, error) {
-	var head [132 + 12]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
-		return 0, err
-	}
-	el := head[132:]
-	if string(head[128:132]) != "DICM" || binary.LittleEndian.Uint32(el[0:4]) != 0x0000_0002 || string(el[4:6]) != "UL" || binary.LittleEndian.Uint16(el[6:8]) != 4 {
-		return 0, fmt.Errorf("no file meta group length")
-	}
-	n := int64(binary.LittleEndian.Uint32(el[8:12]))
-	if _, err := r.Discard(int(min(n, 1<<20))); err != nil || n > 1<<20 {
-		return 0, fmt.Errorf("file meta group: %v", err)
-	}
-	return int64(len(head)) + n, nil
 }
 
 // sameBytes compares two streams to their ends.
