@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage/disk"
@@ -204,7 +205,8 @@ func withMeta(t *testing.T, in []byte) []byte {
 func TestDuplicatePolicy(t *testing.T) {
 	ct := sharedFile(t, "test_files/CT_small.dcm")
 	other := bytes.Clone(ct)
-	other[len(other)-1] ^= 0xFF // same UIDs, other pixel data
+	px, _ := topElement(t, ct, part10.TagPixelData)
+	other[px.Offset+int64(px.Length)-1] ^= 0xFF // same UIDs, other pixel data
 	for _, replace := range []bool{false, true} {
 		t.Run(fmt.Sprintf("replace=%v", replace), func(t *testing.T) {
 			dir := t.TempDir()

@@ -22,6 +22,14 @@
 // limits and durability. storePart runs them for one spooled
 // part (tests).
 //
+// Re-sends: a part whose SOP Instance UID is stored already is the same
+// instance (Result.Existed, nothing written) when its bytes are the
+// same, or when its data set is the same as the stored one's in a normal
+// form that ignores the file meta group, group lengths, string padding,
+// sequence and item lengths and the native transfer syntax (sameDataSet);
+// anything else is other content (0x0111, or a replacement under the
+// replace policy).
+//
 // Crash safety: before the object is written, the spool file is renamed to
 // "<sha256>.<n>.pending". It is removed once the index commit is done. At
 // start-up Recover deletes every spool file and, for each pending one whose

@@ -153,7 +153,8 @@ type Result struct {
 	Failure uint16
 	// Warning is a warning reason for a stored instance (0: none).
 	Warning uint16
-	// Existed is true when the identical instance was already stored.
+	// Existed is true when the instance was already stored: the same
+	// bytes, or the same data set re-encoded (see sameDataSet).
 	Existed bool
 	// NotDICOM is true when the part was not a Part-10 object at all.
 	NotDICOM bool
@@ -271,7 +272,8 @@ func (g *Ingester) check(ctx context.Context, p *Part, studyUID string) *Prepare
 	}
 	key := ObjectKey(p.SHA256)
 
-	// Idempotent re-send and conflict check before any write.
+	// Idempotent re-send and conflict check before any write: the same
+	// bytes, or (read back only then) the same data set in a normal form.
 	switch ref, err := g.idx.Lookup(ctx, res.SOPInstanceUID); {
 	case err == nil:
 		if ref.StudyUID == res.StudyUID && ref.SeriesUID == res.SeriesUID {
