@@ -297,3 +297,50 @@ func flipPixelByte(t *testing.T, b []byte) []byte {
 	out[px.Offset+int64(px.Length)-1] ^= 0xFF
 	return out
 }
+
+// TestSamePrivateSequence: a private sequence of defined length in
+// Implicit VR (which part10 can only read as UN) is the same as that
+// sequence with an undefined length (read as SQ): its value is read as
+// the items it is. A changed value inside an item is other content.
+func TestSamePrivateSequence(t *testing.T) {
+	ctx := context.Background()
+	orig := sharedFile(t, "test_files/priv_SQ.dcm")
+	f := parsed(t, orig)
+	el := f.DataSet.Find(0x3F031001)
+	if el == nil || el.VR != "UN" || el.Bulk || el.Offset+int64(el.Length) != int64(len(orig)) {
+		t.Fatalf("priv_SQ.dcm: want (3F03,1001) as the last element, inline UN: %+v", el)
+	}
+	// The same sequence with an undefined length and a delimiter.
+	undef := bytes.Clone(orig)
+	binary.LittleEndian.PutUint32(undef[el.Offset-4:], part10.UndefinedLength)
+	undef = append(undef, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0)
+	if u := parsed(t, undef).DataSet.Find(0x3F031001); u == nil || u.VR != "SQ" || len(u.Items) != 1 {
+		t.Fatalf("undefined-length variant not read as a sequence: %+v", u)
+	}
+	changed := bytes.Clone(undef)
+	changed[len(changed)-9] ^= 0x01 // the last value byte of the item
+	sideOf := func(b []byte) (*side, []*part10.Element) {
+		f := parsed(t, b)
+		return &side{lay: &f.Layout, open: readerAtOpener(bytes.NewReader(b), int64(len(b))), implicit: !f.TransferSyntax.ExplicitVR}, f.DataSet.Elements
+	}
+	for _, c := range []struct {
+		name string
+		b    []byte
+		same bool
+	}{{"undefined length", undef, true}, {"a value changed in the item", changed, false}} {
+		a, as := sideOf(orig)
+		b, bs := sideOf(c.b)
+		for _, dir := range []bool{false, true} {
+			var got bool
+			var err error
+			if dir {
+				got, err = sameElements(ctx, b, bs, a, as, true)
+			} else {
+				got, err = sameElements(ctx, a, as, b, bs, true)
+			}
+			if err != nil || got != c.same {
+				t.Errorf("%s (reversed %v): same %v (%v), want %v", c.name, dir, got, err, c.same)
+			}
+		}
+	}
+}
