@@ -91,16 +91,19 @@ func dcmtkCases(t *testing.T, mr, ct, rtplan []byte) []reencoded {
 			{[]string{"+ti"}, true},
 			{[]string{"+te"}, true},
 			{[]string{"+tb"}, true},
-			{[]string{"+te", "+g="}, true},
-			{[]string{"+ti", "+g="}, true},
+			{[]string{"+te", "+g"}, true},
+			{[]string{"+ti", "+g"}, true},
 			{[]string{"+te", "-g"}, true},
 			{[]string{"+te", "-e"}, true},
-			{[]string{"+ti", "-e", "+g="}, true},
+			{[]string{"+ti", "-e", "+g"}, true},
+			{[]string{"+tb", "-e", "+g"}, true},
+			{[]string{"+te", "-p"}, true},
 		} {
 			out = append(out, reencoded{"dcmconv " + f.name + " " + join(v.args), f.b, dcmconv(t, f.b, v.args...), v.same})
 		}
-		changed := dcmtk(t, "dcmodify", dcmconv(t, f.b, "+ti", "+g="), "-nb", "-m", "(0010,0010)=Xy^Zz")
-		out = append(out, reencoded{"dcmodify PatientName, " + f.name + " +ti +g=", f.b, changed, false})
+		out = append(out, reencoded{"dcmconv " + f.name + " +tb stored, +ti -e +g sent", dcmconv(t, f.b, "+tb"), dcmconv(t, f.b, "+ti", "-e", "+g"), true})
+		changed := dcmtk(t, "dcmodify", dcmconv(t, f.b, "+ti", "+g"), "-nb", "-m", "(0010,0010)=Xy^Zz")
+		out = append(out, reencoded{"dcmodify PatientName, " + f.name + " +ti +g", f.b, changed, false})
 		removed := dcmtk(t, "dcmodify", dcmconv(t, f.b, "+te", "-e"), "-nb", "-e", "(0008,0020)")
 		out = append(out, reencoded{"dcmodify StudyDate removed, " + f.name + " +te -e", f.b, removed, false})
 	}
