@@ -9,7 +9,10 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dimse"
+	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
@@ -27,7 +30,7 @@ type dimseConfig struct {
 }
 
 func (c *dimseConfig) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.listen, "dimse-listen", defaultDIMSEListen, `address of the DICOM (DIMSE) listener: C-ECHO, C-STORE; "" turns it off`)
+	fs.StringVar(&c.listen, "dimse-listen", defaultDIMSEListen, `address of the DICOM (DIMSE) listener: C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET, storage commitment; "" turns it off`)
 	fs.StringVar(&c.aet, "dimse-aet", "MINIPACS", "our DICOM AE title (the called AE title peers must use)")
 	fs.StringVar(&c.peers, "dimse-peers", "", "file of the DICOM peers allowed to associate: per line AE title, host (IP, CIDR or *), port (or -), operations (echo,store,find,move,get,commit or all)")
 	fs.BoolVar(&c.acceptAny, "dimse-accept-any", false, "accept DICOM associations from any calling AE title and address")
@@ -62,7 +65,14 @@ func (c *dimseConfig) check() error {
 // see dimse.Server.Serve) and waits for it. When
 // the default address is taken (another minipacs on this host), DIMSE
 // stays off with a warning; an address given explicitly must be free.
-func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, trail *audit.Trail, log *slog.Logger) (wait func(), err error) {
+// dimseServices are the archive services the DIMSE front door calls.
+type dimseServices struct {
+	ing *ingest.Ingester
+	idx *index.Index
+	ret *retrieve.Service
+}
+
+func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *audit.Trail, log *slog.Logger) (wait func(), err error) {
 	nop := func() {}
 	if c.listen == "" {
 		return nop, nil
@@ -75,7 +85,10 @@ func startDIMSE(ctx context.Context, c *dimseConfig, ing dimse.Ingester, trail *
 	if trail != nil {
 		aud = dimseAuditor{trail}
 	}
-	srv, err := dimse.New(dimse.Config{Ingester: ing, AETitle: c.aet, Policy: pol, Logger: log, Auditor: aud})
+	srv, err := dimse.New(dimse.Config{
+		Ingester: svc.ing, Index: svc.idx, Retriever: svc.ret,
+		AETitle: c.aet, Policy: pol, Logger: log, Auditor: aud,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -121,4 +134,19 @@ func (d dimseAuditor) Association(ctx context.Context, ev dimse.AssociationEvent
 func (d dimseAuditor) Stored(ctx context.Context, ev dimse.StoreEvent) {
 	study := audit.StudyRef{StudyUID: ev.StudyUID, Instances: 1, SOPInstance: []string{ev.SOPInstanceUID}}
 	d.trail.Stored(ctx, audit.Peer(ev.CallingAE, ev.Remote), study, ev.SOPClassUID, ev.Status)
+}
+
+// Queried implements dimse.Auditor.
+func (d dimseAuditor) Queried(ctx context.Context, ev dimse.QueryEvent) {
+	d.trail.Queried(ctx, audit.Peer(ev.CallingAE, ev.Remote), ev.SOPClassUID, ev.Level, ev.Identifier, ev.Matches, ev.Failed)
+}
+
+// Retrieved implements dimse.Auditor.
+func (d dimseAuditor) Retrieved(ctx context.Context, ev dimse.RetrieveEvent) {
+	d.trail.Retrieved(ctx, audit.Peer(ev.CallingAE, ev.Remote), ev.Destination, ev.Studies, ev.Completed+ev.Warning, ev.Failed)
+}
+
+// Committed implements dimse.Auditor.
+func (d dimseAuditor) Committed(ctx context.Context, ev dimse.CommitEvent) {
+	d.trail.Committed(ctx, audit.Peer(ev.CallingAE, ev.Remote), ev.TransactionUID, ev.Committed, ev.Failed, ev.Delivered)
 }

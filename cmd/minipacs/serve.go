@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 	"github.com/minipacs/minipacs/web"
@@ -88,8 +89,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := ing.Recover(ctx); err != nil {
 		return err
 	}
-	// The DIMSE front door (C-ECHO, C-STORE) beside HTTP (dimse.go).
-	stopDIMSE, err := startDIMSE(ctx, &cfg.dimse, ing, aud, log)
+	// One retrieve service for every front door (its render cache is
+	// shared).
+	ret := retrieve.New(idx, store)
+	// The DIMSE front door beside HTTP (dimse.go).
+	stopDIMSE, err := startDIMSE(ctx, &cfg.dimse, dimseServices{ing, idx, ret}, aud, log)
 	if err != nil {
 		return err
 	}
@@ -106,7 +110,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		dwAudit, authHooks.OnAuth = dicomwebAuditor{aud}, aud.OnAuth
 	}
 	dw := dicomweb.New(dicomweb.Config{
-		Index: idx, Store: store, Ingester: ing, Logger: log, BaseURL: cfg.baseURL,
+		Index: idx, Store: store, Ingester: ing, Retrieve: ret, Logger: log, BaseURL: cfg.baseURL,
 		Auditor: dwAudit, PatientFilter: patientFilter, Metrics: met,
 		Limits: dicomweb.Limits{
 			MaxRequestBytes: cfg.maxRequest, MaxParts: cfg.maxParts, QIDOMaxLimit: cfg.qidoMax,

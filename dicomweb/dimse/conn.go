@@ -20,7 +20,7 @@ type assoc struct {
 	s    *Server
 	nc   net.Conn
 	br   *bufio.Reader
-	bw   *bufio.Writer
+	w    *pduWriter
 	log  *slog.Logger
 	idle atomic.Bool // waiting for a PDU between messages
 
@@ -28,7 +28,6 @@ type assoc struct {
 	remote              string
 	ops                 Op
 	contexts            map[byte]*acceptedContext
-	maxFragment         int     // largest PDV fragment we send
 	holdsSlot           bool    // of Server.active
 	opening             bool    // holds a slot of Server.opening until associated
 	ended               Outcome // Aborted once an A-ABORT was sent or received
@@ -38,6 +37,9 @@ type assoc struct {
 	cmdBuf  []byte
 	cmdCtx  byte
 	pending *message // a command whose data set is being received
+
+	op       *operation // the C-FIND, C-MOVE or C-GET in progress
+	subMsgID uint16     // message IDs of our C-GET sub-operations
 }
 
 // message is a received command whose data set follows.
@@ -66,7 +68,7 @@ func (a *assoc) serve(ctx context.Context) {
 	a.remote = a.nc.RemoteAddr().String()
 	a.log = s.log.With("remote", a.remote)
 	a.br = bufio.NewReaderSize(a.nc, 32<<10)
-	a.bw = bufio.NewWriterSize(a.nc, 32<<10)
+	a.w = &pduWriter{nc: a.nc, bw: bufio.NewWriterSize(a.nc, 32<<10), timeout: s.lim.IdleTimeout, maxFragment: 1<<16 - 6}
 
 	ok := a.associate(ctx)
 	a.opened()
@@ -75,6 +77,7 @@ func (a *assoc) serve(ctx context.Context) {
 		return
 	}
 	err := a.loop(ctx)
+	a.endOp()
 	if a.pending != nil {
 		a.pending.abort(err)
 		a.pending = nil
@@ -182,15 +185,15 @@ func (a *assoc) associate(ctx context.Context) bool {
 		return reject(rejectTransient, rejectSourcePresentation, rejectLocalLimitExceeded, "too many associations")
 	}
 	a.ops = ops
-	results, contexts := negotiate(rq, ops, s.cfg.AcceptUnknownSOPClasses)
+	results, contexts, roles := negotiate(rq, ops, s.cfg.AcceptUnknownSOPClasses)
 	a.contexts = contexts
 	peerMax := rq.maxLength
 	if peerMax == 0 || peerMax > s.lim.MaxPDULength {
 		// No limit from the peer: PDUs as large as the ones we accept.
 		peerMax = s.lim.MaxPDULength
 	}
-	a.maxFragment = int(peerMax) - 6
-	ac := &associateAC{rawCalled: rq.rawCalled, rawCalling: rq.rawCalling, results: results, maxLength: s.lim.MaxPDULength}
+	a.w.maxFragment = int(peerMax) - 6
+	ac := &associateAC{rawCalled: rq.rawCalled, rawCalling: rq.rawCalling, results: results, maxLength: s.lim.MaxPDULength, roles: roles}
 	a.opened()
 	if err := a.write(ac.encode()); err != nil {
 		if a.holdsSlot {
@@ -207,13 +210,7 @@ func (a *assoc) associate(ctx context.Context) bool {
 }
 
 // write sends one PDU.
-func (a *assoc) write(pdu []byte) error {
-	a.nc.SetWriteDeadline(time.Now().Add(a.s.lim.IdleTimeout))
-	if _, err := a.bw.Write(pdu); err != nil {
-		return err
-	}
-	return a.bw.Flush()
-}
+func (a *assoc) write(pdu []byte) error { return a.w.write(pdu) }
 
 // abort sends an A-ABORT (source: service provider); serve then waits
 // for the peer to close (linger).
@@ -243,8 +240,14 @@ func (a *assoc) linger() {
 func (a *assoc) loop(ctx context.Context) error {
 	s := a.s
 	for {
-		a.idle.Store(a.pending == nil && len(a.cmdBuf) == 0)
-		a.nc.SetReadDeadline(s.deadline(s.lim.IdleTimeout))
+		busy := a.opActive()
+		a.idle.Store(a.pending == nil && len(a.cmdBuf) == 0 && !busy)
+		if busy {
+			// The peer waits for our answers: silence is no idleness.
+			a.nc.SetReadDeadline(s.deadline(24 * time.Hour))
+		} else {
+			a.nc.SetReadDeadline(s.deadline(s.lim.IdleTimeout))
+		}
 		// Checked after the deadline is set: either we see the shutdown
 		// here, or the shutdown sees us idle and its deadline wins.
 		if a.idle.Load() && s.stopping() {
@@ -368,16 +371,42 @@ func (a *assoc) commandFragment(ctx context.Context, pdv pdvHeader, pc *accepted
 // dispatch runs a whole command: at once when it has no data set, else
 // once its data set is received.
 func (a *assoc) dispatch(ctx context.Context, cmd *Command, id byte, pc *acceptedContext) error {
+	if cmd.Field == CCancelRQ {
+		if a.opActive() && cmd.RespondedTo == a.op.msgID {
+			a.op.peerCancel.Store(true)
+			a.op.cancel()
+		}
+		return nil // else nothing here to cancel
+	}
+	if cmd.Field&0x8000 != 0 {
+		if a.opActive() {
+			select {
+			case a.op.rsp <- cmd:
+			default:
+				a.log.Info("response dropped: none expected", "field", cmd.Field)
+			}
+			return nil
+		}
+		return protoErr(abortUnexpectedParam, "response 0x%04x received by the SCP", cmd.Field)
+	}
+	if a.opActive() {
+		// One operation at a time (no asynchronous operations window was
+		// negotiated): a request during one waits for its end.
+		<-a.op.done
+	}
 	switch {
+	case (cmd.Field == CFindRQ || cmd.Field == CMoveRQ || cmd.Field == CGetRQ) && cmd.HasDataSet &&
+		pc.service == qrServiceOf(cmd.Field) && cmd.AffectedSOPClass == pc.abstractSyntax:
+		a.pending = a.startQR(ctx, cmd, id, pc)
+		return nil
+	case cmd.Field == NActionRQ && cmd.HasDataSet && pc.service == serviceCommit:
+		a.pending = a.startCommit(ctx, cmd, id, pc)
+		return nil
 	case cmd.Field == CEchoRQ && pc.service == serviceVerification && !cmd.HasDataSet:
 		return a.send(id, &Command{Field: CEchoRSP, RespondedTo: cmd.MessageID, AffectedSOPClass: VerificationSOPClass, Status: StatusSuccess})
 	case cmd.Field == CStoreRQ && cmd.HasDataSet:
 		a.pending = a.startStore(ctx, cmd, id, pc)
 		return nil
-	case cmd.Field == CCancelRQ:
-		return nil // nothing here to cancel
-	case cmd.Field&0x8000 != 0:
-		return protoErr(abortUnexpectedParam, "response 0x%04x received by the SCP", cmd.Field)
 	}
 	rsp := &Command{Field: cmd.Field | 0x8000, RespondedTo: cmd.MessageID, AffectedSOPClass: cmd.AffectedSOPClass, Status: StatusUnrecognizedOp}
 	if !cmd.HasDataSet {
@@ -392,13 +421,4 @@ func (a *assoc) dispatch(ctx context.Context, cmd *Command, id byte, pc *accepte
 
 // send writes a command set (without data set) on a presentation
 // context, in fragments of at most the peer's maximum PDU length.
-func (a *assoc) send(id byte, cmd *Command) error {
-	b := cmd.Encode()
-	var out []byte
-	for len(b) > 0 || out == nil {
-		n := min(len(b), a.maxFragment)
-		out = appendPData(out, id, true, n == len(b), b[:n])
-		b = b[n:]
-	}
-	return a.write(out)
-}
+func (a *assoc) send(id byte, cmd *Command) error { return a.w.message(id, cmd, nil) }

@@ -56,8 +56,11 @@ func hostPort(t *testing.T, addr string) (string, string) {
 // recorder is an Auditor that keeps the events.
 type recorder struct {
 	mu     sync.Mutex
-	assocs []AssociationEvent
-	stores []StoreEvent
+	assocs    []AssociationEvent
+	stores    []StoreEvent
+	queries   []QueryEvent
+	retrieves []RetrieveEvent
+	commits   []CommitEvent
 }
 
 func (r *recorder) Association(_ context.Context, ev AssociationEvent) {
@@ -70,6 +73,24 @@ func (r *recorder) Stored(_ context.Context, ev StoreEvent) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stores = append(r.stores, ev)
+}
+
+func (r *recorder) Queried(_ context.Context, ev QueryEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.queries = append(r.queries, ev)
+}
+
+func (r *recorder) Retrieved(_ context.Context, ev RetrieveEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retrieves = append(r.retrieves, ev)
+}
+
+func (r *recorder) Committed(_ context.Context, ev CommitEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.commits = append(r.commits, ev)
 }
 
 func TestEchoSCU(t *testing.T) {

@@ -228,14 +228,11 @@ func parseAssociateRQ(b []byte) (*associateRQ, error) {
 				case itemImplVersion:
 					rq.implVersion = strings.TrimRight(string(sv), " \x00")
 				case itemRoleSelection:
-					if len(sv) < 4 {
-						return protoErr(abortInvalidParamValue, "role selection sub-item of %d bytes", len(sv))
+					r, err := parseRole(sv)
+					if err != nil {
+						return err
 					}
-					n := int(binary.BigEndian.Uint16(sv[0:2]))
-					if n != len(sv)-4 {
-						return protoErr(abortInvalidParamValue, "role selection: UID length %d in %d bytes", n, len(sv))
-					}
-					rq.roles = append(rq.roles, roleSelection{sopClass: trimUID(sv[2 : 2+n]), scu: sv[2+n] == 1, scp: sv[3+n] == 1})
+					rq.roles = append(rq.roles, r)
 				}
 				// Other user information (asynchronous operations window,
 				// extended negotiation, user identity) is not negotiated:
@@ -270,6 +267,8 @@ type associateAC struct {
 	rawCalled, rawCalling [16]byte
 	results               []contextResult
 	maxLength             uint32
+	// roles answers the role selections the requestor proposed.
+	roles []roleSelection
 }
 
 // appendItem appends an item (or sub-item) header and value.
@@ -294,10 +293,126 @@ func (ac *associateAC) encode() []byte {
 	var u []byte
 	u = appendItem(u, itemMaxLength, binary.BigEndian.AppendUint32(nil, ac.maxLength))
 	u = appendItem(u, itemImplClassUID, []byte(ImplementationClassUID))
+	for _, r := range ac.roles {
+		u = appendItem(u, itemRoleSelection, r.encode())
+	}
 	u = appendItem(u, itemImplVersion, []byte(ImplementationVersionName))
 	b = appendItem(b, itemUserInfo, u)
 	binary.BigEndian.PutUint32(b[2:6], uint32(len(b)-6))
 	return b
+}
+
+// encode returns the value of an SCP/SCU Role Selection sub-item.
+func (r roleSelection) encode() []byte {
+	v := binary.BigEndian.AppendUint16(nil, uint16(len(r.sopClass)))
+	v = append(v, r.sopClass...)
+	return append(v, b2u(r.scu), b2u(r.scp))
+}
+
+func b2u(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// parseRole parses an SCP/SCU Role Selection sub-item.
+func parseRole(sv []byte) (roleSelection, error) {
+	if len(sv) < 4 {
+		return roleSelection{}, protoErr(abortInvalidParamValue, "role selection sub-item of %d bytes", len(sv))
+	}
+	n := int(binary.BigEndian.Uint16(sv[0:2]))
+	if n != len(sv)-4 {
+		return roleSelection{}, protoErr(abortInvalidParamValue, "role selection: UID length %d in %d bytes", n, len(sv))
+	}
+	return roleSelection{sopClass: trimUID(sv[2 : 2+n]), scu: sv[2+n] == 1, scp: sv[3+n] == 1}, nil
+}
+
+// encode returns the A-ASSOCIATE-RQ PDU of an association we request.
+func (rq *associateRQ) encode() []byte {
+	b := []byte{pduAssociateRQ, 0, 0, 0, 0, 0, 0, 1, 0, 0}
+	b = append(b, padAE(rq.calledAE)...)
+	b = append(b, padAE(rq.callingAE)...)
+	b = append(b, make([]byte, 32)...)
+	b = appendItem(b, itemAppContext, []byte(ApplicationContext))
+	for _, pc := range rq.contexts {
+		v := []byte{pc.id, 0, 0, 0}
+		v = appendItem(v, itemAbstractSyntax, []byte(pc.abstractSyntax))
+		for _, ts := range pc.transferSyntaxes {
+			v = appendItem(v, itemTransferSyntax, []byte(ts))
+		}
+		b = appendItem(b, itemPresContextRQ, v)
+	}
+	var u []byte
+	u = appendItem(u, itemMaxLength, binary.BigEndian.AppendUint32(nil, rq.maxLength))
+	u = appendItem(u, itemImplClassUID, []byte(ImplementationClassUID))
+	for _, r := range rq.roles {
+		u = appendItem(u, itemRoleSelection, r.encode())
+	}
+	u = appendItem(u, itemImplVersion, []byte(ImplementationVersionName))
+	b = appendItem(b, itemUserInfo, u)
+	binary.BigEndian.PutUint32(b[2:6], uint32(len(b)-6))
+	return b
+}
+
+// padAE returns an AE title as the 16 bytes of an A-ASSOCIATE PDU.
+func padAE(ae string) []byte {
+	b := []byte(ae)
+	for len(b) < 16 {
+		b = append(b, ' ')
+	}
+	return b[:16]
+}
+
+// parseAssociateAC parses the variable part of an A-ASSOCIATE-AC: the
+// result of each presentation context, the acceptor's maximum length and
+// its answers to our role selections.
+func parseAssociateAC(b []byte) (*associateAC, error) {
+	if len(b) < 68 {
+		return nil, protoErr(abortInvalidParamValue, "A-ASSOCIATE-AC of %d bytes", len(b))
+	}
+	ac := &associateAC{}
+	err := items(b[68:], func(typ byte, v []byte) error {
+		switch typ {
+		case itemPresContextAC:
+			if len(v) < 4 {
+				return protoErr(abortInvalidParamValue, "presentation context item of %d bytes", len(v))
+			}
+			r := contextResult{id: v[0], result: v[2]}
+			err := items(v[4:], func(st byte, sv []byte) error {
+				if st == itemTransferSyntax {
+					r.transferSyntax = trimUID(sv)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			ac.results = append(ac.results, r)
+		case itemUserInfo:
+			return items(v, func(st byte, sv []byte) error {
+				switch st {
+				case itemMaxLength:
+					if len(sv) != 4 {
+						return protoErr(abortInvalidParamValue, "maximum length sub-item of %d bytes", len(sv))
+					}
+					ac.maxLength = binary.BigEndian.Uint32(sv)
+				case itemRoleSelection:
+					r, err := parseRole(sv)
+					if err != nil {
+						return err
+					}
+					ac.roles = append(ac.roles, r)
+				}
+				return nil
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ac, nil
 }
 
 // encodeReject returns an A-ASSOCIATE-RJ PDU.

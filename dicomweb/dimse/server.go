@@ -12,12 +12,30 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
+	"github.com/minipacs/minipacs/index"
 )
 
 // Ingester is what the C-STORE SCP needs of the archive's ingest service
 // (*ingest.Ingester): a batch per received instance.
 type Ingester interface {
 	Begin(ctx context.Context, studyUID string) *ingest.Batch
+}
+
+// Index is what the Query/Retrieve and commitment services read of the
+// archive's index (*index.Index): searches for C-FIND and for the
+// instances a C-MOVE or C-GET names, lookups by SOP Instance UID for
+// storage commitment.
+type Index interface {
+	Search(ctx context.Context, q index.Query, fn func(*index.Result) error) error
+	Lookup(ctx context.Context, sopInstanceUID string) (*index.Ref, error)
+}
+
+// Retriever reads stored instances (*retrieve.Service): the C-STORE
+// sub-operations of C-MOVE and C-GET.
+type Retriever interface {
+	Ref(ctx context.Context, study, series, sop string) (*index.Ref, error)
+	Instance(ctx context.Context, ref *index.Ref, want string) (*retrieve.Body, error)
 }
 
 // Outcome is how an association ended, or whether it was refused.
@@ -64,12 +82,48 @@ type StoreEvent struct {
 	Existed        bool   // the identical instance was already stored
 }
 
+// QueryEvent describes a C-FIND answered.
+type QueryEvent struct {
+	CallingAE   string
+	Remote      string
+	SOPClassUID string // the information model
+	Level       string // QueryRetrieveLevel
+	Matches     int
+	Identifier  []byte // the request's identifier as received
+	Failed      bool   // refused or failed (not cancelled)
+}
+
+// RetrieveEvent describes the sub-operations of a C-MOVE or C-GET.
+type RetrieveEvent struct {
+	CallingAE   string
+	Remote      string
+	SOPClassUID string // the information model
+	Destination string // C-MOVE destination AE ("" for C-GET)
+	Completed   int
+	Failed      int
+	Warning     int
+	Studies     []string
+}
+
+// CommitEvent describes a storage commitment request answered.
+type CommitEvent struct {
+	CallingAE      string
+	Remote         string
+	TransactionUID string
+	Committed      int
+	Failed         int
+	Delivered      bool // the N-EVENT-REPORT was acknowledged
+}
+
 // Auditor receives the audit events of the DIMSE front door (the server
 // wires it to the audit trail). Calls are made from the association's
 // goroutine: they must not block for long.
 type Auditor interface {
 	Association(ctx context.Context, ev AssociationEvent)
 	Stored(ctx context.Context, ev StoreEvent)
+	Queried(ctx context.Context, ev QueryEvent)
+	Retrieved(ctx context.Context, ev RetrieveEvent)
+	Committed(ctx context.Context, ev CommitEvent)
 }
 
 // Limits bound the DIMSE front door.
@@ -127,6 +181,11 @@ func (l Limits) withDefaults() Limits {
 type Config struct {
 	// Ingester stores the instances received by C-STORE (required).
 	Ingester Ingester
+	// Index answers C-FIND and finds the instances of C-MOVE, C-GET and
+	// storage commitment; Retriever reads them. Without them those
+	// services answer "unable to process".
+	Index     Index
+	Retriever Retriever
 	// AETitle is our AE title: the called AE title every association must
 	// name (default MINIPACS).
 	AETitle string
@@ -279,6 +338,24 @@ func (s *Server) deadline(d time.Duration) time.Time {
 func (s *Server) auditAssociation(ctx context.Context, ev AssociationEvent) {
 	if s.cfg.Auditor != nil {
 		s.cfg.Auditor.Association(ctx, ev)
+	}
+}
+
+func (s *Server) auditQuery(ctx context.Context, ev QueryEvent) {
+	if s.cfg.Auditor != nil {
+		s.cfg.Auditor.Queried(ctx, ev)
+	}
+}
+
+func (s *Server) auditRetrieve(ctx context.Context, ev RetrieveEvent) {
+	if s.cfg.Auditor != nil {
+		s.cfg.Auditor.Retrieved(ctx, ev)
+	}
+}
+
+func (s *Server) auditCommit(ctx context.Context, ev CommitEvent) {
+	if s.cfg.Auditor != nil {
+		s.cfg.Auditor.Committed(ctx, ev)
 	}
 }
 

@@ -38,7 +38,7 @@ func (a *assoc) startStore(ctx context.Context, cmd *Command, id byte, pc *accep
 		return m
 	}
 	switch {
-	case pc.service != serviceStorage || cmd.AffectedSOPClass != pc.abstractSyntax:
+	case pc.service != serviceStorage || !pc.peerSCU || cmd.AffectedSOPClass != pc.abstractSyntax:
 		return refuse(StatusSOPClassUnsupported, "SOP class differs from the presentation context")
 	case !part10.ValidUID(cmd.AffectedSOPInstance):
 		return refuse(StatusDataSetMismatch, "invalid Affected SOP Instance UID")

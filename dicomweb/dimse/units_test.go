@@ -151,11 +151,11 @@ func TestNegotiate(t *testing.T) {
 		unknown bool
 		want    []byte
 	}{
-		{OpAll, false, []byte{resultAcceptance, resultAcceptance, resultAbstractNotSupported, resultTransferNotSupported, resultAbstractNotSupported}},
-		{OpStore, true, []byte{resultUserRejection, resultAcceptance, resultAbstractNotSupported, resultTransferNotSupported, resultAcceptance}},
-		{OpEcho, false, []byte{resultAcceptance, resultUserRejection, resultAbstractNotSupported, resultUserRejection, resultAbstractNotSupported}},
+		{OpAll, false, []byte{resultAcceptance, resultAcceptance, resultAcceptance, resultTransferNotSupported, resultAbstractNotSupported}},
+		{OpStore, true, []byte{resultUserRejection, resultAcceptance, resultUserRejection, resultTransferNotSupported, resultAcceptance}},
+		{OpEcho, false, []byte{resultAcceptance, resultUserRejection, resultUserRejection, resultUserRejection, resultAbstractNotSupported}},
 	} {
-		results, accepted := negotiate(rq, tc.ops, tc.unknown)
+		results, accepted, _ := negotiate(rq, tc.ops, tc.unknown)
 		var got []byte
 		for _, r := range results {
 			got = append(got, r.result)
@@ -165,6 +165,49 @@ func TestNegotiate(t *testing.T) {
 		}
 		if string(got) != string(tc.want) {
 			t.Errorf("ops %v: results %v, want %v", tc.ops, got, tc.want)
+		}
+	}
+}
+
+// TestNegotiateRoles: a storage context with SCP/SCU role selection is
+// accepted for the roles the peer may take (SCP: it receives C-GET
+// sub-operations; SCU: it stores), refused when it may take neither, and
+// the roles are answered once per SOP class.
+func TestNegotiateRoles(t *testing.T) {
+	rq := &associateRQ{
+		contexts: []presentationContext{
+			{1, ctImage, []string{part10.ExplicitVRLittleEndian}},
+			{3, ctImage, []string{part10.ImplicitVRLittleEndian}},
+			{5, StudyRootGet, []string{part10.ImplicitVRLittleEndian, "1.2.840.10008.1.2.4.50"}},
+			{7, StudyRootMove, []string{"1.2.840.10008.1.2.4.50"}},
+		},
+		roles: []roleSelection{{sopClass: ctImage, scu: false, scp: true}},
+	}
+	for _, tc := range []struct {
+		ops              Op
+		want             []byte
+		peerSCU, peerSCP bool
+	}{
+		{OpGet, []byte{resultAcceptance, resultAcceptance, resultAcceptance, resultUserRejection}, false, true},
+		{OpStore, []byte{resultUserRejection, resultUserRejection, resultUserRejection, resultUserRejection}, false, false},
+		{OpAll, []byte{resultAcceptance, resultAcceptance, resultAcceptance, resultTransferNotSupported}, false, true},
+	} {
+		results, accepted, roles := negotiate(rq, tc.ops, false)
+		var got []byte
+		for _, r := range results {
+			got = append(got, r.result)
+		}
+		if string(got) != string(tc.want) {
+			t.Errorf("ops %v: results %v, want %v", tc.ops, got, tc.want)
+		}
+		if pc := accepted[1]; pc != nil && (pc.peerSCU != tc.peerSCU || pc.peerSCP != tc.peerSCP) {
+			t.Errorf("ops %v: roles scu=%v scp=%v, want %v %v", tc.ops, pc.peerSCU, pc.peerSCP, tc.peerSCU, tc.peerSCP)
+		}
+		if len(roles) != 1 || roles[0].scp != tc.peerSCP || roles[0].scu != tc.peerSCU {
+			t.Errorf("ops %v: role answers %+v", tc.ops, roles)
+		}
+		if pc := accepted[5]; pc != nil && pc.transferSyntax != part10.ImplicitVRLittleEndian {
+			t.Errorf("ops %v: C-GET context in %s", tc.ops, pc.transferSyntax)
 		}
 	}
 }

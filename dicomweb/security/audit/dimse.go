@@ -104,3 +104,53 @@ func (t *Trail) write(ctx context.Context, rec Record, durable bool) {
 		t.record(context.Background(), rec)
 	}()
 }
+
+// Queried records a C-FIND answered: 110112 Query, the information model
+// as the query object's SOP class and the request's identifier, as
+// received, as its query (PS3.15 A.5.3.12), written without holding the
+// association.
+func (t *Trail) Queried(ctx context.Context, peer User, sopClass, level string, identifier []byte, matches int, failed bool) {
+	o := Success
+	if failed {
+		o = MinorFailure
+	}
+	rec := t.node.Query(peer, level, string(identifier), "", o, fmt.Sprintf("C-FIND %s -> %d matches", sopClass, matches))
+	rec.ParticipantObjects[0].ID = sopClass
+	t.write(ctx, rec, false)
+}
+
+// Retrieved records the C-STORE sub-operations of a C-MOVE or C-GET:
+// 110104 Instances Transferred, action R, the studies sent, minor failure
+// when a sub-operation failed.
+func (t *Trail) Retrieved(ctx context.Context, peer User, destination string, studies []string, completed, failed int) {
+	o := Success
+	if failed > 0 {
+		o = MinorFailure
+	}
+	refs := make([]StudyRef, len(studies))
+	for i, s := range studies {
+		refs[i] = StudyRef{StudyUID: s}
+	}
+	desc := fmt.Sprintf("C-GET: %d sent, %d failed", completed, failed)
+	if destination != "" {
+		desc = fmt.Sprintf("C-MOVE to %s: %d sent, %d failed", destination, completed, failed)
+	}
+	t.write(ctx, t.node.Transferred(Read, peer, refs, o, desc), false)
+}
+
+// Committed records a storage commitment request answered: 110103
+// Instances Accessed: PS3.15 has no storage commitment event;
+// the instances were read back and checked, so it is an access (Read)
+// whose outcome is minor failure when an instance failed or the result
+// could not be delivered.
+func (t *Trail) Committed(ctx context.Context, peer User, transactionUID string, committed, failed int, delivered bool) {
+	o := Success
+	if failed > 0 || !delivered {
+		o = MinorFailure
+	}
+	desc := fmt.Sprintf("storage commitment %s: %d committed, %d failed", transactionUID, committed, failed)
+	if !delivered {
+		desc += ", result not delivered"
+	}
+	t.write(ctx, t.node.Accessed(Read, peer, nil, o, desc), false)
+}
