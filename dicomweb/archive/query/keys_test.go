@@ -156,7 +156,7 @@ func TestFromKeysErrors(t *testing.T) {
 		{name: "wildcard UID", keys: []Key{key(tStudyUID, "UI", "1.2.*")}, inMsg: "wildcard"},
 		{name: "reversed range", keys: []Key{key(tStudyDate, "DA", "20240131-20240101")}, inMsg: "reversed"},
 		{name: "bad date", keys: []Key{key(tStudyDate, "DA", "2024.01.01")}, inMsg: "StudyDate"},
-		{name: "wildcard in a value list", keys: []Key{key(tPatientName, "PN", `Doe*\` + secret)}, inMsg: "wildcard"},
+		{name: "wildcard in a value list", keys: []Key{key(tPatientName, "PN", `Doe*\`+secret)}, inMsg: "wildcard"},
 		{name: "series key with a value at study level", keys: []Key{key(tModality, "CS", "CT")}, inMsg: "Modality"},
 		{name: "instance key with a value at series level", level: index.LevelSeries,
 			keys: []Key{key(tInstanceNumber, "IS", "1")}, inMsg: "InstanceNumber"},
