@@ -1,8 +1,13 @@
 // Package query is the archive's search service: levels, matching rules,
 // return fields and the default attribute tables, turned into index
-// queries. QIDO-RS (PS3.18 §10.6) calls it today; C-FIND and the FHIR
-// searches are to call the same rules. Parse turns QIDO-RS search requests into index
-// queries and writes the DICOM JSON answer for each match.
+// queries. QIDO-RS (PS3.18 §10.6) and C-FIND (PS3.4 C.4.1) call it; the
+// FHIR searches are to call the same rules. Parse turns QIDO-RS search
+// requests into index queries and writes the DICOM JSON answer for each
+// match; FromKeys does the same for a query given as a data set (a C-FIND
+// identifier's keys), with the same matching (see FromKeys for what a
+// DICOM value changes: only '\' separates values, no `""`, keys of lower
+// levels, the returned fields). Both parse their input and hand it to one
+// builder that checks the keys against the level and makes the filters.
 //
 // It knows nothing of HTTP: Parse takes the query level, the UIDs fixed by
 // the path and the raw query string, and returns a Request (the validated

@@ -12,8 +12,13 @@ import (
 // maxListValues bounds the values of one key (UID lists, value lists).
 const maxListValues = 1000
 
-// maxValueLen bounds one decoded query value in bytes.
-const maxValueLen = 4096
+// maxValueLen bounds one decoded query value in bytes; maxKeyValueLen
+// one value of a data set key, which may be a long UID list (C-FIND and
+// C-MOVE identifiers list up to maxListValues instance UIDs).
+const (
+	maxValueLen    = 4096
+	maxKeyValueLen = maxListValues * 65
+)
 
 // vrClass groups VRs by how their query values are matched.
 type vrClass int
@@ -83,8 +88,8 @@ func validNumber(vr, s string) bool {
 // checkText refuses values that cannot be a decoded DICOM string: invalid
 // UTF-8 and control characters (ESC included: values arrive as UTF-8, never
 // as ISO 2022 escape sequences).
-func checkText(name, v string) error {
-	if len(v) > maxValueLen {
+func checkText(name, v string, max int) error {
+	if len(v) > max {
 		return errorf("value of %s is too long", name)
 	}
 	if !utf8.ValidString(v) {
@@ -116,10 +121,27 @@ func splitList(name, v, seps string) ([]string, error) {
 	return items, nil
 }
 
+// universal reports whether every value of a key is empty (padding or
+// separators only) or only '*': a key that matches everything.
+func universal(values []string) bool {
+	for _, v := range values {
+		if strings.Trim(v, ` *\`) != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // buildFilter turns one decoded query value of attribute (tag, vr) into a
 // filter. It returns nil, nil for universal matching (empty value, "*").
-func buildFilter(tag uint32, vr, name, v string) (*index.Filter, error) {
-	if err := checkText(name, v); err != nil {
+// In the data set form only '\' separates values (the ',' of a CS or UI
+// value is a character of it).
+func buildFilter(tag uint32, vr, name, v string, form keyForm) (*index.Filter, error) {
+	maxLen, listSeps := maxValueLen, `\,`
+	if form == formDataSet {
+		maxLen, listSeps = maxKeyValueLen, `\`
+	}
+	if err := checkText(name, v, maxLen); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(v) == "" { // only padding: an empty value
@@ -133,7 +155,7 @@ func buildFilter(tag uint32, vr, name, v string) (*index.Filter, error) {
 		}
 		seps := `\`
 		if vr == "CS" {
-			seps = `\,`
+			seps = listSeps
 		}
 		if strings.ContainsAny(v, seps) {
 			items, err := splitList(name, v, seps)
@@ -170,7 +192,7 @@ func buildFilter(tag uint32, vr, name, v string) (*index.Filter, error) {
 		if hasWildcard(v) {
 			return nil, errorf("wildcards are not allowed in UID %s", name)
 		}
-		items, err := splitList(name, v, `\,`)
+		items, err := splitList(name, v, listSeps)
 		if err != nil {
 			return nil, err
 		}

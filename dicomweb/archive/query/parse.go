@@ -105,19 +105,89 @@ func Parse(level index.Level, studyUID, seriesUID string, rawQuery string, opt O
 	if len(rawQuery) > maxQueryLen {
 		return nil, errorf("query string too long")
 	}
+	r := newRequest(level, studyUID, seriesUID)
+	s, err := r.parseURL(rawQuery)
+	if err != nil {
+		return nil, err
+	}
+
+	// Defaults of the returned levels and the parents' UIDs.
+	fields := fieldSet{}
+	for _, l := range r.Include.Levels {
+		for _, f := range DefaultFields(l) {
+			fields.add(f)
+		}
+	}
+	if level >= index.LevelSeries {
+		fields.add(Field{tagStudyInstanceUID, "UI"})
+	}
+	if level == index.LevelInstance {
+		fields.add(Field{tagSeriesInstanceUID, "UI"})
+	}
+	if err := r.build(s, fields, opt); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newRequest starts the Request of a search at level, with the UIDs the
+// path fixes.
+func newRequest(level index.Level, studyUID, seriesUID string) *Request {
 	// Write reads the encoded form of results (index.Query.Encoded).
 	r := &Request{Query: index.Query{Level: level, StudyUID: studyUID, SeriesUID: seriesUID, Encoded: true}}
-	levels := returnedLevels(&r.Query)
-	r.Include.Levels = levels
+	r.Include.Levels = returnedLevels(&r.Query)
+	return r
+}
 
-	var (
-		keys                            []*pendingKey
-		byTag                           = map[uint32]*pendingKey{}
-		includes                        []string
-		limitSeen, offsetSeen, fuzzSeen bool
-		limit                           int
-		nparams                         int
-	)
+// keyForm is how the values of a search's keys are written.
+type keyForm int
+
+const (
+	// formURL is a QIDO-RS query parameter: ',' separates the values of
+	// CS and UI keys too, and `""` asks for empty value matching.
+	formURL keyForm = iota
+	// formDataSet is one DICOM value of a C-FIND identifier: only ''
+	// separates values, `""` is two quotes, and a key of a level below the
+	// query level is ignored when it has no value.
+	formDataSet
+)
+
+// search is a search as the client gave it, before it is checked against
+// the level: its attribute keys with their values in request order, the
+// includefield items and the limit asked for.
+type search struct {
+	form     keyForm
+	keys     []*pendingKey
+	byTag    map[uint32]*pendingKey
+	includes []string
+	limit    int // 0: not given; -1: beyond any cap
+}
+
+// add records one value of an attribute key; a key given again adds to
+// its value list.
+func (s *search) add(k attrKey, val string) error {
+	if s.byTag == nil {
+		s.byTag = map[uint32]*pendingKey{}
+	}
+	p := s.byTag[k.tag]
+	if p == nil {
+		p = &pendingKey{key: k}
+		s.byTag[k.tag] = p
+		s.keys = append(s.keys, p)
+	} else if p.key.seq != k.seq {
+		return errorf("%s given both as attribute and sequence path", k.name)
+	}
+	p.values = append(p.values, val)
+	return nil
+}
+
+// parseURL splits a raw QIDO-RS query string into its attribute keys and
+// options; the options other than limit and includefield are applied to r
+// at once.
+func (r *Request) parseURL(rawQuery string) (*search, error) {
+	s := &search{form: formURL}
+	var limitSeen, offsetSeen, fuzzSeen bool
+	nparams := 0
 	for part := range strings.SplitSeq(rawQuery, "&") {
 		if part == "" {
 			continue
@@ -147,9 +217,9 @@ func Parse(level index.Level, studyUID, seriesUID string, rawQuery string, opt O
 			if err != nil {
 				return nil, err
 			}
-			limit = n
+			s.limit = n
 			if clamped {
-				limit = -1 // larger than any cap
+				s.limit = -1 // larger than any cap
 			}
 		case "offset":
 			if offsetSeen {
@@ -189,10 +259,10 @@ func Parse(level index.Level, studyUID, seriesUID string, rawQuery string, opt O
 			}
 		case "includefield":
 			items := strings.Split(val, ",")
-			if len(includes)+len(items) > maxListValues {
+			if len(s.includes)+len(items) > maxListValues {
 				return nil, errorf("too many includefield values")
 			}
-			includes = append(includes, items...)
+			s.includes = append(s.includes, items...)
 		case "accept":
 			r.Accept = append(r.Accept, val)
 		case "charset":
@@ -202,26 +272,28 @@ func Parse(level index.Level, studyUID, seriesUID string, rawQuery string, opt O
 			if err != nil {
 				return nil, err
 			}
-			p := byTag[k.tag]
-			if p == nil {
-				p = &pendingKey{key: k}
-				byTag[k.tag] = p
-				keys = append(keys, p)
-			} else if p.key.seq != k.seq {
-				return nil, errorf("%s given both as attribute and sequence path", k.name)
+			if err := s.add(k, val); err != nil {
+				return nil, err
 			}
-			p.values = append(p.values, val)
 		}
 	}
+	return s, nil
+}
 
+// build is what both forms of a search share: it applies the limit,
+// checks each key against the level and turns its values into filters,
+// and sets the returned fields: those in fields (returned whatever the
+// keys), the keys and the includefield attributes.
+func (r *Request) build(s *search, fields fieldSet, opt Options) error {
 	// Limit: the client's, clamped to the server's cap.
+	limit := s.limit
 	switch {
 	case limit != 0:
 		if opt.MaxLimit > 0 && (limit < 0 || limit > opt.MaxLimit) {
 			r.warn(fmt.Sprintf("The limit was reduced to the server maximum of %d.", opt.MaxLimit))
 			limit = opt.MaxLimit
 		} else if limit < 0 {
-			return nil, errorf("limit out of range")
+			return errorf("limit out of range")
 		}
 		r.Query.Limit = limit
 	case opt.DefaultLimit > 0 && (opt.MaxLimit <= 0 || opt.DefaultLimit <= opt.MaxLimit):
@@ -231,31 +303,18 @@ func Parse(level index.Level, studyUID, seriesUID string, rawQuery string, opt O
 		r.ServerLimited = true
 	}
 
-	fields := fieldSet{}
-	for _, l := range levels {
-		for _, f := range DefaultFields(l) {
-			fields.add(f)
+	for _, p := range s.keys {
+		if err := r.addKey(p, fields, s.form); err != nil {
+			return err
 		}
 	}
-	if level >= index.LevelSeries {
-		fields.add(Field{tagStudyInstanceUID, "UI"})
-	}
-	if level == index.LevelInstance {
-		fields.add(Field{tagSeriesInstanceUID, "UI"})
-	}
-
-	for _, p := range keys {
-		if err := r.addKey(p, fields); err != nil {
-			return nil, err
-		}
-	}
-	for _, item := range includes {
+	for _, item := range s.includes {
 		if err := r.addInclude(strings.TrimSpace(item), fields); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	r.Include.Fields = fields.sorted()
-	return r, nil
+	return nil
 }
 
 func (r *Request) warn(msg string) {
@@ -268,12 +327,18 @@ func (r *Request) warn(msg string) {
 }
 
 // addKey checks one attribute key against the level and turns its values
-// into a filter; the attribute is returned in any case.
-func (r *Request) addKey(p *pendingKey, fields fieldSet) error {
+// into a filter; the attribute is returned in any case (but for a key of a
+// lower level without a value in the data set form, which is ignored).
+func (r *Request) addKey(p *pendingKey, fields fieldSet, form keyForm) error {
 	k := p.key
 	level := r.Query.Level
 	if kl := LevelOf(k.tag); kl > level && !anyLevel[k.tag] {
 		switch {
+		case form == formDataSet:
+			if universal(p.values) {
+				return nil
+			}
+			return errorf("%s is not a %s-level attribute", k.name, levelName(level))
 		case level == index.LevelStudy && k.tag == tagModality && !k.seq:
 			r.warn("Modality is not a study attribute; it was matched against ModalitiesInStudy.")
 			k = attrKey{tag: tagModalitiesInStudy, vr: "CS", name: "ModalitiesInStudy"}
@@ -288,7 +353,7 @@ func (r *Request) addKey(p *pendingKey, fields fieldSet) error {
 
 	var vals []string
 	for _, v := range p.values {
-		if v == `""` {
+		if v == `""` && form == formURL {
 			r.warn("Empty Value Matching is not supported; the attribute was returned but not matched.")
 			continue
 		}
@@ -304,7 +369,7 @@ func (r *Request) addKey(p *pendingKey, fields fieldSet) error {
 	}
 	var merged *index.Filter
 	for _, v := range vals {
-		f, err := buildFilter(k.tag, k.vr, k.name, v)
+		f, err := buildFilter(k.tag, k.vr, k.name, v, form)
 		if err != nil {
 			return err
 		}
