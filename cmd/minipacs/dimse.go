@@ -12,9 +12,9 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dimse"
-	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
+	"github.com/minipacs/minipacs/index"
 )
 
 // defaultDIMSEListen is where serve accepts DIMSE associations unless told

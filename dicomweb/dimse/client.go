@@ -107,11 +107,11 @@ func (s *Server) dialRequestor(ctx context.Context, addr, calledAE string, props
 		c.accepted[r.id] = acceptedContext{abstractSyntax: props[i].abstractSyntax, transferSyntax: r.transferSyntax}
 	}
 	c.roles = ac.roles
+	peerMax := s.lim.MaxPDULength
 	if ac.maxLength != 0 {
-		c.w.maxFragment = int(min(ac.maxLength, s.lim.MaxPDULength)) - 6
-	} else {
-		c.w.maxFragment = int(s.lim.MaxPDULength) - 6
+		peerMax = max(min(ac.maxLength, peerMax), 64)
 	}
+	c.w.maxFragment = int(peerMax-6) &^ 1 // even: peers refuse odd fragments
 	nc.SetDeadline(time.Time{})
 	return c, nil
 }

@@ -56,14 +56,6 @@ type commitRef struct {
 	reason                uint16
 }
 
-// parseDataSet parses a bare data set (no preamble, no meta group)
-// encoded in ts.
-func parseDataSet(b []byte, ts string) (*part10.File, error) {
-	meta := part10.FileMeta("1.2.3", "1.2.3", ts, ImplementationClassUID, ImplementationVersionName)
-	obj := append(meta, b...)
-	return part10.Parse(context.Background(), bytes.NewReader(obj), int64(len(obj)), part10.Limits{})
-}
-
 // commitRequest reads the data set of an N-ACTION-RQ of Storage
 // Commitment Push Model (PS3.4 J.3.2.1): the transaction and the
 // instances. The status is what the N-ACTION-RSP says of a refusal.
@@ -273,21 +265,6 @@ type dsWriter struct {
 	b        []byte
 }
 
-func (w *dsWriter) header(tag uint32, vr string, n int) {
-	w.b = binary.LittleEndian.AppendUint16(w.b, uint16(tag>>16))
-	w.b = binary.LittleEndian.AppendUint16(w.b, uint16(tag))
-	switch {
-	case !w.explicit:
-		w.b = binary.LittleEndian.AppendUint32(w.b, uint32(n))
-	case vr == "SQ" || vr == "OB" || vr == "OW" || vr == "UN" || vr == "UT" || vr == "UC" || vr == "UR":
-		w.b = append(w.b, vr[0], vr[1], 0, 0)
-		w.b = binary.LittleEndian.AppendUint32(w.b, uint32(n))
-	default:
-		w.b = append(w.b, vr[0], vr[1])
-		w.b = binary.LittleEndian.AppendUint16(w.b, uint16(n))
-	}
-}
-
 // str writes a string element, padded to even length (NUL for UI).
 func (w *dsWriter) str(tag uint32, vr, s string) {
 	v := []byte(s)
@@ -298,27 +275,22 @@ func (w *dsWriter) str(tag uint32, vr, s string) {
 		}
 		v = append(v, pad)
 	}
-	w.header(tag, vr, len(v))
-	w.b = append(w.b, v...)
+	w.b = appendAnswerElement(w.b, w.explicit, tag, vr, v)
 }
 
 func (w *dsWriter) us(tag uint32, v uint16) {
-	w.header(tag, "US", 2)
-	w.b = binary.LittleEndian.AppendUint16(w.b, v)
+	w.b = appendAnswerElement(w.b, w.explicit, tag, "US", binary.LittleEndian.AppendUint16(nil, v))
 }
 
 // seq writes a sequence of defined length whose items are the encoded
 // data sets items.
 func (w *dsWriter) seq(tag uint32, items [][]byte) {
-	n := 0
+	var v []byte
 	for _, it := range items {
-		n += 8 + len(it)
+		v = binary.LittleEndian.AppendUint16(v, 0xFFFE)
+		v = binary.LittleEndian.AppendUint16(v, 0xE000)
+		v = binary.LittleEndian.AppendUint32(v, uint32(len(it)))
+		v = append(v, it...)
 	}
-	w.header(tag, "SQ", n)
-	for _, it := range items {
-		w.b = binary.LittleEndian.AppendUint16(w.b, 0xFFFE)
-		w.b = binary.LittleEndian.AppendUint16(w.b, 0xE000)
-		w.b = binary.LittleEndian.AppendUint32(w.b, uint32(len(it)))
-		w.b = append(w.b, it...)
-	}
+	w.b = appendAnswerElement(w.b, w.explicit, tag, "SQ", v)
 }

@@ -192,7 +192,7 @@ func (a *assoc) associate(ctx context.Context) bool {
 		// No limit from the peer: PDUs as large as the ones we accept.
 		peerMax = s.lim.MaxPDULength
 	}
-	a.w.maxFragment = int(peerMax) - 6
+	a.w.maxFragment = int(peerMax-6) &^ 1 // even: peers refuse odd fragments
 	ac := &associateAC{rawCalled: rq.rawCalled, rawCalling: rq.rawCalling, results: results, maxLength: s.lim.MaxPDULength, roles: roles}
 	a.opened()
 	if err := a.write(ac.encode()); err != nil {

@@ -55,7 +55,7 @@ func hostPort(t *testing.T, addr string) (string, string) {
 
 // recorder is an Auditor that keeps the events.
 type recorder struct {
-	mu     sync.Mutex
+	mu        sync.Mutex
 	assocs    []AssociationEvent
 	stores    []StoreEvent
 	queries   []QueryEvent

@@ -19,6 +19,7 @@ import (
 // archive is an in-test archive: a disk store, a bbolt index and the
 // real ingester, in a temporary directory.
 type archive struct {
+	dir   string // of the disk store
 	store *disk.Store
 	idx   *index.Index
 	ing   *ingest.Ingester
@@ -40,7 +41,7 @@ func newArchive(t testing.TB) *archive {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &archive{store: d, idx: idx, ing: ing}
+	return &archive{dir: dir, store: d, idx: idx, ing: ing}
 }
 
 // object returns the stored bytes of an instance.

@@ -59,6 +59,17 @@ var identifierLimits = part10.Limits{
 	MaxInlineBytes:  2 * maxIdentifierBytes,
 }
 
+// parseDataSet parses a bare data set (no preamble, no meta group) of at
+// most maxIdentifierBytes encoded in ts: a C-FIND, C-MOVE or C-GET
+// identifier, the data set of an N-service.
+func parseDataSet(b []byte, ts string) (*part10.File, error) {
+	// part10 reads Part-10 objects: give the data set a file meta group.
+	meta := part10.FileMeta("", "", ts, ImplementationClassUID, ImplementationVersionName)
+	obj := make([]byte, 0, len(meta)+len(b))
+	obj = append(append(obj, meta...), b...)
+	return part10.Parse(context.Background(), bytes.NewReader(obj), int64(len(obj)), identifierLimits)
+}
+
 // decodeIdentifier parses a bare data set (no preamble, no meta) encoded
 // in transfer syntax ts (Implicit VR LE or Explicit VR LE), of at most
 // maxIdentifierBytes, decoding string values with its
@@ -80,11 +91,7 @@ func decodeIdentifier(b []byte, ts string) (*identifier, error) {
 	if ts != part10.ImplicitVRLittleEndian && ts != part10.ExplicitVRLittleEndian {
 		return nil, fmt.Errorf("%w: transfer syntax %.64q", errIdentifier, ts)
 	}
-	// part10 reads Part-10 objects: give the data set a file meta group.
-	meta := part10.FileMeta("", "", ts, ImplementationClassUID, ImplementationVersionName)
-	obj := make([]byte, 0, len(meta)+len(b))
-	obj = append(append(obj, meta...), b...)
-	f, err := part10.Parse(context.Background(), bytes.NewReader(obj), int64(len(obj)), identifierLimits)
+	f, err := parseDataSet(b, ts)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errIdentifier, err)
 	}

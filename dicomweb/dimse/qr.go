@@ -2,6 +2,7 @@ package dimse
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -508,7 +509,36 @@ func (a *assoc) subStore(ctx context.Context, ref *index.Ref, req *Command, dst 
 	if origin {
 		cmd.Raw = map[uint32][]byte{tagMoveOriginatorAE: aeValue(a.callingAE), tagMoveOriginatorID: usValue(req.MessageID)}
 	}
-	return dst.store(ctx, id, cmd, br)
+	var data io.Reader = br
+	if ts == part10.DeflatedExplicitVRLittleEndian {
+		// PS3.5 A.5: a deflated stream of odd length is sent padded with
+		// one NUL, and peers refuse odd fragments.
+		data = &evenReader{r: br}
+	}
+	return dst.store(ctx, id, cmd, data)
+}
+
+// evenReader passes r through and appends one NUL when r had an odd
+// number of bytes.
+type evenReader struct {
+	r           io.Reader
+	odd, padded bool
+}
+
+func (e *evenReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if n%2 == 1 {
+		e.odd = !e.odd
+	}
+	if err == io.EOF && e.odd && !e.padded {
+		e.padded, e.odd = true, false
+		e.r = bytes.NewReader([]byte{0})
+		if n > 0 {
+			return n, nil
+		}
+		return e.r.Read(p)
+	}
+	return n, err
 }
 
 // studiesOf lists the distinct studies of refs, for the audit record.
@@ -527,8 +557,9 @@ func studiesOf(refs []index.Ref) []string {
 // storageProposals are the presentation contexts proposed to a C-MOVE
 // destination for refs: per SOP class one context of the native syntaxes
 // (Explicit then Implicit VR Little Endian), and one per other stored
-// syntax, so that compressed objects go as stored when the destination
-// accepts that, and decoded when it accepts only native ones. At most 128:
+// syntax, so that objects go as stored when the destination accepts that
+// (compressed ones, Implicit VR ones), and re-encoded or decoded when it
+// accepts only the native syntaxes it prefers. At most 128:
 // beyond, stored syntaxes are left out (those objects go native).
 func storageProposals(refs []index.Ref) []proposal {
 	var native, stored []proposal
@@ -540,7 +571,7 @@ func storageProposals(refs []index.Ref) []proposal {
 			native = append(native, proposal{r.SOPClassUID, []string{part10.ExplicitVRLittleEndian, part10.ImplicitVRLittleEndian}})
 		}
 		k := r.SOPClassUID + "\x00" + r.TransferSyntaxUID
-		if !isNative(r.TransferSyntaxUID) && !seen[k] {
+		if r.TransferSyntaxUID != part10.ExplicitVRLittleEndian && !seen[k] {
 			seen[k] = true
 			stored = append(stored, proposal{r.SOPClassUID, []string{r.TransferSyntaxUID}})
 		}
