@@ -13,6 +13,7 @@ const (
 	CStoreRSP uint16 = 0x8001
 	CGetRQ    uint16 = 0x0010
 	CFindRQ   uint16 = 0x0020
+	CFindRSP  uint16 = 0x8020
 	CMoveRQ   uint16 = 0x0021
 	CEchoRQ   uint16 = 0x0030
 	CEchoRSP  uint16 = 0x8030

@@ -19,6 +19,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
 // loaded is an instance put in the test archive.
@@ -35,6 +36,9 @@ func (a *archive) load(t *testing.T, files ...string) []loaded {
 	var out []loaded
 	for _, name := range files {
 		path := filepath.Join(corpus(t), name)
+		if strings.Contains(name, "/") { // another folder of the corpus
+			path = filepath.Join(testcorpus.DirT(t), name)
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			t.Fatal(err)
