@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
@@ -27,6 +30,9 @@ type dimseConfig struct {
 	aet       string
 	peers     string
 	acceptAny bool
+	// DICOM TLS (PS3.15 B.9, BCP 195): server certificate, and the CA
+	// whose client certificates are required when set.
+	tlsCert, tlsKey, tlsCA string
 }
 
 func (c *dimseConfig) flags(fs *flag.FlagSet) {
@@ -34,6 +40,9 @@ func (c *dimseConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.aet, "dimse-aet", "MINIPACS", "our DICOM AE title (the called AE title peers must use)")
 	fs.StringVar(&c.peers, "dimse-peers", "", "file of the DICOM peers allowed to associate: per line AE title, host (IP, CIDR or *), port (or -), operations (echo,store,find,move,get,commit or all)")
 	fs.BoolVar(&c.acceptAny, "dimse-accept-any", false, "accept DICOM associations from any calling AE title and address")
+	fs.StringVar(&c.tlsCert, "dimse-tls-cert", "", "PEM certificate chain of the DIMSE listener: DICOM TLS (TLS 1.2 or later, BCP 195); reloaded on SIGHUP")
+	fs.StringVar(&c.tlsKey, "dimse-tls-key", "", "PEM private key of --dimse-tls-cert")
+	fs.StringVar(&c.tlsCA, "dimse-tls-ca", "", "PEM CA certificates: with DICOM TLS, require a client certificate signed by one of them")
 }
 
 // policy loads the association policy. A listener that is not on
@@ -56,8 +65,40 @@ func (c *dimseConfig) check() error {
 	if c.listen == "" {
 		return nil
 	}
+	switch {
+	case (c.tlsCert == "") != (c.tlsKey == ""):
+		return errors.New("--dimse-tls-cert and --dimse-tls-key go together")
+	case c.tlsCA != "" && c.tlsCert == "":
+		return errors.New("--dimse-tls-ca needs --dimse-tls-cert and --dimse-tls-key")
+	}
 	_, err := c.policy()
 	return err
+}
+
+// tlsConfig is the DICOM TLS configuration (nil without a certificate)
+// and the reload of its certificate.
+func (c *dimseConfig) tlsConfig() (*tls.Config, func() error, error) {
+	if c.tlsCert == "" {
+		return nil, nil, nil
+	}
+	cert, err := transport.NewCertificate(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--dimse-tls-cert: %w", err)
+	}
+	cfg := cert.ServerConfig()
+	cfg.NextProtos = nil
+	if c.tlsCA != "" {
+		pem, err := os.ReadFile(c.tlsCA)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--dimse-tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("--dimse-tls-ca %s: no PEM certificate", c.tlsCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, cert.Reload, nil
 }
 
 // startDIMSE starts the DIMSE listener (unless --dimse-listen is empty)
@@ -72,14 +113,19 @@ type dimseServices struct {
 	ret *retrieve.Service
 }
 
-func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *audit.Trail, log *slog.Logger) (wait func(), err error) {
+// reloads are what SIGHUP reloads: the peers file and the TLS certificate.
+func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *audit.Trail, log *slog.Logger) (wait func(), reloads []func() error, err error) {
 	nop := func() {}
 	if c.listen == "" {
-		return nop, nil
+		return nop, nil, nil
 	}
 	pol, err := c.policy()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	tlsCfg, reloadCert, err := c.tlsConfig()
+	if err != nil {
+		return nil, nil, err
 	}
 	var aud dimse.Auditor
 	if trail != nil {
@@ -90,17 +136,31 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 		AETitle: c.aet, Policy: pol, Logger: log, Auditor: aud,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", c.listen)
 	if errors.Is(err, syscall.EADDRINUSE) && c.listen == defaultDIMSEListen {
 		log.Warn("DIMSE off: the default address is in use (set --dimse-listen)", "addr", c.listen)
-		return nop, nil
+		return nop, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--dimse-listen: %w", err)
+		return nil, nil, fmt.Errorf("--dimse-listen: %w", err)
 	}
-	log.Info("DIMSE listening", "addr", ln.Addr().String(), "aet", c.aet, "accept_any", pol.AcceptAny, "peers", len(pol.Peers))
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+		reloads = append(reloads, reloadCert)
+	}
+	if c.peers != "" {
+		reloads = append(reloads, func() error {
+			p, err := dimse.LoadPeers(c.peers)
+			if err != nil {
+				return err
+			}
+			srv.SetPolicy(p)
+			return nil
+		})
+	}
+	log.Info("DIMSE listening", "addr", ln.Addr().String(), "aet", c.aet, "tls", tlsCfg != nil, "accept_any", pol.AcceptAny, "peers", len(pol.Peers))
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -109,7 +169,7 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 			log.Error("DIMSE listener", "err", err)
 		}
 	}()
-	return func() { cancel(); <-done }, nil
+	return func() { cancel(); <-done }, reloads, nil
 }
 
 // dimseAuditor writes the DIMSE front door's events to the audit trail

@@ -93,7 +93,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// shared).
 	ret := retrieve.New(idx, store)
 	// The DIMSE front door beside HTTP (dimse.go).
-	stopDIMSE, err := startDIMSE(ctx, &cfg.dimse, dimseServices{ing, idx, ret}, aud, log)
+	stopDIMSE, dimseReloads, err := startDIMSE(ctx, &cfg.dimse, dimseServices{ing, idx, ret}, aud, log)
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	scheme := "http"
-	reloads := []func() error{authn.Reload}
+	reloads := append([]func() error{authn.Reload}, dimseReloads...)
 	if cfg.sec.tlsEnabled() {
 		certs, err := transport.NewCertificate(cfg.sec.tlsCert, cfg.sec.tlsKey)
 		if err != nil {

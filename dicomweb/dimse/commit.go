@@ -122,7 +122,7 @@ func (a *assoc) startCommit(ctx context.Context, cmd *Command, id byte, pc *acce
 			a.log.Info("storage commitment refused", "err", err)
 			return rsp(status, clip(err.Error()))
 		}
-		peer, known := a.s.cfg.Policy.Peer(a.callingAE)
+		peer, known := a.s.Policy().Peer(a.callingAE)
 		addr, ok := destinationAddr(peer)
 		if !known || !ok {
 			// Nowhere to send the result: say so now rather than never.

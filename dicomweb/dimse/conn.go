@@ -165,7 +165,7 @@ func (a *assoc) associate(ctx context.Context) bool {
 		a.mustLinger = true
 		return false
 	}
-	ops, allowed := s.cfg.Policy.Allow(rq.callingAE, a.nc.RemoteAddr())
+	ops, allowed := s.Policy().Allow(rq.callingAE, a.nc.RemoteAddr())
 	switch {
 	case rq.protocolVersion&1 == 0:
 		return reject(rejectPermanent, rejectSourceACSE, rejectProtocolVersion, "protocol version not supported")

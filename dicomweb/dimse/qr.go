@@ -627,7 +627,7 @@ func destinationAddr(p Peer) (string, bool) {
 // are sent by C-STORE on a new association to the destination AE, which
 // must be in the peers file with its address and port.
 func (a *assoc) move(ctx context.Context, op *operation, cmd *Command, id byte, pc *acceptedContext, data []byte) (*Command, []byte) {
-	peer, known := a.s.cfg.Policy.Peer(cmd.MoveDestination)
+	peer, known := a.s.Policy().Peer(cmd.MoveDestination)
 	addr, ok := destinationAddr(peer)
 	if !known || !ok {
 		a.log.Info("C-MOVE to an unknown destination", "destination", cmd.MoveDestination)

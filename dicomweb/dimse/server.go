@@ -211,6 +211,8 @@ type Server struct {
 	active  chan struct{} // one per association (Limits.MaxAssociations)
 	opening chan struct{} // one per connection awaiting its A-ASSOCIATE-RQ (as many)
 
+	policy atomic.Pointer[Policy] // Config.Policy, replaced by SetPolicy
+
 	mu     sync.Mutex
 	conns  map[*assoc]struct{}
 	wg     sync.WaitGroup
@@ -235,13 +237,28 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	lim := cfg.Limits.withDefaults()
-	return &Server{
+	s := &Server{
 		cfg: cfg, lim: lim, log: cfg.Logger.With("component", "dimse"),
 		active:  make(chan struct{}, lim.MaxAssociations),
 		opening: make(chan struct{}, lim.MaxAssociations),
 		conns:   map[*assoc]struct{}{},
-	}, nil
+	}
+	s.policy.Store(cfg.Policy)
+	return s, nil
 }
+
+// SetPolicy replaces the association policy (a peers file read again on
+// SIGHUP): new associations, C-MOVE destinations and commitment reports
+// follow it; associations already open keep the operations they were
+// granted.
+func (s *Server) SetPolicy(p *Policy) {
+	if p != nil {
+		s.policy.Store(p)
+	}
+}
+
+// Policy returns the association policy in force.
+func (s *Server) Policy() *Policy { return s.policy.Load() }
 
 // AETitle is the server's AE title.
 func (s *Server) AETitle() string { return s.cfg.AETitle }
