@@ -53,7 +53,8 @@ func (s *Service) Refs(ctx context.Context, study, series, sop string) ([]index.
 }
 
 // CanSend reports whether Instance can send ref in transfer syntax uid:
-// as stored, or as Explicit VR Little Endian when ref is native (in
+// as stored, or re-encoded as Explicit VR Little Endian or Implicit VR
+// Little Endian (the default syntax of DIMSE peers) when ref is native (in
 // another syntax) or encapsulated in a syntax this build decodes. A
 // DICOMDIR, which holds file offsets, is only sent as stored.
 func CanSend(ref *index.Ref, uid string) bool {
@@ -61,20 +62,28 @@ func CanSend(ref *index.Ref, uid string) bool {
 		return true
 	}
 	ts, ok := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
-	if !ok || uid != part10.ExplicitVRLittleEndian || ref.SOPClassUID == part10.MediaStorageDirectoryStorage {
+	if !ok || !reencodeTarget(uid) || ref.SOPClassUID == part10.MediaStorageDirectoryStorage {
 		return false
 	}
 	return !ts.Encapsulated || pixels.CanDecode(ts.UID)
 }
 
+// reencodeTarget reports whether uid is a syntax Instance re-encodes to.
+func reencodeTarget(uid string) bool {
+	return uid == part10.ExplicitVRLittleEndian || uid == part10.ImplicitVRLittleEndian
+}
+
 // Instance prepares instance ref for sending in transfer syntax want: the
 // stored bytes when want is the stored syntax (Size is then ref.Size, or
-// what the store says), or else the object re-encoded as Explicit VR
-// Little Endian, decoding its pixel data when it is encapsulated (Size -1).
-// For that the stored object is parsed again (its structure is not in the
-// index), front to back, skipping bulk values; the parse, and so any error
-// it finds, happens here, before the caller writes anything. A syntax that
-// CanSend refuses is ErrCannotConvert.
+// what the store says), or else the object re-encoded as want, Explicit
+// VR Little Endian or Implicit VR Little Endian, decoding its pixel data
+// when it is encapsulated (Size -1). For that the stored object is parsed
+// again (its structure is not in the index), front to back, skipping bulk
+// values; the parse, and so any error it finds, happens here, before the
+// caller writes anything. A syntax that CanSend refuses is
+// ErrCannotConvert; an object that cannot be written in want (see
+// part10.CanWriteNative and part10.CanWriteDecoded; in Implicit VR, e.g. a
+// sequence sent as UN) is part10.ErrNotReencodable.
 func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*Body, error) {
 	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
 	if want == ref.TransferSyntaxUID || want == ts.UID {
@@ -96,11 +105,14 @@ func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*B
 		if err != nil {
 			return nil, fmt.Errorf("decode stored object: %w", err)
 		}
+		if err := part10.CanWriteDecoded(im.file, want); err != nil {
+			return nil, fmt.Errorf("decode stored object: %w", err)
+		}
 		px := im.decodedPixels()
 		return &Body{
 			Size: -1, // known only after decoding
 			write: func(ctx context.Context, w io.Writer) error {
-				return part10.WriteExplicitLEDecoded(ctx, w, im.file, im.open, px)
+				return part10.WriteDecoded(ctx, w, im.file, im.open, want, px)
 			},
 		}, nil
 	}
@@ -109,14 +121,17 @@ func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*B
 	if err != nil {
 		return nil, err
 	}
-	size, ok := part10.ExplicitLELength(f)
+	if err := part10.CanWriteNative(f, want); err != nil {
+		return nil, fmt.Errorf("re-encode stored object: %w", err)
+	}
+	size, ok := part10.NativeLength(f, want)
 	if !ok {
-		return nil, fmt.Errorf("re-encode stored object: %w", part10.CanWriteExplicitLE(f))
+		return nil, fmt.Errorf("re-encode stored object: %w: its encoded length is unknown", ErrStoredObject)
 	}
 	return &Body{
 		Size: size,
 		write: func(ctx context.Context, w io.Writer) error {
-			return part10.WriteExplicitLE(ctx, w, f, open)
+			return part10.WriteNative(ctx, w, f, open, want)
 		},
 	}, nil
 }

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
@@ -156,6 +158,151 @@ func TestInstance(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestInstanceImplicit: Implicit VR Little Endian, what DIMSE peers accept
+// by default, is sent as stored, re-encoded from the other native syntaxes
+// (the bytes part10.WriteNative writes of the original, with an exact
+// Size) or decoded (from RLE: the pixels of the native twin). dcmdump, when
+// DCMTK is installed, reads every answer without a complaint.
+func TestInstanceImplicit(t *testing.T) {
+	const implicitLE = part10.ImplicitVRLittleEndian
+	ctx := context.Background()
+	dcmdump, _ := exec.LookPath("dcmdump")
+	tests := []struct {
+		file     string
+		stored   string // its transfer syntax
+		size     bool   // Size is known before writing
+		reencode bool   // the bytes differ from the stored ones
+		decoder  string // the DCMTK tool that decodes it to compare with
+	}{
+		{"test_files/MR_small.dcm", part10.ExplicitVRLittleEndian, true, true, ""},
+		{"test_files/MR_small_bigendian.dcm", part10.ExplicitVRBigEndian, true, true, ""},
+		{"test_files/image_dfl.dcm", part10.DeflatedExplicitVRLittleEndian, true, true, ""},
+		{"test_files/MR_small_implicit.dcm", implicitLE, true, false, ""},
+		{"test_files/MR_small_RLE.dcm", "1.2.840.10008.1.2.5", false, true, "dcmdrle"},
+	}
+	native := frameOf(t, testcorpus.File(t, "test_files/MR_small.dcm"))
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			a := newArchive(t, tt.file)
+			ref := a.ref(t, tt.file)
+			if ref.TransferSyntaxUID != tt.stored {
+				t.Fatalf("stored in %s, want %s", ref.TransferSyntaxUID, tt.stored)
+			}
+			if !retrieve.CanSend(ref, implicitLE) {
+				t.Fatal("CanSend says no")
+			}
+			body, err := a.svc.Instance(ctx, ref, implicitLE)
+			if err == nil && (body.Size >= 0) != tt.size {
+				t.Errorf("Size %d", body.Size)
+			}
+			got := written(t, body, err)
+			src := testcorpus.File(t, tt.file)
+			stored, _ := os.ReadFile(filepath.Join(a.Dir, "objects", filepath.FromSlash(ref.ObjectKey)))
+			if bytes.Equal(got, stored) == tt.reencode {
+				t.Errorf("bytes equal to the stored object: %v, want %v", !tt.reencode, !tt.reencode)
+			}
+			f, err := part10.Parse(ctx, bytes.NewReader(got), int64(len(got)), part10.Limits{})
+			if err != nil || f.TransferSyntax.UID != implicitLE {
+				t.Fatalf("sent object: %v", err)
+			}
+			if src, err := part10.Parse(ctx, bytes.NewReader(src), int64(len(src)), part10.Limits{}); err != nil {
+				t.Fatal(err)
+			} else if src.TransferSyntax.Encapsulated {
+				// Decoded: every element but the pixel data kept.
+				for _, el := range src.DataSet.Elements {
+					if e := f.DataSet.Find(el.Tag); e == nil || el.Tag != part10.TagPixelData && !bytes.Equal(e.Value, el.Value) {
+						t.Errorf("element %s lost or changed: %+v", el.Tag, e)
+					}
+				}
+			} else if tt.reencode {
+				var want bytes.Buffer
+				if err := part10.WriteNative(ctx, &want, src, byteOpener(testcorpus.File(t, tt.file)), implicitLE); err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want.Bytes()) {
+					t.Errorf("sent %d bytes, not the %d bytes of part10.WriteNative", len(got), want.Len())
+				}
+			}
+			if strings.HasPrefix(filepath.Base(tt.file), "MR_small") && !bytes.Equal(frameOf(t, got), native) {
+				t.Error("frame differs from MR_small.dcm's")
+			}
+			if dcmdump != "" {
+				path := filepath.Join(t.TempDir(), "sent.dcm")
+				if err := os.WriteFile(path, got, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				var stderr bytes.Buffer
+				cmd := exec.Command(dcmdump, path)
+				cmd.Stderr = &stderr
+				if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+					t.Errorf("dcmdump: %v: %s", err, stderr.Bytes())
+				}
+				if tt.decoder != "" {
+					sameAsDCMTK(t, dcmdump, tt.decoder, filepath.Join(testcorpus.DirT(t), filepath.FromSlash(tt.file)), got)
+				}
+			}
+		})
+	}
+}
+
+// sameAsDCMTK requires dcmdump to print the same data set for got as for
+// the DCMTK decoder's Implicit VR Little Endian (+ti, undefined lengths)
+// conversion of src, when that tool is installed.
+func sameAsDCMTK(t *testing.T, dcmdump, decoder, src string, got []byte) {
+	t.Helper()
+	tool, err := exec.LookPath(decoder)
+	if err != nil {
+		return
+	}
+	dir := t.TempDir()
+	ours, theirs := filepath.Join(dir, "ours.dcm"), filepath.Join(dir, "theirs.dcm")
+	if err := os.WriteFile(ours, got, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if msg, err := exec.Command(tool, "+ti", "-e", src, theirs).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v: %s", decoder, err, msg)
+	}
+	dump := func(path string) string {
+		out, err := exec.Command(dcmdump, "+L", path).Output()
+		if err != nil {
+			t.Fatalf("dcmdump: %v", err)
+		}
+		s := string(out)
+		if i := strings.Index(s, "# Dicom-Data-Set"); i >= 0 {
+			s = s[i:] // without the file meta group
+		}
+		return s
+	}
+	if a, b := dump(ours), dump(theirs); a != b {
+		t.Errorf("dcmdump of ours:\n%s\nof %s's:\n%s", a, decoder, b)
+	}
+}
+
+// frameOf is the first frame of the native object data.
+func frameOf(t *testing.T, data []byte) []byte {
+	t.Helper()
+	f, err := part10.Parse(context.Background(), bytes.NewReader(data), int64(len(data)), part10.Limits{})
+	if err != nil || len(f.Layout.Frames) == 0 {
+		t.Fatalf("frames: %v", err)
+	}
+	var b bytes.Buffer
+	if err := part10.WriteFrame(context.Background(), &b, byteOpener(data), &f.Layout, f.Layout.Frames[0]); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// byteOpener serves ranged reads of an in-memory object.
+func byteOpener(b []byte) part10.OpenFunc {
+	return func(_ context.Context, off, n int64) (io.ReadCloser, error) {
+		end := int64(len(b))
+		if n >= 0 && off+n < end {
+			end = off + n
+		}
+		return io.NopCloser(bytes.NewReader(b[off:end])), nil
 	}
 }
 
@@ -325,7 +472,9 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if !retrieve.CanSend(mr, mr.TransferSyntaxUID) || !retrieve.CanSend(mr, part10.ExplicitVRLittleEndian) || retrieve.CanSend(mr, "1.2.840.10008.1.2.4.50") {
+	if !retrieve.CanSend(mr, mr.TransferSyntaxUID) || !retrieve.CanSend(mr, part10.ExplicitVRLittleEndian) ||
+		!retrieve.CanSend(mr, part10.ImplicitVRLittleEndian) || retrieve.CanSend(mr, "1.2.840.10008.1.2.4.50") ||
+		retrieve.CanSend(mr, part10.ExplicitVRBigEndian) {
 		t.Error("CanSend of a native instance")
 	}
 }

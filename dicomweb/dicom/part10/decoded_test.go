@@ -10,13 +10,25 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
-// TestWriteExplicitLEDecoded replaces the encapsulated pixel data of real
-// compressed files by synthetic "decoded" frames and checks the result
-// parses as Explicit VR Little Endian with the replaced attributes, every
-// other element kept and the frames in order.
-func TestWriteExplicitLEDecoded(t *testing.T) {
-	for _, name := range []string{"test_files/MR_small_RLE.dcm", "test_files/SC_rgb_rle_2frame.dcm", "test_files/JPEG2000.dcm", "test_files/SC_rgb_jpeg_dcmtk.dcm"} {
-		t.Run(name, func(t *testing.T) {
+// TestWriteDecoded replaces the encapsulated pixel data of real compressed
+// files by synthetic "decoded" frames and checks the result parses as
+// Explicit or Implicit VR Little Endian with the replaced attributes, every
+// other element kept and the frames in order. (Real decoding is tested
+// with the decoders, in archive/retrieve.)
+func TestWriteDecoded(t *testing.T) {
+	tests := []struct{ file, ts string }{
+		{"test_files/MR_small_RLE.dcm", ExplicitVRLittleEndian},
+		{"test_files/SC_rgb_rle_2frame.dcm", ExplicitVRLittleEndian},
+		{"test_files/JPEG2000.dcm", ExplicitVRLittleEndian},
+		{"test_files/SC_rgb_jpeg_dcmtk.dcm", ExplicitVRLittleEndian},
+		{"test_files/MR_small_RLE.dcm", ImplicitVRLittleEndian},
+		{"test_files/SC_rgb_rle_2frame.dcm", ImplicitVRLittleEndian},
+		{"test_files/JPEG2000.dcm", ImplicitVRLittleEndian},
+		{"test_files/SC_rgb_jpeg_dcmtk.dcm", ImplicitVRLittleEndian},
+	}
+	for _, tt := range tests {
+		name := tt.file
+		t.Run(name+"/"+tt.ts, func(t *testing.T) {
 			data := testcorpus.File(t, name)
 			f, err := parseBytes(data)
 			if err != nil {
@@ -40,14 +52,14 @@ func TestWriteExplicitLEDecoded(t *testing.T) {
 				},
 			}
 			var out bytes.Buffer
-			if err := WriteExplicitLEDecoded(context.Background(), &out, f, byteOpener(data), px); err != nil {
+			if err := WriteDecoded(context.Background(), &out, f, byteOpener(data), tt.ts, px); err != nil {
 				t.Fatal(err)
 			}
 			g, err := parseBytes(out.Bytes())
 			if err != nil {
 				t.Fatalf("re-parse: %v", err)
 			}
-			if g.TransferSyntax.UID != ExplicitVRLittleEndian {
+			if g.TransferSyntax.UID != tt.ts {
 				t.Fatalf("transfer syntax %s", g.TransferSyntax.UID)
 			}
 			if got := g.DataSet.String(TagPhotometricInterpretation); got != "RGB" {

@@ -11,33 +11,47 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/kind"
 )
 
-// Re-encoding of native objects as Explicit VR Little Endian (PS3.5 A.2),
-// the syntax WADO-RS sends when a request names none (PS3.18 §8.7.3).
+// Re-encoding of native objects in a native little endian transfer syntax:
+// Explicit VR Little Endian (PS3.5 A.2), the syntax WADO-RS sends when a
+// request names none (PS3.18 §8.7.3), or Implicit VR Little Endian
+// (PS3.5 A.1), the default syntax of DIMSE peers. One transcoder writes
+// both; only the element headers of the data set differ.
 //
 // The output is a Part-10 file: a zero preamble, "DICM", the file meta group
-// with TransferSyntaxUID set to 1.2.840.10008.1.2.1 and (0002,0000)
-// recomputed, then the data set elements in the order Parse found them:
-//   - every header is explicit VR little endian (PS3.5 7.1.2); a value of
-//     a VR with a 2-byte length field that is longer than maxShortLength
-//     is written as UN with a 4-byte length (PS3.5 6.2.2: UN is encoded as
-//     Implicit VR Little Endian, which is what the swapped value is);
-//     elements whose VR is unknown are written as UN;
+// (always explicit VR little endian, PS3.10 7.1) with TransferSyntaxUID set
+// to the output syntax and (0002,0000) recomputed, then the data set
+// elements in the order Parse found them:
+//   - in Explicit VR Little Endian every header is explicit VR little
+//     endian (PS3.5 7.1.2); a value of a VR with a 2-byte length field that
+//     is longer than maxShortLength is written as UN with a 4-byte length
+//     (PS3.5 6.2.2: UN is encoded as Implicit VR Little Endian, which is
+//     what the swapped value is); elements whose VR is unknown are written
+//     as UN;
+//   - in Implicit VR Little Endian every header is a tag and a 4-byte
+//     length (PS3.5 7.1.3), whatever the VR;
 //   - values are swapped to little endian when they were big endian
 //     (Element.BigEndian): 2-byte words for US, SS, OW and AT, 4 for UL,
 //     SL, FL, OF and OL, 8 for FD, OD, SV, UV and OV, and for the pixel
 //     data the Layout's word size; strings, OB and UN go unchanged;
-//   - sequences and items get undefined lengths and delimitation items;
+//   - sequences and items get undefined lengths and delimitation items
+//     (which also tell an implicit VR reader that a private or unknown
+//     element is a sequence);
 //   - group length elements (gggg,0000) of 4 bytes are recomputed for the
 //     new encoding; other values are kept byte for byte (odd lengths too).
 //
 // Elements that Parse dropped (repeated tags) are not written. Refused, with
 // ErrNotReencodable: encapsulated objects (their pixel data would need
-// decoding) and media storage directories (DICOMDIR), whose records hold
-// byte offsets into the file that re-encoding would invalidate.
+// decoding, see WriteDecoded) and media storage directories (DICOMDIR),
+// whose records hold byte offsets into the file that re-encoding would
+// invalidate. In Implicit VR, where a reader takes each element's VR from
+// the data dictionary, also refused: a sequence whose tag the dictionary
+// lists with another VR, and a non-empty value that is not a sequence
+// whose tag the dictionary lists as one (e.g. a sequence sent as UN of
+// defined length); either would be read back as something else.
 
-// ErrNotReencodable is returned by WriteExplicitLE for objects it cannot
-// re-encode; see CanWriteExplicitLE.
-var ErrNotReencodable = kind.New(kind.Unsupported, "object cannot be re-encoded as Explicit VR Little Endian")
+// ErrNotReencodable is returned by WriteNative and WriteDecoded for objects
+// they cannot re-encode; see CanWriteNative.
+var ErrNotReencodable = kind.New(kind.Unsupported, "object cannot be re-encoded in a native little endian transfer syntax")
 
 // MediaStorageDirectoryStorage is the SOP class of a DICOMDIR.
 const MediaStorageDirectoryStorage = "1.2.840.10008.1.3.10"
@@ -45,9 +59,36 @@ const MediaStorageDirectoryStorage = "1.2.840.10008.1.3.10"
 // tagDirectoryRecordSequence is (0004,1220), the records of a DICOMDIR.
 const tagDirectoryRecordSequence Tag = 0x00041220
 
-// CanWriteExplicitLE reports, with the reason, whether WriteExplicitLE can
-// re-encode f.
-func CanWriteExplicitLE(f *File) error {
+// implicitLE is the encoding of an Implicit VR Little Endian data set.
+var implicitLE = encoding{}
+
+// outputEncoding returns the encoding of a data set written in ts, which
+// must be ExplicitVRLittleEndian or ImplicitVRLittleEndian.
+func outputEncoding(ts string) (encoding, error) {
+	switch ts {
+	case ExplicitVRLittleEndian:
+		return explicitLE, nil
+	case ImplicitVRLittleEndian:
+		return implicitLE, nil
+	}
+	return encoding{}, fmt.Errorf("output in %q: %w: %w", ts, ErrNotReencodable, ErrUnsupportedTransferSyntax)
+}
+
+// syntaxName names the output syntax of enc in errors.
+func syntaxName(enc encoding) string {
+	if enc.explicit {
+		return "explicit VR little endian"
+	}
+	return "implicit VR little endian"
+}
+
+// CanWriteNative reports, with the reason, whether WriteNative can
+// re-encode f in the transfer syntax ts.
+func CanWriteNative(f *File, ts string) error {
+	enc, err := outputEncoding(ts)
+	if err != nil {
+		return err
+	}
 	switch {
 	case f == nil || f.Meta == nil || f.DataSet == nil:
 		return fmt.Errorf("no parsed file: %w", ErrNotReencodable)
@@ -56,58 +97,112 @@ func CanWriteExplicitLE(f *File) error {
 	case f.Meta.String(0x00020002) == MediaStorageDirectoryStorage || f.DataSet.Find(tagDirectoryRecordSequence) != nil:
 		return fmt.Errorf("a DICOMDIR holds file offsets: %w", ErrNotReencodable)
 	}
+	if !enc.explicit {
+		return checkImplicit(f.DataSet.Elements)
+	}
 	return nil
+}
+
+// CanWriteExplicitLE is CanWriteNative(f, ExplicitVRLittleEndian).
+func CanWriteExplicitLE(f *File) error { return CanWriteNative(f, ExplicitVRLittleEndian) }
+
+// checkImplicit rejects elements that an implicit VR reader, taking VRs
+// from the data dictionary, would read as something else (see above).
+func checkImplicit(els []*Element) error {
+	for _, el := range els {
+		dictSQ, known := dictionarySequence(el.Tag)
+		switch {
+		case isSequence(el) && known && !dictSQ:
+			return fmt.Errorf("element %s: a sequence, the dictionary says %s: %w", el.Tag, DictionaryVR(el.Tag), ErrNotReencodable)
+		case !isSequence(el) && dictSQ && el.Length != 0:
+			return fmt.Errorf("element %s: a %s value of a sequence attribute: %w", el.Tag, el.VR, ErrNotReencodable)
+		}
+		for _, item := range el.Items {
+			if err := checkImplicit(item.Elements); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dictionarySequence reports whether the data dictionary lists t as a
+// sequence (any of its VRs being SQ), and whether it lists t at all.
+func dictionarySequence(t Tag) (sq, known bool) {
+	if t.Element() == 0 {
+		return false, true // a group length
+	}
+	info, ok := lookup(t)
+	if !ok {
+		return false, false
+	}
+	for _, vr := range info.VRs {
+		if vr == "SQ" {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // maxShortLength is the longest value written with a 2-byte length field.
 const maxShortLength = 0xFFFE
 
-// explicitLEValue is the TransferSyntaxUID value written, padded to an even
-// length with a NUL (PS3.5 9.1).
-const explicitLEValue = ExplicitVRLittleEndian + "\x00"
-
 // transcodeBufSize is the size of the output buffer and of the copy buffer
 // (a multiple of 8, so that swapped words never straddle two chunks).
 const transcodeBufSize = 64 << 10
 
-// ExplicitLELength returns the number of bytes WriteExplicitLE writes for f,
-// computed from the parsed structure without reading the object. It reports
-// false when f cannot be re-encoded (see CanWriteExplicitLE).
-func ExplicitLELength(f *File) (int64, bool) {
-	if CanWriteExplicitLE(f) != nil {
+// NativeLength returns the number of bytes WriteNative writes for f in ts,
+// computed from the parsed structure without reading the object. It
+// reports false when f cannot be re-encoded in ts (see CanWriteNative).
+func NativeLength(f *File, ts string) (int64, bool) {
+	if CanWriteNative(f, ts) != nil {
 		return 0, false
 	}
-	meta := metaForExplicitLE(f.Meta)
+	enc, _ := outputEncoding(ts)
+	meta := metaFor(f.Meta, ts)
 	n := int64(132)
 	for _, el := range meta {
-		l, err := encodedLen(el)
+		l, err := encodedLen(el, explicitLE)
 		if err != nil {
 			return 0, false
 		}
 		n += l
 	}
-	l, err := dataSetLen(f.DataSet.Elements)
+	l, err := dataSetLen(f.DataSet.Elements, enc)
 	if err != nil {
 		return 0, false
 	}
 	return n + l, true
 }
 
-// WriteExplicitLE writes f, a parsed native object, to w as a Part-10 file
-// in Explicit VR Little Endian (see above). Values kept in memory by Parse
-// are written from f; bulk values are copied from the stored object read
-// with open in a single forward pass: one ranged read spanning every bulk
-// value, or for Deflated objects one read from Layout.DeflatedAt to the end,
-// inflated once. Memory use is bounded by two 64 KiB buffers.
-func WriteExplicitLE(ctx context.Context, w io.Writer, f *File, open OpenFunc) error {
-	if err := CanWriteExplicitLE(f); err != nil {
-		return fmt.Errorf("part10: write explicit VR little endian: %w", err)
+// ExplicitLELength is NativeLength(f, ExplicitVRLittleEndian).
+func ExplicitLELength(f *File) (int64, bool) { return NativeLength(f, ExplicitVRLittleEndian) }
+
+// WriteNative writes f, a parsed native object, to w as a Part-10 file in
+// ts, ExplicitVRLittleEndian or ImplicitVRLittleEndian (see above). Values
+// kept in memory by Parse are written from f; bulk values are copied from
+// the stored object read with open in a single forward pass: one ranged
+// read spanning every bulk value, or for Deflated objects one read from
+// Layout.DeflatedAt to the end, inflated once. Memory use is bounded by two
+// 64 KiB buffers.
+func WriteNative(ctx context.Context, w io.Writer, f *File, open OpenFunc, ts string) error {
+	if err := CanWriteNative(f, ts); err != nil {
+		name := ts
+		if enc, err := outputEncoding(ts); err == nil {
+			name = syntaxName(enc)
+		}
+		return fmt.Errorf("part10: write %s: %w", name, err)
 	}
-	return writeExplicitLE(ctx, w, f, open, nil)
+	return writeNative(ctx, w, f, open, ts, nil)
+}
+
+// WriteExplicitLE is WriteNative(ctx, w, f, open, ExplicitVRLittleEndian).
+func WriteExplicitLE(ctx context.Context, w io.Writer, f *File, open OpenFunc) error {
+	return WriteNative(ctx, w, f, open, ExplicitVRLittleEndian)
 }
 
 // DecodedPixels replaces the encapsulated pixel data of an object by decoded
-// frames for WriteExplicitLEDecoded.
+// frames for WriteDecoded.
 type DecodedPixels struct {
 	// VR of the native pixel data: "OB" (BitsAllocated ≤ 8) or "OW".
 	VR string
@@ -129,17 +224,16 @@ const (
 	tagExtendedOffsetTableLengths Tag = 0x7FE00002
 )
 
-// WriteExplicitLEDecoded writes f, an encapsulated object, as Explicit VR
-// Little Endian with its pixel data replaced by the decoded frames px
-// writes, one frame at a time: memory use is bounded by the buffers of
-// WriteExplicitLE and whatever WriteFrame holds (one frame).
-func WriteExplicitLEDecoded(ctx context.Context, w io.Writer, f *File, open OpenFunc, px *DecodedPixels) error {
-	if f == nil || f.Meta == nil || f.DataSet == nil || !f.TransferSyntax.Encapsulated {
-		return fmt.Errorf("part10: write decoded: not an encapsulated object: %w", ErrNotReencodable)
+// WriteDecoded writes f, an encapsulated object, in ts
+// (ExplicitVRLittleEndian or ImplicitVRLittleEndian) with its pixel data
+// replaced by the decoded frames px writes, one frame at a time: memory
+// use is bounded by the buffers of WriteNative and whatever WriteFrame
+// holds (one frame).
+func WriteDecoded(ctx context.Context, w io.Writer, f *File, open OpenFunc, ts string, px *DecodedPixels) error {
+	if err := CanWriteDecoded(f, ts); err != nil {
+		return fmt.Errorf("part10: write decoded: %w", err)
 	}
-	if f.Meta.String(0x00020002) == MediaStorageDirectoryStorage {
-		return fmt.Errorf("part10: write decoded: a DICOMDIR: %w", ErrNotReencodable)
-	}
+	enc, _ := outputEncoding(ts)
 	n := int64(px.Frames) * px.FrameSize
 	if px.Frames <= 0 || px.FrameSize <= 0 || n+n&1 > maxPixelLength {
 		return fmt.Errorf("part10: write decoded: %d frames of %d bytes: %w", px.Frames, px.FrameSize, ErrNotReencodable)
@@ -162,9 +256,38 @@ func WriteExplicitLEDecoded(ctx context.Context, w io.Writer, f *File, open Open
 	for _, s := range px.Set {
 		els = setElement(els, s)
 	}
+	if !enc.explicit {
+		if err := checkImplicit(els); err != nil {
+			return fmt.Errorf("part10: write decoded: %w", err)
+		}
+	}
 	g := *f
 	g.DataSet = &DataSet{Elements: els}
-	return writeExplicitLE(ctx, w, &g, open, &decodedPixels{el: el, px: px})
+	return writeNative(ctx, w, &g, open, ts, &decodedPixels{el: el, px: px})
+}
+
+// CanWriteDecoded reports, with the reason, whether WriteDecoded can write
+// f in ts, as far as f is concerned (the decoded pixels are checked when
+// written).
+func CanWriteDecoded(f *File, ts string) error {
+	enc, err := outputEncoding(ts)
+	switch {
+	case err != nil:
+		return err
+	case f == nil || f.Meta == nil || f.DataSet == nil || !f.TransferSyntax.Encapsulated:
+		return fmt.Errorf("not an encapsulated object: %w", ErrNotReencodable)
+	case f.Meta.String(0x00020002) == MediaStorageDirectoryStorage:
+		return fmt.Errorf("a DICOMDIR: %w", ErrNotReencodable)
+	case !enc.explicit:
+		return checkImplicit(f.DataSet.Elements)
+	}
+	return nil
+}
+
+// WriteExplicitLEDecoded is WriteDecoded(ctx, w, f, open,
+// ExplicitVRLittleEndian, px).
+func WriteExplicitLEDecoded(ctx context.Context, w io.Writer, f *File, open OpenFunc, px *DecodedPixels) error {
+	return WriteDecoded(ctx, w, f, open, ExplicitVRLittleEndian, px)
 }
 
 // maxPixelLength is the longest native pixel data value (an even 32-bit length).
@@ -224,14 +347,20 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func writeExplicitLE(ctx context.Context, w io.Writer, f *File, open OpenFunc, dec *decodedPixels) error {
+// writeNative writes f in ts, which outputEncoding accepts.
+func writeNative(ctx context.Context, w io.Writer, f *File, open OpenFunc, ts string, dec *decodedPixels) error {
+	enc, err := outputEncoding(ts)
+	if err != nil {
+		return fmt.Errorf("part10: %w", err)
+	}
 	t := &transcoder{
 		dec:  dec,
 		bw:   bufio.NewWriterSize(w, transcodeBufSize),
 		buf:  make([]byte, transcodeBufSize),
 		lay:  &f.Layout,
 		src:  bulkSource{open: open, lay: &f.Layout},
-		meta: metaForExplicitLE(f.Meta),
+		meta: metaFor(f.Meta, ts),
+		enc:  explicitLE, // the file meta group
 	}
 	defer t.src.close()
 	if fr := f.Layout.Frames; len(fr) > 0 && len(fr[0].Ranges) > 0 {
@@ -246,24 +375,29 @@ func writeExplicitLE(ctx context.Context, w io.Writer, f *File, open OpenFunc, d
 	copy(head[128:], "DICM")
 	t.write(head[:])
 	if err := t.dataSet(ctx, t.meta, 0); err != nil {
-		return fmt.Errorf("part10: write explicit VR little endian: file meta information: %w", err)
+		return fmt.Errorf("part10: write %s: file meta information: %w", syntaxName(enc), err)
 	}
+	t.enc = enc
 	if err := t.dataSet(ctx, f.DataSet.Elements, 0); err != nil {
-		return fmt.Errorf("part10: write explicit VR little endian: %w", err)
+		return fmt.Errorf("part10: write %s: %w", syntaxName(enc), err)
 	}
 	if t.err == nil {
 		t.err = t.bw.Flush()
 	}
 	if t.err != nil {
-		return fmt.Errorf("part10: write explicit VR little endian: %w", t.err)
+		return fmt.Errorf("part10: write %s: %w", syntaxName(enc), t.err)
 	}
 	return nil
 }
 
-// metaForExplicitLE returns the meta elements to write: (0002,0000) first,
-// with its value recomputed, then the others in order, TransferSyntaxUID
-// replaced.
-func metaForExplicitLE(meta *DataSet) []*Element {
+// metaFor returns the meta elements to write for output in ts: (0002,0000)
+// first, with its value recomputed, then the others in order,
+// TransferSyntaxUID replaced by ts (padded to an even length with a NUL,
+// PS3.5 9.1).
+func metaFor(meta *DataSet, ts string) []*Element {
+	if len(ts)%2 == 1 {
+		ts += "\x00"
+	}
 	out := make([]*Element, 1, len(meta.Elements)+1)
 	var length int64
 	for _, el := range meta.Elements {
@@ -271,10 +405,10 @@ func metaForExplicitLE(meta *DataSet) []*Element {
 		case 0x00020000:
 			continue
 		case TagTransferSyntaxUID:
-			el = &Element{Tag: el.Tag, VR: "UI", Length: uint32(len(explicitLEValue)), Value: []byte(explicitLEValue)}
+			el = &Element{Tag: el.Tag, VR: "UI", Length: uint32(len(ts)), Value: []byte(ts)}
 		}
 		out = append(out, el)
-		l, _ := encodedLen(el) // an error reappears when el is written
+		l, _ := encodedLen(el, explicitLE) // an error reappears when el is written
 		length += l
 	}
 	gl := make([]byte, 4)
@@ -283,7 +417,8 @@ func metaForExplicitLE(meta *DataSet) []*Element {
 	return out
 }
 
-// outVR returns the VR written for el and whether it has a 4-byte length.
+// outVR returns the VR written for el in explicit VR and whether it has a
+// 4-byte length.
 func outVR(el *Element) (string, bool) {
 	var vr string
 	var long bool
@@ -310,12 +445,29 @@ func checkNative(el *Element) error {
 	return nil
 }
 
-// encodedLen is the number of bytes el takes in the output.
-func encodedLen(el *Element) (int64, error) {
+// headerLen is the size of the header of el (a native value) in enc.
+func headerLen(el *Element, enc encoding) int64 {
+	if !enc.explicit {
+		return 8
+	}
+	if _, long := outVR(el); long {
+		return 12
+	}
+	return 8
+}
+
+// encodedLen is the number of bytes el takes in the output, encoded with
+// enc: a sequence with undefined lengths (its header is 12 bytes in
+// explicit VR, 8 in implicit VR; items and delimiters are 8), a value with
+// its header.
+func encodedLen(el *Element, enc encoding) (int64, error) {
 	if isSequence(el) {
 		n := int64(12 + 8) // header, sequence delimitation item
+		if !enc.explicit {
+			n = 8 + 8
+		}
 		for _, item := range el.Items {
-			l, err := dataSetLen(item.Elements)
+			l, err := dataSetLen(item.Elements, enc)
 			if err != nil {
 				return 0, err
 			}
@@ -326,16 +478,13 @@ func encodedLen(el *Element) (int64, error) {
 	if err := checkNative(el); err != nil {
 		return 0, err
 	}
-	if _, long := outVR(el); long {
-		return 12 + int64(el.Length), nil
-	}
-	return 8 + int64(el.Length), nil
+	return headerLen(el, enc) + int64(el.Length), nil
 }
 
-func dataSetLen(els []*Element) (int64, error) {
+func dataSetLen(els []*Element, enc encoding) (int64, error) {
 	var n int64
 	for _, el := range els {
-		l, err := encodedLen(el)
+		l, err := encodedLen(el, enc)
 		if err != nil {
 			return 0, err
 		}
@@ -345,15 +494,15 @@ func dataSetLen(els []*Element) (int64, error) {
 }
 
 // groupLength is the recomputed value of the group length element els[i]:
-// the encoded size of the elements of its group that follow it.
-func groupLength(els []*Element, i int) (uint32, error) {
+// the encoded size, in enc, of the elements of its group that follow it.
+func groupLength(els []*Element, i int, enc encoding) (uint32, error) {
 	g := els[i].Tag.Group()
 	var n int64
 	for _, el := range els[i+1:] {
 		if el.Tag.Group() != g {
 			break
 		}
-		l, err := encodedLen(el)
+		l, err := encodedLen(el, enc)
 		if err != nil {
 			return 0, err
 		}
@@ -417,7 +566,8 @@ type transcoder struct {
 	lay     *Layout
 	src     bulkSource
 	meta    []*Element
-	pixelAt int64 // offset of the top level pixel data's value (frame 1), or 0
+	enc     encoding // of the elements being written: little endian, explicit VR or not
+	pixelAt int64    // offset of the top level pixel data's value (frame 1), or 0
 	count   int
 	dec     *decodedPixels // replaced pixel data, or nil
 }
@@ -428,12 +578,14 @@ func (t *transcoder) write(b []byte) {
 	}
 }
 
-// header writes a tag with an explicit VR and length.
+// header writes a tag and a length, with the VR vr (and a 4-byte length
+// when long) in explicit VR; items and delimiters (vr "") and every
+// element in implicit VR get a tag and a 4-byte length.
 func (t *transcoder) header(tag Tag, vr string, long bool, length uint32) {
 	var h [12]byte
 	binary.LittleEndian.PutUint16(h[0:], tag.Group())
 	binary.LittleEndian.PutUint16(h[2:], tag.Element())
-	if vr == "" {
+	if vr == "" || !t.enc.explicit {
 		binary.LittleEndian.PutUint32(h[4:], length)
 		t.write(h[:8])
 		return
@@ -494,7 +646,7 @@ func (t *transcoder) dataSet(ctx context.Context, els []*Element, depth int) err
 				return err
 			}
 		case el.Tag.Element() == 0 && el.VR == "UL" && el.Length == 4 && (depth > 0 || el.Tag.Group() != 0x0002):
-			gl, err := groupLength(els, i)
+			gl, err := groupLength(els, i, t.enc)
 			if err != nil {
 				return err
 			}

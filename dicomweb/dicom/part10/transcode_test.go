@@ -115,8 +115,14 @@ func compareDataSets(t *testing.T, path string, fa *File, objA []byte, a *DataSe
 
 func head(b []byte) []byte { return b[:min(len(b), 32)] }
 
-// transcode re-encodes data, checking the length and the single pass.
+// transcode re-encodes data as Explicit VR Little Endian (see transcodeTo).
 func transcode(t *testing.T, data []byte) (*File, []byte) {
+	t.Helper()
+	return transcodeTo(t, data, ExplicitVRLittleEndian)
+}
+
+// transcodeTo re-encodes data in ts, checking the length and the single pass.
+func transcodeTo(t *testing.T, data []byte, ts string) (*File, []byte) {
 	t.Helper()
 	f, err := parseBytes(data)
 	if err != nil {
@@ -128,14 +134,14 @@ func transcode(t *testing.T, data []byte) (*File, []byte) {
 		return byteOpener(data)(ctx, off, n)
 	}
 	var out bytes.Buffer
-	if err := WriteExplicitLE(context.Background(), &out, f, open); err != nil {
-		t.Fatalf("WriteExplicitLE: %v", err)
+	if err := WriteNative(context.Background(), &out, f, open, ts); err != nil {
+		t.Fatalf("WriteNative %s: %v", ts, err)
 	}
 	if opens > 1 {
 		t.Errorf("object opened %d times, want one pass", opens)
 	}
-	if n, ok := ExplicitLELength(f); !ok || n != int64(out.Len()) {
-		t.Errorf("ExplicitLELength = %d, %v; wrote %d bytes", n, ok, out.Len())
+	if n, ok := NativeLength(f, ts); !ok || n != int64(out.Len()) {
+		t.Errorf("NativeLength = %d, %v; wrote %d bytes", n, ok, out.Len())
 	}
 	return f, out.Bytes()
 }
@@ -210,7 +216,7 @@ func TestWriteExplicitLECorpus(t *testing.T) {
 				// twins agree) swaps 32-bit pixels as 32-bit words.
 				bits, _ := f.DataSet.Int(TagBitsAllocated)
 				skipPixel := f.TransferSyntax.BigEndian && bits > 16
-				checkDCMTK(t, dcmdump, dcmconv, filepath.Join(pydicomDir(t), rel), out, skipPixel)
+				checkDCMTK(t, dcmdump, dcmconv, "+te", filepath.Join(pydicomDir(t), rel), out, skipPixel)
 			}
 		})
 	}
@@ -222,10 +228,12 @@ func TestWriteExplicitLECorpus(t *testing.T) {
 }
 
 // checkDCMTK requires dcmdump to read out without a complaint that it does
-// not make about src too and, when dcmconv is there, to print the same data
-// set for out as for dcmconv's own conversion of src (with undefined
-// lengths, as ours), the pixel data line excepted with skipPixel.
-func checkDCMTK(t *testing.T, dcmdump, dcmconv, src string, out []byte, skipPixel bool) {
+// not make about src or dcmconv's conversion of src too and, when dcmconv is there, to print the same data
+// set for out as for dcmconv's own conversion of src to the syntax of its
+// option conv ("+te", "+ti"; with undefined lengths, as ours), the pixel
+// data line excepted with skipPixel. It returns dcmconv's output file, or
+// "" when there is none.
+func checkDCMTK(t *testing.T, dcmdump, dcmconv, conv, src string, out []byte, skipPixel bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	ours := filepath.Join(dir, "ours.dcm")
@@ -253,23 +261,30 @@ func checkDCMTK(t *testing.T, dcmdump, dcmconv, src string, out []byte, skipPixe
 		return s, complaints
 	}
 	got, complaints := dump(ours)
-	_, before := dump(src)
+	_, expected := dump(src)
+	ref, want := "", ""
+	if dcmconv != "" {
+		p := filepath.Join(dir, "dcmconv.dcm")
+		if msg, err := exec.Command(dcmconv, conv, "-e", src, p).CombinedOutput(); err != nil {
+			t.Logf("dcmconv cannot convert %s (%v): %s", filepath.Base(src), err, msg)
+		} else {
+			var theirs map[string]bool
+			ref = p
+			want, theirs = dump(ref)
+			for c, ok := range theirs {
+				expected[c] = expected[c] || ok
+			}
+		}
+	}
 	for c, ok := range complaints {
-		if ok && !before[c] {
+		if ok && !expected[c] {
 			t.Errorf("dcmdump complains: %s", c)
 		}
 	}
-	if dcmconv == "" {
-		return
-	}
-	ref := filepath.Join(dir, "dcmconv.dcm")
-	if msg, err := exec.Command(dcmconv, "+te", "-e", src, ref).CombinedOutput(); err != nil {
-		t.Logf("dcmconv cannot convert %s (%v): %s", filepath.Base(src), err, msg)
-		return
-	}
-	if want, _ := dump(ref); got != want {
+	if ref != "" && got != want {
 		t.Errorf("dcmdump of ours and dcmconv's differ:\n%s", lineDiff(got, want))
 	}
+	return ref
 }
 
 // lineDiff lists the lines that differ, at most ten.
@@ -474,8 +489,9 @@ type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errFailWriter }
 
-// FuzzWriteExplicitLE: whatever Parse accepts and is native re-encodes, and
-// the re-encoding parses with the same structure.
+// FuzzWriteExplicitLE: whatever Parse accepts and is native re-encodes, in
+// Explicit and in Implicit VR Little Endian, and the re-encoding parses
+// with the same structure.
 func FuzzWriteExplicitLE(f *testing.F) {
 	for _, rel := range dicomFiles(f) {
 		data := readTestFile(f, rel)
@@ -489,38 +505,44 @@ func FuzzWriteExplicitLE(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var out bytes.Buffer
-		err = WriteExplicitLE(ctx, &out, file, byteOpener(data))
-		n, ok := ExplicitLELength(file)
-		if CanWriteExplicitLE(file) != nil {
-			if !errors.Is(err, ErrNotReencodable) || ok {
-				t.Fatalf("refused file re-encoded: %v %v", err, ok)
+		for _, ts := range []string{ExplicitVRLittleEndian, ImplicitVRLittleEndian} {
+			var out bytes.Buffer
+			err = WriteNative(ctx, &out, file, byteOpener(data), ts)
+			n, ok := NativeLength(file, ts)
+			if CanWriteNative(file, ts) != nil {
+				if !errors.Is(err, ErrNotReencodable) || ok {
+					t.Fatalf("%s: refused file re-encoded: %v %v", ts, err, ok)
+				}
+				continue
 			}
-			return
-		}
-		if err != nil {
-			t.Fatalf("WriteExplicitLE: %v", err)
-		}
-		if !ok || n != int64(out.Len()) {
-			t.Fatalf("ExplicitLELength %d %v, wrote %d", n, ok, out.Len())
-		}
-		g, err := Parse(ctx, bytes.NewReader(out.Bytes()), int64(out.Len()), fuzzLimits)
-		if err != nil {
-			t.Fatalf("re-parse: %v", err)
-		}
-		if a, b := structure(file.DataSet), structure(g.DataSet); a != b {
-			t.Fatalf("structure differs:\n%s\n%s", a, b)
+			if err != nil {
+				t.Fatalf("WriteNative %s: %v", ts, err)
+			}
+			if !ok || n != int64(out.Len()) {
+				t.Fatalf("NativeLength %s %d %v, wrote %d", ts, n, ok, out.Len())
+			}
+			g, err := Parse(ctx, bytes.NewReader(out.Bytes()), int64(out.Len()), fuzzLimits)
+			if err != nil {
+				t.Fatalf("%s: re-parse: %v", ts, err)
+			}
+			// In Implicit VR an empty value of a dictionary sequence reads
+			// back as an empty sequence.
+			implicit := ts == ImplicitVRLittleEndian
+			if a, b := structure(file.DataSet, implicit), structure(g.DataSet, implicit); a != b {
+				t.Fatalf("%s: structure differs:\n%s\n%s", ts, a, b)
+			}
 		}
 	})
 }
 
-// structure renders tags, item counts and value lengths.
-func structure(ds *DataSet) string {
+// structure renders tags, item counts and value lengths; with emptySQ, a
+// sequence without items as a value of length 0.
+func structure(ds *DataSet, emptySQ bool) string {
 	var sb strings.Builder
 	var walk func(*DataSet)
 	walk = func(ds *DataSet) {
 		for _, e := range ds.Elements {
-			if e.VR == "SQ" {
+			if e.VR == "SQ" && !(emptySQ && len(e.Items) == 0) {
 				fmt.Fprintf(&sb, "%s[", e.Tag)
 				for _, it := range e.Items {
 					walk(it)
@@ -529,7 +551,11 @@ func structure(ds *DataSet) string {
 				sb.WriteString("]")
 				continue
 			}
-			fmt.Fprintf(&sb, "%s:%d ", e.Tag, e.Length)
+			length := e.Length
+			if e.VR == "SQ" {
+				length = 0
+			}
+			fmt.Fprintf(&sb, "%s:%d ", e.Tag, length)
 		}
 	}
 	walk(ds)
