@@ -361,3 +361,122 @@ func storescuConfig(t *testing.T, dir string, files []string) string {
 	}
 	return path
 }
+
+// corpusFiles lists the corpus files (pydicom test and character set
+// files) that are Part-10 objects with SOP UIDs, one per SOP Instance UID,
+// split into native and compressed transfer syntaxes.
+func corpusFiles(t *testing.T) (native, compressed []string) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, sub := range []string{"test_files", "charset_files"} {
+		dir := filepath.Join(testcorpus.DirT(t), sub)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			path := filepath.Join(dir, e.Name())
+			b, err := os.ReadFile(path)
+			if err != nil || e.IsDir() || !strings.HasSuffix(e.Name(), ".dcm") {
+				continue
+			}
+			f, err := part10.Parse(context.Background(), bytes.NewReader(b), int64(len(b)), part10.DefaultLimits())
+			if err != nil || f.Meta == nil || f.Meta.Find(part10.Tag(0x00020010)) == nil {
+				continue
+			}
+			sop := strings.TrimRight(f.DataSet.String(part10.TagSOPInstanceUID), "\x00 ")
+			class := strings.TrimRight(f.DataSet.String(part10.TagSOPClassUID), "\x00 ")
+			if sop == "" || class == "" || seen[sop] || !isStorageSOPClass(class, false) {
+				continue
+			}
+			seen[sop] = true
+			if isNative(f.TransferSyntax.UID) {
+				native = append(native, path)
+			} else {
+				compressed = append(compressed, path)
+			}
+		}
+	}
+	return native, compressed
+}
+
+// TestStoreSCUCorpus: the whole corpus through DCMTK storescu: the native
+// files as Implicit VR Little Endian only (-xi) on one association, then
+// every file, compressed ones in their own syntax, over four associations
+// at once. Every C-STORE succeeds and every instance is stored, in the
+// syntax it was sent in.
+func TestStoreSCUCorpus(t *testing.T) {
+	native, compressed := corpusFiles(t)
+	if len(native) < 20 || len(compressed) < 15 {
+		t.Fatalf("corpus: %d native, %d compressed files", len(native), len(compressed))
+	}
+	check := func(t *testing.T, a *archive, files []string, implicit bool) {
+		for _, path := range files {
+			b, _ := os.ReadFile(path)
+			f, _ := part10.Parse(context.Background(), bytes.NewReader(b), int64(len(b)), part10.DefaultLimits())
+			sop := strings.TrimRight(f.DataSet.String(part10.TagSOPInstanceUID), "\x00 ")
+			ref, err := a.idx.Lookup(context.Background(), sop)
+			if err != nil {
+				t.Errorf("%s: %v", filepath.Base(path), err)
+				continue
+			}
+			want := f.TransferSyntax.UID
+			if implicit {
+				want = part10.ImplicitVRLittleEndian
+			}
+			if isNative(want) && isNative(ref.TransferSyntaxUID) && !implicit {
+				continue // storescu may pick another native syntax
+			}
+			if ref.TransferSyntaxUID != want {
+				t.Errorf("%s: stored in %s, want %s", filepath.Base(path), ref.TransferSyntaxUID, want)
+			}
+		}
+	}
+	t.Run("implicit only", func(t *testing.T) {
+		a := newArchive(t)
+		_, addr := startServer(t, Config{Ingester: a.ing, Policy: &Policy{AcceptAny: true}})
+		h, p := hostPort(t, addr)
+		out, err := run(t, "storescu", append([]string{"-v", "-xi", "-R", "-aec", "MINIPACS", h, p}, native...)...)
+		if err != nil {
+			t.Fatalf("storescu: %v\n%s", err, out)
+		}
+		if n := strings.Count(out, "Received Store Response (Success)"); n != len(native) {
+			t.Errorf("%d successes of %d\n%s", n, len(native), out)
+		}
+		check(t, a, native, true)
+	})
+	t.Run("four associations", func(t *testing.T) {
+		all := append(slices.Clone(native), compressed...)
+		cfg := storescuConfig(t, "/", all) // the paths are absolute
+		a := newArchive(t)
+		_, addr := startServer(t, Config{Ingester: a.ing, Policy: &Policy{AcceptAny: true}})
+		h, p := hostPort(t, addr)
+		var wg sync.WaitGroup
+		outs := make([]string, 4)
+		errs := make([]error, 4)
+		for i := range 4 {
+			var part []string
+			for j := i; j < len(all); j += 4 {
+				part = append(part, all[j])
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				args := append([]string{"-v", "-aec", "MINIPACS", "-xf", cfg, "Test", h, p}, part...)
+				outs[i], errs[i] = run(t, "storescu", args...)
+			}()
+		}
+		wg.Wait()
+		n := 0
+		for i := range 4 {
+			if errs[i] != nil {
+				t.Errorf("storescu %d: %v\n%s", i, errs[i], outs[i])
+			}
+			n += strings.Count(outs[i], "Received Store Response (Success)")
+		}
+		if n != len(all) {
+			t.Errorf("%d successes of %d", n, len(all))
+		}
+		check(t, a, all, false)
+	})
+}

@@ -204,6 +204,7 @@ func TestMoveSCU(t *testing.T) {
 	}{
 		{"accept-all", []string{"+xa"}, true},
 		{"native-only", nil, false},
+		{"implicit-only", []string{"+xi"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newArchive(t)

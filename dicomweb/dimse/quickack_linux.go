@@ -1,6 +1,7 @@
 package dimse
 
 import (
+	"crypto/tls"
 	"net"
 	"syscall"
 )
@@ -11,6 +12,9 @@ import (
 // small command PDU of a C-STORE, then wait for its ACK before sending
 // the data set: with a delayed ACK, that is 40 ms per instance.
 func quickAck(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return
