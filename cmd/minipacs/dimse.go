@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
@@ -33,6 +34,11 @@ type dimseConfig struct {
 	// DICOM TLS (PS3.15 B.9, BCP 195): server certificate, and the CA
 	// whose client certificates are required when set.
 	tlsCert, tlsKey, tlsCA string
+	// Limits and policy of the front door.
+	maxAssociations int
+	maxPDU          uint
+	idleTimeout     time.Duration
+	acceptPrivate   bool
 }
 
 func (c *dimseConfig) flags(fs *flag.FlagSet) {
@@ -42,6 +48,10 @@ func (c *dimseConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.acceptAny, "dimse-accept-any", false, "accept DICOM associations from any calling AE title and address")
 	fs.StringVar(&c.tlsCert, "dimse-tls-cert", "", "PEM certificate chain of the DIMSE listener: DICOM TLS (TLS 1.2 or later, BCP 195); reloaded on SIGHUP")
 	fs.StringVar(&c.tlsKey, "dimse-tls-key", "", "PEM private key of --dimse-tls-cert")
+	fs.IntVar(&c.maxAssociations, "dimse-max-associations", 32, "most concurrent DIMSE associations; beyond, A-ASSOCIATE-RJ (transient, local limit exceeded)")
+	fs.UintVar(&c.maxPDU, "dimse-max-pdu", 128<<10, "maximum PDU length advertised and accepted (1024 to 16777216 bytes)")
+	fs.DurationVar(&c.idleTimeout, "dimse-idle-timeout", 5*time.Minute, "silence after which an association is aborted")
+	fs.BoolVar(&c.acceptPrivate, "dimse-accept-private-sop-classes", false, "accept C-STORE of SOP classes outside the DICOM UID root (private ones)")
 	fs.StringVar(&c.tlsCA, "dimse-tls-ca", "", "PEM CA certificates: with DICOM TLS, require a client certificate signed by one of them")
 }
 
@@ -70,6 +80,12 @@ func (c *dimseConfig) check() error {
 		return errors.New("--dimse-tls-cert and --dimse-tls-key go together")
 	case c.tlsCA != "" && c.tlsCert == "":
 		return errors.New("--dimse-tls-ca needs --dimse-tls-cert and --dimse-tls-key")
+	case c.maxAssociations < 0:
+		return errors.New("--dimse-max-associations must be positive")
+	case c.maxPDU != 0 && (c.maxPDU < 1024 || c.maxPDU > 16<<20):
+		return errors.New("--dimse-max-pdu must be between 1024 and 16777216")
+	case c.idleTimeout != 0 && c.idleTimeout < time.Second:
+		return errors.New("--dimse-idle-timeout must be at least 1s")
 	}
 	_, err := c.policy()
 	return err
@@ -134,6 +150,8 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 	srv, err := dimse.New(dimse.Config{
 		Ingester: svc.ing, Index: svc.idx, Retriever: svc.ret,
 		AETitle: c.aet, Policy: pol, Logger: log, Auditor: aud,
+		AcceptUnknownSOPClasses: c.acceptPrivate,
+		Limits:                  dimse.Limits{MaxAssociations: c.maxAssociations, MaxPDULength: uint32(c.maxPDU), IdleTimeout: c.idleTimeout},
 	})
 	if err != nil {
 		return nil, nil, err

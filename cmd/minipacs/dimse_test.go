@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestDIMSEPolicyFlags(t *testing.T) {
@@ -26,6 +27,11 @@ func TestDIMSEPolicyFlags(t *testing.T) {
 		{"public, peers", dimseConfig{listen: "0.0.0.0:104", peers: peers}, true, false},
 		{"peers and accept any", dimseConfig{listen: "0.0.0.0:104", peers: peers, acceptAny: true}, false, false},
 		{"missing peers file", dimseConfig{listen: "127.0.0.1:104", peers: peers + ".missing"}, false, false},
+		{"tls cert without key", dimseConfig{listen: "127.0.0.1:104", tlsCert: "c.pem"}, false, false},
+		{"tls ca without cert", dimseConfig{listen: "127.0.0.1:104", tlsCA: "ca.pem"}, false, false},
+		{"pdu too small", dimseConfig{listen: "127.0.0.1:104", maxPDU: 512}, false, false},
+		{"pdu 1 MiB", dimseConfig{listen: "127.0.0.1:104", maxPDU: 1 << 20}, true, true},
+		{"idle timeout too short", dimseConfig{listen: "127.0.0.1:104", idleTimeout: time.Millisecond}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.c.check()

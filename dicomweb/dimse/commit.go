@@ -146,6 +146,12 @@ func (s *Server) commit(callingAE, remote, addr, txn string, refs []commitRef) {
 		ctx := context.Background()
 		failed := 0
 		for i := range refs {
+			if s.stopping() {
+				// The requestor gets no report and asks again later
+				// (PS3.4 J.3.3: a report may never come).
+				s.log.Info("storage commitment dropped at shutdown", "calling_ae", callingAE, "transaction", txn)
+				return
+			}
 			refs[i].reason = s.checkCommitted(ctx, &refs[i])
 			if refs[i].reason != 0 {
 				failed++

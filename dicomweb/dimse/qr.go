@@ -342,7 +342,7 @@ func (s *Server) refsOf(ctx context.Context, idf *identifier, sopClass string) (
 		return nil, errorComment(queryError(err))
 	}
 	q := req.Query
-	q.Encoded, q.Reuse = false, true
+	q.Encoded, q.Reuse = false, false // the UIDs are kept beyond the callback
 	type uids struct{ study, series, sop string }
 	var list []uids
 	err = s.cfg.Index.Search(ctx, q, func(res *index.Result) error {
