@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minipacs/minipacs/dicomweb/dicom/dicomjson"
+	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
 	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
@@ -40,6 +43,26 @@ func (f *testFile) want() []byte {
 	b := bytes.Clone(f.data)
 	clear(b[:min(128, len(b))])
 	return b
+}
+
+// sameAttributes reports whether two Part-10 files hold the same
+// attributes with the same values, whatever their encoding: their DICOM
+// JSON (bulk values as URIs, compared by path only) is the same.
+func sameAttributes(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	js := func(data []byte) []byte {
+		f, err := part10.Parse(context.Background(), bytes.NewReader(data), int64(len(data)), part10.DefaultLimits())
+		if err != nil {
+			return nil
+		}
+		var buf bytes.Buffer
+		if err := dicomjson.EncodeDataSet(&buf, f, f.DataSet, dicomjson.Options{BulkURI: func(p string) string { return p }}); err != nil {
+			return nil
+		}
+		return buf.Bytes()
+	}
+	ja, jb := js(a), js(b)
+	return ja != nil && bytes.Equal(ja, jb)
 }
 
 // key groups files that may carry the same SOP Instance UID.

@@ -75,10 +75,6 @@ export const FILES = {
   },
 };
 
-// MR_small_implicit.dcm carries the SOP Instance UID of MR_small.dcm with
-// other bytes: the server must refuse it with 0x0111 once MR_small is stored.
-export const MR_IMPLICIT = 'test_files/MR_small_implicit.dcm';
-
 export const frameLength = f => (f.rows * f.columns * f.samples * f.bitsAllocated) / 8;
 
 // load reads a corpus file as a Uint8Array backed by its own ArrayBuffer.

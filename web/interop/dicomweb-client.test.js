@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import XHR2 from 'xhr2';
 import dicomweb from 'dicomweb-client';
 import {
-  FILES, MR_IMPLICIT, EXPLICIT_LE, frameLength, load, zeroPreamble, pixelData, metaTransferSyntax, contains,
+  FILES, EXPLICIT_LE, frameLength, load, zeroPreamble, pixelData, metaTransferSyntax, contains,
 } from './corpus.js';
 
 // dicomweb-client speaks XMLHttpRequest, which browsers have and Node does not.
@@ -126,7 +126,13 @@ const OHIF_FRAMES = [{ mediaType: 'application/octet-stream', transferSyntaxUID:
 
 before(async () => {
   for (const [k, f] of Object.entries(FILES)) data[k] = await load(CORPUS, f.rel);
-  data.mrImplicit = await load(CORPUS, MR_IMPLICIT);
+  // The MR instance with one pixel value changed: another object under a
+  // stored SOP Instance UID. (MR_small_implicit.dcm is the same instance
+  // re-encoded, which the archive takes as a re-send.)
+  data.mrOther = new Uint8Array(data.mr);
+  // MR_small.dcm ends with the Pixel Data (8192 bytes) then a 138-byte Data
+  // Set Trailing Padding element, which carries no data: change a pixel.
+  data.mrOther[data.mrOther.length - 138 - 100] ^= 0xff;
 });
 
 describe('STOW-RS storeInstances', () => {
@@ -145,7 +151,7 @@ describe('STOW-RS storeInstances', () => {
   });
 
   it('surfaces 409 with FailureReason 0x0111 for a different object with a stored SOP Instance UID', async () => {
-    const err = await failure(client.storeInstances({ datasets: [data.mrImplicit.buffer] }));
+    const err = await failure(client.storeInstances({ datasets: [data.mrOther.buffer] }));
     assert.equal(err.status, 409);
     const res = stowResult(err.response);
     assert.deepEqual(res.referenced, []);
@@ -155,7 +161,7 @@ describe('STOW-RS storeInstances', () => {
   });
 
   it('resolves a partial success (202): identical re-send stored, conflicting one failed', async () => {
-    const text = await client.storeInstances({ datasets: [data.ct.buffer, data.mrImplicit.buffer] });
+    const text = await client.storeInstances({ datasets: [data.ct.buffer, data.mrOther.buffer] });
     const res = stowResult(text);
     assert.deepEqual(res.referenced.map(r => r.sop), [FILES.ct.sop]);
     assert.deepEqual(res.failed.map(r => [r.sop, r.failure]), [[FILES.mr.sop, 0x0111]]);
