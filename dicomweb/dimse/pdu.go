@@ -216,29 +216,11 @@ func parseAssociateRQ(b []byte) (*associateRQ, error) {
 			rq.contexts = append(rq.contexts, pc)
 		case itemUserInfo:
 			users++
-			return items(v, func(st byte, sv []byte) error {
-				switch st {
-				case itemMaxLength:
-					if len(sv) != 4 {
-						return protoErr(abortInvalidParamValue, "maximum length sub-item of %d bytes", len(sv))
-					}
-					rq.maxLength = binary.BigEndian.Uint32(sv)
-				case itemImplClassUID:
-					rq.implClassUID = trimUID(sv)
-				case itemImplVersion:
-					rq.implVersion = strings.TrimRight(string(sv), " \x00")
-				case itemRoleSelection:
-					r, err := parseRole(sv)
-					if err != nil {
-						return err
-					}
-					rq.roles = append(rq.roles, r)
-				}
-				// Other user information (asynchronous operations window,
-				// extended negotiation, user identity) is not negotiated:
-				// left out of the A-ASSOCIATE-AC, it takes its default.
-				return nil
-			})
+			u, err := parseUserInfo(v)
+			if err != nil {
+				return err
+			}
+			rq.maxLength, rq.implClassUID, rq.implVersion, rq.roles = u.maxLength, u.implClassUID, u.implVersion, u.roles
 		}
 		// Unknown item types are ignored (PS3.8 9.3.1).
 		return nil
@@ -253,6 +235,43 @@ func parseAssociateRQ(b []byte) (*associateRQ, error) {
 		return nil, protoErr(abortInvalidParamValue, "%d presentation contexts", len(rq.contexts))
 	}
 	return rq, nil
+}
+
+// userInfo is what we read of a User Information item.
+type userInfo struct {
+	maxLength    uint32
+	implClassUID string
+	implVersion  string
+	roles        []roleSelection
+}
+
+// parseUserInfo parses the sub-items of a User Information item. Other
+// user information (asynchronous operations window, extended
+// negotiation, user identity) is not negotiated: left out of our answers,
+// it takes its default.
+func parseUserInfo(v []byte) (userInfo, error) {
+	var u userInfo
+	err := items(v, func(st byte, sv []byte) error {
+		switch st {
+		case itemMaxLength:
+			if len(sv) != 4 {
+				return protoErr(abortInvalidParamValue, "maximum length sub-item of %d bytes", len(sv))
+			}
+			u.maxLength = binary.BigEndian.Uint32(sv)
+		case itemImplClassUID:
+			u.implClassUID = trimUID(sv)
+		case itemImplVersion:
+			u.implVersion = strings.TrimRight(string(sv), " \x00")
+		case itemRoleSelection:
+			r, err := parseRole(sv)
+			if err != nil {
+				return err
+			}
+			u.roles = append(u.roles, r)
+		}
+		return nil
+	})
+	return u, err
 }
 
 // contextResult is the answer to one presentation context.
@@ -290,16 +309,22 @@ func (ac *associateAC) encode() []byte {
 		v = appendItem(v, itemTransferSyntax, []byte(r.transferSyntax))
 		b = appendItem(b, itemPresContextAC, v)
 	}
+	b = appendUserInfo(b, ac.maxLength, ac.roles)
+	binary.BigEndian.PutUint32(b[2:6], uint32(len(b)-6))
+	return b
+}
+
+// appendUserInfo appends our User Information item: the maximum length,
+// our implementation class UID and version name, and role selections.
+func appendUserInfo(b []byte, maxLength uint32, roles []roleSelection) []byte {
 	var u []byte
-	u = appendItem(u, itemMaxLength, binary.BigEndian.AppendUint32(nil, ac.maxLength))
+	u = appendItem(u, itemMaxLength, binary.BigEndian.AppendUint32(nil, maxLength))
 	u = appendItem(u, itemImplClassUID, []byte(ImplementationClassUID))
-	for _, r := range ac.roles {
+	for _, r := range roles {
 		u = appendItem(u, itemRoleSelection, r.encode())
 	}
 	u = appendItem(u, itemImplVersion, []byte(ImplementationVersionName))
-	b = appendItem(b, itemUserInfo, u)
-	binary.BigEndian.PutUint32(b[2:6], uint32(len(b)-6))
-	return b
+	return appendItem(b, itemUserInfo, u)
 }
 
 // encode returns the value of an SCP/SCU Role Selection sub-item.
@@ -343,14 +368,7 @@ func (rq *associateRQ) encode() []byte {
 		}
 		b = appendItem(b, itemPresContextRQ, v)
 	}
-	var u []byte
-	u = appendItem(u, itemMaxLength, binary.BigEndian.AppendUint32(nil, rq.maxLength))
-	u = appendItem(u, itemImplClassUID, []byte(ImplementationClassUID))
-	for _, r := range rq.roles {
-		u = appendItem(u, itemRoleSelection, r.encode())
-	}
-	u = appendItem(u, itemImplVersion, []byte(ImplementationVersionName))
-	b = appendItem(b, itemUserInfo, u)
+	b = appendUserInfo(b, rq.maxLength, rq.roles)
 	binary.BigEndian.PutUint32(b[2:6], uint32(len(b)-6))
 	return b
 }
@@ -390,22 +408,11 @@ func parseAssociateAC(b []byte) (*associateAC, error) {
 			}
 			ac.results = append(ac.results, r)
 		case itemUserInfo:
-			return items(v, func(st byte, sv []byte) error {
-				switch st {
-				case itemMaxLength:
-					if len(sv) != 4 {
-						return protoErr(abortInvalidParamValue, "maximum length sub-item of %d bytes", len(sv))
-					}
-					ac.maxLength = binary.BigEndian.Uint32(sv)
-				case itemRoleSelection:
-					r, err := parseRole(sv)
-					if err != nil {
-						return err
-					}
-					ac.roles = append(ac.roles, r)
-				}
-				return nil
-			})
+			u, err := parseUserInfo(v)
+			if err != nil {
+				return err
+			}
+			ac.maxLength, ac.roles = u.maxLength, u.roles
 		}
 		return nil
 	})

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -58,12 +57,12 @@ func (g *Ingester) sameDataSet(ctx context.Context, ref *index.Ref, f *part10.Fi
 		}
 		return storage.GetRange(ctx, g.store, ref.ObjectKey, off, n)
 	}
-	ra := &storedReader{ctx: ctx, open: open, size: ref.Size}
+	ra := part10.NewObjectReader(ctx, open, ref.Size)
 	sf, err := part10.Parse(ctx, ra, ref.Size, g.limits)
-	ra.close()
+	ra.Close()
 	switch {
-	case ra.err != nil:
-		return false, fmt.Errorf("read the stored object: %w", ra.err)
+	case ra.Err() != nil:
+		return false, fmt.Errorf("read the stored object: %w", ra.Err())
 	case err != nil:
 		return false, fmt.Errorf("parse the stored object: %w", err)
 	}
@@ -230,15 +229,7 @@ func swapSize(el *part10.Element, lay *part10.Layout) int {
 	if lay != nil && lay.Swap > 0 && (el.Tag == part10.TagPixelData || el.Tag == part10.TagFloatPixelData || el.Tag == part10.TagDoubleFloatPixelData) {
 		return lay.Swap
 	}
-	switch el.VR {
-	case "US", "SS", "OW", "AT":
-		return 2
-	case "UL", "SL", "FL", "OF", "OL":
-		return 4
-	case "FD", "OD", "SV", "UV", "OV":
-		return 8
-	}
-	return 0
+	return part10.WordSize(el.VR)
 }
 
 // valueHash is the SHA-256 of el's value in the normal form, streamed from
@@ -317,76 +308,3 @@ func readerAtOpener(r io.ReaderAt, size int64) part10.OpenFunc {
 	}
 }
 
-// storedReader is the io.ReaderAt over the stored object that part10.Parse
-// reads through: one ranged read to the end of the object kept open behind
-// a read-ahead buffer, short gaps discarded, a new ranged read for long
-// forward jumps (skipped bulk values) and backward reads. It carries the
-// caller's ctx (ReadAt has none) and lives for one Parse.
-type storedReader struct {
-	ctx  context.Context
-	open part10.OpenFunc
-	size int64
-	rc   io.ReadCloser
-	br   *bufio.Reader
-	pos  int64 // object offset of the next byte of br
-	err  error // the first failure of the store
-}
-
-const (
-	storedReadAhead = 64 << 10
-	storedMaxGap    = 256 << 10
-)
-
-func (o *storedReader) close() {
-	if o.rc != nil {
-		o.rc.Close()
-		o.rc = nil
-	}
-}
-
-func (o *storedReader) fail(err error) error {
-	o.close()
-	if o.err == nil {
-		o.err = err
-	}
-	return err
-}
-
-func (o *storedReader) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off >= o.size {
-		return 0, io.EOF
-	}
-	want := p[:min(int64(len(p)), o.size-off)]
-	if o.rc == nil || off < o.pos || off-o.pos > storedMaxGap {
-		o.close()
-		rc, err := o.open(o.ctx, off, o.size-off)
-		if err != nil {
-			return 0, o.fail(fmt.Errorf("read at %d: %w", off, err))
-		}
-		o.rc, o.pos = rc, off
-		if o.br == nil {
-			o.br = bufio.NewReaderSize(rc, storedReadAhead)
-		} else {
-			o.br.Reset(rc)
-		}
-	}
-	if gap := off - o.pos; gap > 0 {
-		n, err := o.br.Discard(int(gap))
-		o.pos += int64(n)
-		if err != nil {
-			return 0, o.fail(fmt.Errorf("read at %d: %w", off, err))
-		}
-	}
-	n, err := io.ReadFull(o.br, want)
-	o.pos += int64(n)
-	if err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return n, o.fail(fmt.Errorf("read at %d: %w", off, err))
-	}
-	if len(want) < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}

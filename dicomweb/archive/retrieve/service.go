@@ -138,11 +138,11 @@ func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*B
 
 // parse parses the stored object of ref again (skipping bulk values).
 func (s *Service) parse(ctx context.Context, ref *index.Ref, open part10.OpenFunc) (*part10.File, error) {
-	ra := &objectReader{ctx: ctx, open: open, size: ref.Size}
+	ra := part10.NewObjectReader(ctx, open, ref.Size)
 	f, err := part10.Parse(ctx, ra, ref.Size, part10.Limits{})
-	ra.close()
+	ra.Close()
 	if err != nil {
-		return nil, storedError(ctx, "parse stored object", ra.err, err)
+		return nil, storedError(ctx, "parse stored object", ra.Err(), err)
 	}
 	return f, nil
 }

@@ -532,8 +532,10 @@ func spanBulk(els []*Element, start, end *int64) {
 	}
 }
 
-// wordSize is the size of the words a big endian value of vr is made of.
-func wordSize(vr string) int {
+// WordSize is the size of the words a big endian value of vr is made of
+// (the numbers, AT and the O* VRs; 0 for the others): the unit in which
+// it is byte swapped to little endian.
+func WordSize(vr string) int {
 	switch vr {
 	case "US", "SS", "OW", "AT":
 		return 2
@@ -635,7 +637,7 @@ func (t *transcoder) dataSet(ctx context.Context, els []*Element, depth int) err
 		t.header(el.Tag, vr, long, el.Length)
 		swap := 0
 		if el.BigEndian {
-			swap = wordSize(el.VR)
+			swap = WordSize(el.VR)
 			if depth == 0 && isPixelTag(el.Tag) && el.Offset == t.pixelAt && t.lay.Swap != 0 {
 				swap = t.lay.Swap
 			}

@@ -1,4 +1,4 @@
-package retrieve
+package part10
 
 import (
 	"bytes"
@@ -24,8 +24,8 @@ func TestObjectReader(t *testing.T) {
 		}
 		return io.NopCloser(bytes.NewReader(data[off : off+n])), nil
 	}
-	o := &objectReader{ctx: context.Background(), open: open, size: int64(len(data))}
-	defer o.close()
+	o := NewObjectReader(context.Background(), open, int64(len(data)))
+	defer o.Close()
 	steps := []struct {
 		off, n    int64
 		wantOpens int
@@ -54,9 +54,8 @@ func TestObjectReader(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	bad := &objectReader{ctx: context.Background(), size: 10,
-		open: func(context.Context, int64, int64) (io.ReadCloser, error) { return nil, boom }}
-	if _, err := bad.ReadAt(make([]byte, 4), 0); !errors.Is(err, boom) {
-		t.Errorf("open error: %v", err)
+	bad := NewObjectReader(context.Background(), func(context.Context, int64, int64) (io.ReadCloser, error) { return nil, boom }, 10)
+	if _, err := bad.ReadAt(make([]byte, 4), 0); !errors.Is(err, boom) || !errors.Is(bad.Err(), boom) {
+		t.Errorf("open error: %v (Err %v)", err, bad.Err())
 	}
 }
