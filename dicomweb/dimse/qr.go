@@ -105,22 +105,9 @@ func (a *assoc) respond(id byte, cmd *Command, rsp *Command, ds []byte) error {
 	}
 	var data io.Reader
 	if ds != nil {
-		data = &byteReader{b: ds}
+		data = bytes.NewReader(ds)
 	}
 	return a.w.message(id, rsp, data)
-}
-
-// byteReader is a bytes.Reader without the allocation of the interface
-// conversion noise; it reads b once.
-type byteReader struct{ b []byte }
-
-func (r *byteReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }
 
 // identifierSink collects an identifier up to maxIdentifierBytes.
