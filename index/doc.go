@@ -138,6 +138,18 @@
 //
 //	objects    ObjectKey -> SOPInstanceUID (crash recovery, gc)
 //
+// Records (record.go): what the hospital's systems told the archive, not
+// derived from stored objects, so `minipacs reindex` copies them from the
+// index it replaces (CopyRecords). Values are opaque to the index (JSON
+// written by their archive service):
+//
+//	r_order    order key (dicomweb/archive/worklist: placer order number
+//	           \x00 scheduled procedure step ID) -> JSON worklist.Order
+//	r_report   report key -> JSON report
+//	r_journal  HL7 sending application^facility \x00 message control ID
+//	           -> the acknowledgement sent (duplicate messages are answered
+//	           with it, not applied again)
+//
 // Secondary study indexes (value = the study's 21-byte sort key, so that
 // candidates can be ordered without loading study records):
 //

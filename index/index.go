@@ -129,6 +129,11 @@ func Open(ctx context.Context, path string, opt Options) (*Index, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		for _, k := range recordKinds {
+			if _, err := tx.CreateBucketIfNotExists([]byte(k)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", k, err)
+			}
+		}
 		meta := tx.Bucket(bMeta)
 		switch v := meta.Get(keySchema); {
 		case v == nil || (string(v) != schemaVersion && schemaReadable(v)):

@@ -15,6 +15,7 @@ import (
 
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
+	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/dicomweb/dimse"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
@@ -127,6 +128,7 @@ type dimseServices struct {
 	ing *ingest.Ingester
 	idx *index.Index
 	ret *retrieve.Service
+	wl  *worklist.Service
 }
 
 // reloads are what SIGHUP reloads: the peers file and the TLS certificate.
@@ -148,7 +150,7 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 		aud = dimseAuditor{trail}
 	}
 	srv, err := dimse.New(dimse.Config{
-		Ingester: svc.ing, Index: svc.idx, Retriever: svc.ret,
+		Ingester: svc.ing, Index: svc.idx, Retriever: svc.ret, Worklist: svc.wl,
 		AETitle: c.aet, Policy: pol, Logger: log, Auditor: aud,
 		AcceptUnknownSOPClasses: c.acceptPrivate,
 		Limits:                  dimse.Limits{MaxAssociations: c.maxAssociations, MaxPDULength: uint32(c.maxPDU), IdleTimeout: c.idleTimeout},

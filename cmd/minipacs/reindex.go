@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -50,6 +51,9 @@ func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	start := time.Now()
 	st, err := ing.Reindex(ctx)
+	if err == nil {
+		err = copyRecords(ctx, cur, idx, log)
+	}
 	if cerr := idx.Close(); err == nil {
 		err = cerr
 	}
@@ -66,5 +70,26 @@ func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "reindexed %d objects (%d indexed, %d skipped) in %s\n", st.Objects, st.Indexed, st.Skipped, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// copyRecords carries the records of the index being replaced (HL7 orders,
+// reports, the message journal: nothing the stored objects tell) into the
+// rebuilt one. A missing or unreadable old index has none to give.
+func copyRecords(ctx context.Context, cur string, idx *index.Index, log *slog.Logger) error {
+	if _, err := os.Stat(cur); err != nil {
+		return nil
+	}
+	old, err := index.Open(ctx, cur, index.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		log.Warn("reindex: the old index cannot be opened; its HL7 records are not carried over", "err", err)
+		return nil
+	}
+	defer old.Close()
+	n, err := idx.CopyRecords(ctx, old)
+	if err != nil {
+		return fmt.Errorf("carry the records over: %w", err)
+	}
+	log.Info("reindex: records carried over", "records", n)
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
+	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 	"github.com/minipacs/minipacs/web"
@@ -93,7 +94,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// shared).
 	ret := retrieve.New(idx, store)
 	// The DIMSE front door beside HTTP (dimse.go).
-	stopDIMSE, dimseReloads, err := startDIMSE(ctx, &cfg.dimse, dimseServices{ing, idx, ret}, aud, log)
+	wl := worklist.New(idx)
+	stopDIMSE, dimseReloads, err := startDIMSE(ctx, &cfg.dimse, dimseServices{ing, idx, ret, wl}, aud, log)
 	if err != nil {
 		return err
 	}

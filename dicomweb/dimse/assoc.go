@@ -45,6 +45,7 @@ var qrServices = map[string]struct {
 	PatientRootMove: {serviceMove, OpMove}, StudyRootMove: {serviceMove, OpMove},
 	PatientRootGet: {serviceGet, OpGet}, StudyRootGet: {serviceGet, OpGet},
 	StorageCommitmentSOPClass: {serviceCommit, OpCommit},
+	ModalityWorklistFind:      {serviceFind, OpFind},
 }
 
 // acceptedContext is a presentation context of the association.

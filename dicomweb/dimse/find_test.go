@@ -31,6 +31,7 @@ var findFiles = []string{
 type findAnswer struct {
 	charset []string
 	values  map[uint32]string // decoded, values joined by '\'
+	steps   string            // the values of the first item of (0040,0100), joined by '|'
 }
 
 // findscu runs DCMTK findscu with -X and reads its answers.
@@ -63,6 +64,11 @@ func findscu(t *testing.T, port, model string, keys ...string) ([]findAnswer, st
 		a := findAnswer{charset: f.CharacterSet, values: map[uint32]string{}}
 		for _, el := range f.DataSet.Elements {
 			a.values[uint32(el.Tag)] = strings.Join(dicomjson.Values(f, dec, el), `\`)
+			if el.Tag == 0x00400100 && len(el.Items) > 0 {
+				for _, se := range el.Items[0].Elements {
+					a.steps += strings.Join(dicomjson.Values(f, dec, se), `\`) + "|"
+				}
+			}
 		}
 		answers = append(answers, a)
 	}

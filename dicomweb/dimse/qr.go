@@ -136,7 +136,11 @@ func (a *assoc) startQR(ctx context.Context, cmd *Command, id byte, pc *accepted
 		}
 		switch pc.service {
 		case serviceFind:
-			a.startOp(ctx, cmd, id, pc, sink.b, a.find)
+			if pc.abstractSyntax == ModalityWorklistFind {
+				a.startOp(ctx, cmd, id, pc, sink.b, a.worklistFind)
+			} else {
+				a.startOp(ctx, cmd, id, pc, sink.b, a.find)
+			}
 		case serviceMove:
 			a.startOp(ctx, cmd, id, pc, sink.b, a.move)
 		case serviceGet:

@@ -186,6 +186,9 @@ type Config struct {
 	// services answer "unable to process".
 	Index     Index
 	Retriever Retriever
+	// Worklist answers Modality Worklist C-FIND (nil: "unable to
+	// process").
+	Worklist Worklist
 	// AETitle is our AE title: the called AE title every association must
 	// name (default MINIPACS).
 	AETitle string
