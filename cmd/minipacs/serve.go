@@ -73,7 +73,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer idx.Close()
 
+	// The worklist (HL7 orders), and the link of arriving studies to their
+	// orders (orders.go).
+	wl := worklist.New(idx)
+	linker := newOrderLinker(idx, wl, log)
+	linkCtx, stopLinker := context.WithCancel(ctx)
+	defer stopLinker() // before idx.Close
+	go linker.run(linkCtx)
 	ing, err := ingest.New(store, idx, ingest.Config{
+		OnStored:   linker.stored,
 		SpoolDir:   filepath.Join(cfg.data, "spool"),
 		Logger:     log,
 		Ingest:     ingest.Limits{MaxPartBytes: cfg.maxPart, MaxConcurrentChecks: cfg.ingestConc},
@@ -94,7 +102,6 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// shared).
 	ret := retrieve.New(idx, store)
 	// The DIMSE front door beside HTTP (dimse.go).
-	wl := worklist.New(idx)
 	stopDIMSE, dimseReloads, err := startDIMSE(ctx, &cfg.dimse, dimseServices{ing, idx, ret, wl}, aud, log)
 	if err != nil {
 		return err

@@ -171,6 +171,9 @@ func (b *Batch) Commit(ctx context.Context) []Result {
 	for i, sl := range b.slots {
 		results[i] = sl.res
 	}
+	if b.g.onStored != nil && len(preps) > 0 {
+		b.g.onStored(ctx, results)
+	}
 	return results
 }
 

@@ -72,6 +72,10 @@ type Config struct {
 	// process kills itself with SIGKILL. Empty (always, in production):
 	// no crash. The server sets it from $MINIPACS_CRASHPOINT.
 	CrashPoint string
+	// OnStored, when set, is called with the results of every committed
+	// batch (failures included), after they are durable and indexed; it
+	// must not block (the response waits for it).
+	OnStored func(ctx context.Context, results []Result)
 }
 
 // Ingester runs the ingest pipeline. It is safe for concurrent use.
@@ -86,6 +90,7 @@ type Ingester struct {
 	seed     maphash.Seed
 	locks    [256]stripe
 	lim      Limits
+	onStored func(ctx context.Context, results []Result)
 	checks   chan struct{} // parts being checked (Limits.MaxConcurrentChecks)
 	writes   chan struct{} // objects being written (Limits.MaxConcurrentWrites)
 }
@@ -123,7 +128,7 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	return &Ingester{
 		store: store, idx: idx, spoolDir: cfg.SpoolDir, limits: cfg.Limits,
 		log: cfg.Logger.With("component", "ingest"), timeout: cfg.StoreTimeout,
-		crash: crash, seed: maphash.MakeSeed(), lim: lim,
+		crash: crash, seed: maphash.MakeSeed(), lim: lim, onStored: cfg.OnStored,
 		checks: make(chan struct{}, lim.MaxConcurrentChecks),
 		writes: make(chan struct{}, lim.MaxConcurrentWrites),
 	}, nil

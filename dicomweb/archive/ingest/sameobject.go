@@ -307,4 +307,3 @@ func readerAtOpener(r io.ReaderAt, size int64) part10.OpenFunc {
 		return io.NopCloser(io.NewSectionReader(r, off, n)), nil
 	}
 }
-

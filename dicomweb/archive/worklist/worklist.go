@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ type Order struct {
 
 	Status  string    `json:"status"`
 	Updated time.Time `json:"updated"`
+	// Studies are the studies received with the order's accession number
+	// (Arrived).
+	Studies []string `json:"studies,omitempty"`
 }
 
 // Key is the order's record key.
@@ -163,6 +167,46 @@ func (s *Service) SetStatus(ctx context.Context, placer, step, status string, ex
 		return fmt.Errorf("%w: %s", ErrNotFound, placer)
 	}
 	return s.idx.PutRecords(ctx, append(recs, extra...)...)
+}
+
+// Arrived links the orders with accession number accession to a study
+// that was stored with it, and marks those still scheduled or started as
+// completed (the images arrived). It reports how many orders changed.
+func (s *Service) Arrived(ctx context.Context, accession, studyUID string) (int, error) {
+	if accession == "" || studyUID == "" {
+		return 0, nil
+	}
+	var recs []index.Record
+	err := s.idx.ForEachRecord(ctx, index.RecordOrder, "", func(key string, v []byte) error {
+		var o Order
+		if err := json.Unmarshal(v, &o); err != nil {
+			return fmt.Errorf("worklist: stored order %q: %w", key, err)
+		}
+		if o.AccessionNumber != accession {
+			return nil
+		}
+		changed := false
+		if !slices.Contains(o.Studies, studyUID) {
+			o.Studies, changed = append(o.Studies, studyUID), true
+		}
+		if o.Status == Scheduled || o.Status == InProgress {
+			o.Status, changed = Completed, true
+		}
+		if !changed {
+			return nil
+		}
+		o.Updated = s.now().UTC()
+		b, err := json.Marshal(&o)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, index.Record{Kind: index.RecordOrder, Key: key, Value: b})
+		return nil
+	})
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	return len(recs), s.idx.PutRecords(ctx, recs...)
 }
 
 // check validates an order before it is stored.

@@ -132,3 +132,28 @@ func TestParseDateRange(t *testing.T) {
 		}
 	}
 }
+
+// TestArrived: a study stored with an order's accession number links to
+// the order and completes it; another accession changes nothing.
+func TestArrived(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	for _, o := range orders {
+		if _, err := s.Put(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.Arrived(ctx, "NOPE", "1.2.3"); err != nil || n != 0 {
+		t.Fatalf("unknown accession: %d %v", n, err)
+	}
+	if n, err := s.Arrived(ctx, "ACC1", "1.2.3"); err != nil || n != 1 {
+		t.Fatalf("Arrived: %d %v", n, err)
+	}
+	o, _ := s.Get(ctx, "P1", "S1")
+	if o.Status != Completed || !slices.Equal(o.Studies, []string{"1.2.3"}) {
+		t.Errorf("after arrival: %+v", o)
+	}
+	if n, _ := s.Arrived(ctx, "ACC1", "1.2.3"); n != 0 {
+		t.Errorf("second arrival of the same study changed %d orders", n)
+	}
+}
