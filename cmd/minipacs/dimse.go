@@ -147,7 +147,7 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 	}
 	var aud dimse.Auditor
 	if trail != nil {
-		aud = dimseAuditor{trail}
+		aud = dimseAuditor{trail, svc.idx}
 	}
 	srv, err := dimse.New(dimse.Config{
 		Ingester: svc.ing, Index: svc.idx, Retriever: svc.ret, Worklist: svc.wl,
@@ -193,8 +193,38 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 }
 
 // dimseAuditor writes the DIMSE front door's events to the audit trail
-// (the ATNA mapping is audit.Trail's).
-type dimseAuditor struct{ trail *audit.Trail }
+// (the ATNA mapping is audit.Trail's), naming the patient of each study
+// from the index.
+type dimseAuditor struct {
+	trail *audit.Trail
+	idx   *index.Index
+}
+
+// study is the audit reference of a study: its patient and accession
+// from the index (only the UID when the index does not know it).
+func (d dimseAuditor) study(ctx context.Context, uid string) audit.StudyRef {
+	ref := audit.StudyRef{StudyUID: uid}
+	if uid == "" || d.idx == nil {
+		return ref
+	}
+	d.idx.Search(ctx, index.Query{Level: index.LevelStudy, StudyUID: uid, Limit: 1}, func(r *index.Result) error {
+		for _, a := range r.Attrs(index.LevelStudy) {
+			if len(a.Values) == 0 {
+				continue
+			}
+			switch a.Tag {
+			case 0x00100020:
+				ref.PatientID = a.Values[0]
+			case 0x00100010:
+				ref.PatientName = a.Values[0]
+			case 0x00080050:
+				ref.Accession = a.Values[0]
+			}
+		}
+		return nil
+	})
+	return ref
+}
 
 // associationOutcomes names each dimse outcome in the audit package's
 // terms (one to one).
@@ -212,7 +242,8 @@ func (d dimseAuditor) Association(ctx context.Context, ev dimse.AssociationEvent
 
 // Stored implements dimse.Auditor.
 func (d dimseAuditor) Stored(ctx context.Context, ev dimse.StoreEvent) {
-	study := audit.StudyRef{StudyUID: ev.StudyUID, Instances: 1, SOPInstance: []string{ev.SOPInstanceUID}}
+	study := d.study(ctx, ev.StudyUID)
+	study.Instances, study.SOPInstance = 1, []string{ev.SOPInstanceUID}
 	d.trail.Stored(ctx, audit.Peer(ev.CallingAE, ev.Remote), study, ev.SOPClassUID, ev.Status)
 }
 
@@ -223,7 +254,11 @@ func (d dimseAuditor) Queried(ctx context.Context, ev dimse.QueryEvent) {
 
 // Retrieved implements dimse.Auditor.
 func (d dimseAuditor) Retrieved(ctx context.Context, ev dimse.RetrieveEvent) {
-	d.trail.Retrieved(ctx, audit.Peer(ev.CallingAE, ev.Remote), ev.Destination, ev.Studies, ev.Completed+ev.Warning, ev.Failed)
+	studies := make([]audit.StudyRef, len(ev.Studies))
+	for i, uid := range ev.Studies {
+		studies[i] = d.study(ctx, uid)
+	}
+	d.trail.Retrieved(ctx, audit.Peer(ev.CallingAE, ev.Remote), ev.Destination, studies, ev.Completed+ev.Warning, ev.Failed)
 }
 
 // Committed implements dimse.Auditor.

@@ -112,6 +112,10 @@ func TestE2EDIMSE(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The C-STORE records name the patient (CT_small.dcm's PatientID).
+	if raw, err := os.ReadFile(filepath.Join(s.dataDir, "audit", "audit.log")); err != nil || !bytes.Contains(raw, []byte(`"1CT1"`)) {
+		t.Errorf("no audit record names the patient 1CT1 (%v)", err)
+	}
 }
 
 // pixelBytes is the value of the Pixel Data of f (whose bytes are b): from

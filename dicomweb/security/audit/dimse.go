@@ -122,14 +122,10 @@ func (t *Trail) Queried(ctx context.Context, peer User, sopClass, level string, 
 // Retrieved records the C-STORE sub-operations of a C-MOVE or C-GET:
 // 110104 Instances Transferred, action R, the studies sent, minor failure
 // when a sub-operation failed.
-func (t *Trail) Retrieved(ctx context.Context, peer User, destination string, studies []string, completed, failed int) {
+func (t *Trail) Retrieved(ctx context.Context, peer User, destination string, refs []StudyRef, completed, failed int) {
 	o := Success
 	if failed > 0 {
 		o = MinorFailure
-	}
-	refs := make([]StudyRef, len(studies))
-	for i, s := range studies {
-		refs[i] = StudyRef{StudyUID: s}
 	}
 	desc := fmt.Sprintf("C-GET: %d sent, %d failed", completed, failed)
 	if destination != "" {
