@@ -59,17 +59,16 @@ type Searcher interface {
 
 // iidRequest is a validated IID request.
 type iidRequest struct {
-	patient                     bool     // requestType=PATIENT (else STUDY)
-	studyUIDs, accessions       []string // STUDY
-	patientID, issuer           string   // PATIENT; or a STUDY consistency check
-	lowDate, lowTime            string   // lowerDateTime as DA and TM ("" open)
-	highDate, highTime          string   // upperDateTime
-	mostRecent                  int      // 0: all
-	modalities                  []string // ModalitiesInStudy, any of
-	diagnosticQuality, keyOnly  bool     // accepted, not applied
-	viewerType                  string   // accepted, not applied
-	hasLowerDate, hasUpperDate  bool
-	hasMostRecent, hasModFilter bool
+	patient                    bool     // requestType=PATIENT (else STUDY)
+	studyUIDs, accessions      []string // STUDY
+	patientID, issuer          string   // PATIENT; or a STUDY consistency check
+	lowDate, lowTime           string   // lowerDateTime as DA and TM ("" open)
+	highDate, highTime         string   // upperDateTime
+	mostRecent                 int      // 0: all
+	modalities                 []string // ModalitiesInStudy, any of
+	diagnosticQuality, keyOnly bool     // accepted, not applied
+	viewerType                 string   // accepted, not applied
+	hasLowerDate, hasUpperDate bool
 }
 
 // iidError is an invalid request: its text explains it without echoing
@@ -178,13 +177,12 @@ func parseIID(rawQuery string) (*iidRequest, error) {
 		if err != nil || n < 1 {
 			return nil, iidErrorf("mostRecentResults must be a positive integer")
 		}
-		r.mostRecent, r.hasMostRecent = n, true
+		r.mostRecent = n
 	}
 	if v, ok := get("modalitiesInStudy"); ok {
 		if r.modalities, err = splitList(strings.ToUpper(v), "modalitiesInStudy", validModality); err != nil {
 			return nil, err
 		}
-		r.hasModFilter = true
 	}
 	if v, ok := get("viewerType"); ok {
 		if len(v) > 64 {

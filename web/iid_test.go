@@ -60,7 +60,9 @@ func openIIDIndex(t *testing.T) *index.Index {
 	return ix
 }
 
-func viewerURL(uids ...string) string { return "/viewer/viewer?StudyInstanceUIDs=" + strings.Join(uids, ",") }
+func viewerURL(uids ...string) string {
+	return "/viewer/viewer?StudyInstanceUIDs=" + strings.Join(uids, ",")
+}
 
 // TestInvokeImageDisplay runs every request type and parameter of RAD-106
 // against a real index: where each valid request sends the browser, and
