@@ -10,6 +10,7 @@
 //	/web/                     the study browser (ui/, embedded with go:embed)
 //	/web/studies/{study}/zip  the study's DICOM files as a ZIP, streamed
 //	/viewer/                  OHIF; /viewer/app-config.js is generated
+//	/IHEInvokeImageDisplay    IHE Invoke Image Display: redirects to OHIF (iid.go)
 //
 // The browser talks to the archive only through DICOMweb (QIDO-RS search,
 // STOW-RS upload, DELETE) from JavaScript; its page URLs carry no patient

@@ -339,3 +339,70 @@ func runQuiet(dir, name string, args ...string) error {
 	}
 	return nil
 }
+
+// TestInvokeImageDisplayBrowser starts the real binary with a small CT
+// series and runs web/e2e/iid.test.js in headless Chromium: IHE Invoke
+// Image Display launch URLs (PATIENT, STUDY) end in OHIF drawing the
+// study's pixels; an unknown patient gives 404, a bad request 400. Missing
+// node, npm or Chromium skip it, except under CI, where they fail it.
+// (TestBrowserEndToEnd runs the same script with the rest.)
+func TestInvokeImageDisplayBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no browser")
+	}
+	node := exectest.LookTool(t, "node")
+	chromium := exectest.LookTool(t, "chromium")
+	e2eDir, _ := filepath.Abs("e2e")
+	if _, err := os.ReadFile(filepath.Join(e2eDir, "iid.test.js")); err != nil { // for go test's cache
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e2eDir, "node_modules", "playwright-core", "package.json")); err != nil {
+		npm := exectest.LookTool(t, "npm")
+		exectest.RunLogged(t, 5*time.Minute, e2eDir, nil, npm, "ci", "--no-audit", "--no-fund")
+	}
+	viewerDir, _ := filepath.Abs(filepath.Join("viewer", "dist"))
+	if _, err := os.Stat(filepath.Join(viewerDir, "index.html")); err != nil {
+		exectest.LookTool(t, "npm")
+		exectest.RunLogged(t, 5*time.Minute, "viewer", nil, "./install.sh")
+	}
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "minipacs")
+	ctDir := filepath.Join(tmp, "ct")
+	var wg sync.WaitGroup
+	var buildErr, genErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buildErr = runQuiet("..", "go", "build", "-o", bin, "./cmd/minipacs")
+	}()
+	go func() {
+		defer wg.Done()
+		genErr = runQuiet("..", "go", "run", "./cmd/gencorpus", "-mode", "ct", "-studies", "1",
+			"-series-per-study", "1", "-instances-per-series", "20", "-out", ctDir)
+	}()
+	wg.Wait()
+	if buildErr != nil || genErr != nil {
+		t.Fatalf("build: %v; gencorpus: %v", buildErr, genErr)
+	}
+	base := startMinipacs(t, bin, filepath.Join(tmp, "data"), "--viewer-dir", viewerDir)
+	ct := readManifest(t, ctDir)
+	if len(ct) != 20 {
+		t.Fatalf("gencorpus wrote %d files", len(ct))
+	}
+	// Another patient's study beside it, from the shared corpus.
+	files := []string{filepath.Join(testcorpus.DirT(t), "test_files", "CT_small.dcm")}
+	for _, r := range ct {
+		files = append(files, filepath.Join(ctDir, r.path))
+	}
+	stowFiles(t, base+"/dicomweb/studies", files)
+
+	env := append(os.Environ(),
+		"MINIPACS_URL="+base,
+		"CHROMIUM="+chromium,
+		"MINIPACS_CT_STUDY="+ct[0].study,
+		"MINIPACS_CT_PATIENT_ID="+ct[0].patientID,
+		"MINIPACS_TMP="+tmp,
+		"NO_COLOR=1",
+	)
+	exectest.RunLogged(t, 4*time.Minute, e2eDir, env, node, "--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=180000", "iid.test.js")
+}

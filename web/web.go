@@ -43,6 +43,15 @@ type Config struct {
 	// DICOMwebURL is the DICOMweb root that OHIF is configured with: an
 	// absolute URL, or "" for /dicomweb on the origin the page came from.
 	DICOMwebURL string
+	// Search finds the studies of an IHE Invoke Image Display request
+	// (iid.go); nil means Index, when it has a Search method.
+	Search Searcher
+	// PatientFilter gives, for a request, the test of which patients its
+	// principal may see (nil test: all); IID opens only those.
+	PatientFilter func(ctx context.Context) func(patientID, issuer string) bool
+	// LaunchAudit, when set, wraps the IID route: an IID launch is a
+	// search of patient data, audited as one (dicomweb's AuditAs).
+	LaunchAudit echo.MiddlewareFunc
 }
 
 // Server holds the web handlers.
@@ -52,6 +61,10 @@ type Server struct {
 	log    *slog.Logger
 	viewer *viewer
 	ui     fs.FS
+
+	search   Searcher
+	patients func(ctx context.Context) func(patientID, issuer string) bool
+	launch   echo.MiddlewareFunc
 }
 
 // New returns the web handlers.
@@ -64,9 +77,14 @@ func New(cfg Config) *Server {
 		panic(err) // the embedded tree is fixed at compile time
 	}
 	log := cfg.Logger.With("component", "web")
+	search := cfg.Search
+	if sr, ok := cfg.Index.(Searcher); ok && search == nil {
+		search = sr
+	}
 	return &Server{
 		idx: cfg.Index, store: cfg.Store, log: log, ui: ui,
 		viewer: newViewer(cfg.ViewerDir, viewerPrefix, cfg.DICOMwebURL, log),
+		search: search, patients: cfg.PatientFilter, launch: cfg.LaunchAudit,
 	}
 }
 
@@ -85,7 +103,9 @@ func (s *Server) Install(e *echo.Echo, protect ...echo.MiddlewareFunc) {
 // patient data, every datum comes through DICOMweb with the user's
 // credentials. The ZIP download reads archive data directly: it needs
 // reader, and protect wraps it (it should apply the same audit and
-// per-patient restriction as the DICOMweb routes).
+// per-patient restriction as the DICOMweb routes). IHE Invoke Image
+// Display (/IHEInvokeImageDisplay, iid.go) searches the archive: it needs
+// reader too, and applies Config.PatientFilter itself.
 func (s *Server) Routes(protect ...echo.MiddlewareFunc) []auth.Route {
 	var rs []auth.Route
 	get := func(p string, role auth.Role, h echo.HandlerFunc) {
@@ -99,6 +119,11 @@ func (s *Server) Routes(protect ...echo.MiddlewareFunc) []auth.Route {
 	get(browserPrefix+"/studies/:study/zip", auth.Reader, applyMiddleware(s.zip, protect...))
 	get(viewerPrefix, auth.Public, s.viewer.serve)
 	get(viewerPrefix+"/*", auth.Public, s.viewer.serve)
+	iid := s.invokeImageDisplay
+	if s.launch != nil {
+		iid = s.launch(iid)
+	}
+	get(iidPath, auth.Reader, iid)
 	return rs
 }
 

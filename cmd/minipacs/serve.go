@@ -138,8 +138,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		e.Pre(cors)
 	}
 	// The ZIP download of a study is audited like a retrieve and obeys the
-	// same per-patient restriction.
-	wb := web.New(web.Config{Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL})
+	// same per-patient restriction; an IHE Invoke Image Display launch is
+	// audited like a search and opens only the patients the user may see.
+	wb := web.New(web.Config{
+		Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL,
+		Search: idx, PatientFilter: patientFilter, LaunchAudit: dw.AuditAs(dicomweb.AccessQueried),
+	})
 	wb.Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
 	health := healthRoutes(idx, store, log)
 	auth.Register(e, health)
