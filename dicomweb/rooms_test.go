@@ -29,10 +29,12 @@ var rooms = []struct {
 	// Front doors beside the DICOMweb handlers: archive, dicom, kind,
 	// security, index and storage only.
 	{"dimse", []string{"dicomweb/stowclient", "dicomweb/testkit", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd", "net/http", "github.com/labstack/echo"}},
+	// The FHIR facade: an HTTP front door (net/http and echo allowed).
+	{"fhir", []string{"dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/hl7", "dicomweb/metrics", "web", "cmd"}},
 }
 
 // frontDoors may be imported by cmd only (checked by TestRooms).
-var frontDoors = []string{"dicomweb/dimse"}
+var frontDoors = []string{"dicomweb/dimse", "dicomweb/fhir"}
 
 // TestRooms checks the rooms' import rules on every non-test file, and
 // that the front door (this package) and the rooms never import their

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb"
+	"github.com/minipacs/minipacs/dicomweb/fhir"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
@@ -168,6 +169,35 @@ func (d dicomwebAuditor) Access(ctx context.Context, r *http.Request, ev dicomwe
 			Accession: s.AccessionNumber, Instances: s.Instances}
 	}
 	d.trail.Access(ctx, r, audit.Access{Op: accessOps[ev.Kind], Status: ev.Status, Level: ev.Level, Query: ev.Query, Studies: studies})
+}
+
+// fhirAuditor gives the FHIR facade's access events to the audit trail:
+// a read as OpRead (110103), a search as OpQuery (110112) whose level is
+// the resource type.
+type fhirAuditor struct{ trail *audit.Trail }
+
+// Access implements fhir.Auditor.
+func (f fhirAuditor) Access(ctx context.Context, r *http.Request, ev fhir.AccessEvent) {
+	op := audit.OpRead
+	if ev.Kind == fhir.AccessSearched {
+		op = audit.OpQuery
+	}
+	studies := make([]audit.StudyRef, len(ev.Studies))
+	for i, s := range ev.Studies {
+		studies[i] = audit.StudyRef{StudyUID: s.StudyUID, PatientID: s.PatientID, PatientName: s.PatientName, Accession: s.AccessionNumber}
+	}
+	f.trail.Access(ctx, r, audit.Access{Op: op, Status: ev.Status, Level: ev.Resource, Query: ev.Query, Studies: studies})
+}
+
+// fhirBaseURL is the external URL of the FHIR root that goes with the
+// DICOMweb root --base-url: its "/dicomweb" replaced by "/fhir" ("" when
+// it does not end so: then derived from each request's Host).
+func fhirBaseURL(dicomwebURL string) string {
+	u := strings.TrimRight(dicomwebURL, "/")
+	if !strings.HasSuffix(u, "/dicomweb") {
+		return ""
+	}
+	return strings.TrimSuffix(u, "/dicomweb") + "/fhir"
 }
 
 // patientFilter gives dicomweb the restriction of each request's principal.

@@ -20,6 +20,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
+	"github.com/minipacs/minipacs/dicomweb/fhir"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 	"github.com/minipacs/minipacs/web"
@@ -126,6 +127,17 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		},
 	})
 	dw.Install(e)
+	// The FHIR R4 facade at /fhir over the same index, with the same
+	// authorization, patient restriction and audit trail (package fhir).
+	var fhAudit fhir.Auditor
+	if aud != nil {
+		fhAudit = fhirAuditor{aud}
+	}
+	fh := fhir.New(fhir.Config{
+		Index: idx, Logger: log, BaseURL: fhirBaseURL(cfg.baseURL), DICOMwebURL: cfg.baseURL,
+		Auditor: fhAudit, PatientFilter: patientFilter, Location: time.Local,
+	})
+	fh.Install(e)
 	// Background scrub, GET /metrics, POST /admin/backup (admin.go).
 	adminRoutes := installAdmin(ctx, e, idx, sc, met, cfg, log)
 	// The study browser, OHIF at /viewer/, ZIP downloads and CORS (package web).
@@ -164,7 +176,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every route is declared in one table with the role it needs; a
 	// route missing from it is a bug caught here, at start-up.
-	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), adminRoutes, wb.Routes(), health)...)
+	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health)...)
 	if err != nil {
 		return err
 	}
