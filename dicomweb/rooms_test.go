@@ -29,10 +29,11 @@ var rooms = []struct {
 	// Front doors beside the DICOMweb handlers: archive, dicom, kind,
 	// security, index and storage only.
 	{"dimse", []string{"dicomweb/stowclient", "dicomweb/testkit", "dicomweb/hl7", "dicomweb/fhir", "web", "cmd", "net/http", "github.com/labstack/echo"}},
+	{"hl7", []string{"dicomweb/stowclient", "dicomweb/testkit", "dicomweb/dimse", "dicomweb/fhir", "web", "cmd", "net/http", "github.com/labstack/echo"}},
 }
 
 // frontDoors may be imported by cmd only (checked by TestRooms).
-var frontDoors = []string{"dicomweb/dimse"}
+var frontDoors = []string{"dicomweb/dimse", "dicomweb/hl7"}
 
 // TestRooms checks the rooms' import rules on every non-test file, and
 // that the front door (this package) and the rooms never import their
