@@ -292,7 +292,7 @@ func startMinipacs(t *testing.T, bin, data string, args ...string) string {
 		}
 	}
 	var logs exectest.Buffer
-	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data", data, "--dimse-listen="}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data", data, "--dimse-listen=", "--hl7-listen="}, args...)...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -45,6 +45,8 @@ type config struct {
 	sec securityConfig
 	// dimse: the DICOM (DIMSE) listener (dimse.go)
 	dimse dimseConfig
+	// hl7: the HL7 v2 (MLLP) listener (hl7.go)
+	hl7 hl7Config
 }
 
 func (c *config) flags(fs *flag.FlagSet) {
@@ -74,6 +76,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	c.scrub.flags(fs) // admin.go
 	c.sec.flags(fs)   // security.go
 	c.dimse.flags(fs) // dimse.go
+	c.hl7.flags(fs)   // hl7.go
 }
 
 // parse parses args, with MINIPACS_<FLAG> environment variables as

@@ -95,23 +95,31 @@ func (c *dimseConfig) check() error {
 // tlsConfig is the DICOM TLS configuration (nil without a certificate)
 // and the reload of its certificate.
 func (c *dimseConfig) tlsConfig() (*tls.Config, func() error, error) {
-	if c.tlsCert == "" {
+	return listenerTLS("--dimse-tls", c.tlsCert, c.tlsKey, c.tlsCA)
+}
+
+// listenerTLS is the TLS configuration of a protocol listener (DIMSE,
+// MLLP) from its certificate, key and optional client CA files (nil
+// without a certificate), and the reload of its certificate. flag names
+// the flags in errors.
+func listenerTLS(flag, certFile, keyFile, caFile string) (*tls.Config, func() error, error) {
+	if certFile == "" {
 		return nil, nil, nil
 	}
-	cert, err := transport.NewCertificate(c.tlsCert, c.tlsKey)
+	cert, err := transport.NewCertificate(certFile, keyFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--dimse-tls-cert: %w", err)
+		return nil, nil, fmt.Errorf("%s-cert: %w", flag, err)
 	}
 	cfg := cert.ServerConfig()
 	cfg.NextProtos = nil
-	if c.tlsCA != "" {
-		pem, err := os.ReadFile(c.tlsCA)
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--dimse-tls-ca: %w", err)
+			return nil, nil, fmt.Errorf("%s-ca: %w", flag, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("--dimse-tls-ca %s: no PEM certificate", c.tlsCA)
+			return nil, nil, fmt.Errorf("%s-ca %s: no PEM certificate", flag, caFile)
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}

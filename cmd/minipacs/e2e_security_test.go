@@ -1492,7 +1492,7 @@ func TestSecurityExposure(t *testing.T) {
 	}
 	for _, c := range refused {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		args := append([]string{"serve", "--listen", c.listen, "--data", filepath.Join(dir, "d-"+c.name), "--dimse-listen="}, c.args...)
+		args := append([]string{"serve", "--listen", c.listen, "--data", filepath.Join(dir, "d-"+c.name), "--dimse-listen=", "--hl7-listen="}, c.args...)
 		out, err := exec.CommandContext(ctx, binPath, args...).CombinedOutput()
 		cancel()
 		if exitCode(err) <= 0 {
@@ -1515,7 +1515,7 @@ func TestSecurityExposure(t *testing.T) {
 		{"auth-and-tls", true, []string{"--api-tokens", tokens, "--tls-cert", certFile, "--tls-key", keyFile}},
 	} {
 		p := port()
-		cmd := exec.Command(binPath, append([]string{"serve", "--listen", "0.0.0.0:" + p, "--data", filepath.Join(dir, "d-"+c.name), "--dimse-listen="}, c.args...)...)
+		cmd := exec.Command(binPath, append([]string{"serve", "--listen", "0.0.0.0:" + p, "--data", filepath.Join(dir, "d-"+c.name), "--dimse-listen=", "--hl7-listen="}, c.args...)...)
 		var out exectest.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {

@@ -173,7 +173,7 @@ func tryStart(t *testing.T, dataDir string, args, env []string, scheme string, c
 	}
 	// No DIMSE listener on the fixed default port unless a test asks for
 	// one (a later --dimse-listen in args wins).
-	full := append([]string{"serve", "--listen", addr, "--data", dataDir, "--dimse-listen="}, args...)
+	full := append([]string{"serve", "--listen", addr, "--data", dataDir, "--dimse-listen=", "--hl7-listen="}, args...)
 	s.cmd = exec.Command(binPath, full...)
 	s.cmd.Env = append(cleanEnv(), env...)
 	s.cmd.Stdout = s.stderr

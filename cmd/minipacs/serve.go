@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/report"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/dicomweb/fhir"
@@ -39,6 +40,9 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	if err := cfg.dimse.check(); err != nil { // dimse.go
+		return err
+	}
+	if err := cfg.hl7.check(); err != nil { // hl7.go
 		return err
 	}
 	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
@@ -108,6 +112,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer stopDIMSE()
+	// The HL7 v2 front door: orders to the worklist, results to reports
+	// (hl7.go).
+	reports := report.New(idx)
+	stopHL7, hl7Reloads, err := startHL7(ctx, &cfg.hl7, hl7Services{idx, wl, reports}, aud, log)
+	if err != nil {
+		return err
+	}
+	defer stopHL7()
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -198,7 +210,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	scheme := "http"
-	reloads := append([]func() error{authn.Reload}, dimseReloads...)
+	reloads := append(append([]func() error{authn.Reload}, dimseReloads...), hl7Reloads...)
 	if cfg.sec.tlsEnabled() {
 		certs, err := transport.NewCertificate(cfg.sec.tlsCert, cfg.sec.tlsKey)
 		if err != nil {

@@ -1,0 +1,119 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
+)
+
+// mllpSend sends the messages (ER7, CR-separated segments) with
+// python-hl7's mllp_send, a real MLLP peer, and returns the MSA-1 of each
+// acknowledgment.
+func mllpSend(t *testing.T, addr string, msgs ...string) []string {
+	t.Helper()
+	tool := exectest.LookTool(t, "mllp_send")
+	python := exectest.LookTool(t, "/usr/bin/python3")
+	var in bytes.Buffer
+	for _, m := range msgs {
+		in.WriteString(m)
+		in.WriteByte(0x1c)
+	}
+	path := filepath.Join(t.TempDir(), "in.hl7")
+	if err := os.WriteFile(path, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, tool, "--port", port, "--file", path, host).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mllp_send: %v\n%s", err, out)
+	}
+	var codes []string
+	for _, seg := range strings.FieldsFunc(string(out), func(r rune) bool { return r == '\r' || r == '\n' || r == 0x1c || r == 0x0b }) {
+		if f := strings.Split(seg, "|"); f[0] == "MSA" && len(f) > 1 {
+			codes = append(codes, f[1])
+		}
+	}
+	return codes
+}
+
+// hl7Msg builds a message from segments.
+func hl7Msg(segs ...string) string { return strings.Join(segs, "\r") + "\r" }
+
+// TestE2EHL7: through the binary, an ORM^O01 sent by a real MLLP peer
+// (python-hl7) is acknowledged AA and offered to findscu -W; a re-send
+// of the same control ID is answered from the journal (AA, applied once);
+// an OMI^O23 cancel removes it from the worklist; an ORU^R01 is a report;
+// a message without PID is AE; an ADT is AR (not applied yet); the audit
+// trail has an Order Record per message.
+func TestE2EHL7(t *testing.T) {
+	hl7Addr, dimseAddr := freeAddr(t), freeAddr(t)
+	s := startServerDir(t, t.TempDir(), []string{"--hl7-listen", hl7Addr, "--dimse-listen", dimseAddr}, nil)
+	msh := func(typ, id string) string {
+		return "MSH|^~\\&|RIS|GENHOSP|MINIPACS|RADIOLOGY|20261206120000||" + typ + "|" + id + "|P|2.3"
+	}
+	pid := "PID|1||4711^^^GENHOSP^MR||Müller^Jürgen||19700101|M"
+	orm := hl7Msg(msh("ORM^O01", "M1"), pid, "ORC|NW|PLC9^RIS|FIL9^PACS||SC", "OBR|1|PLC9^RIS|FIL9^PACS|CTH^CT HEAD|||20261207083000|||||||||||ACC9|RP9|||||CT")
+	codes := mllpSend(t, hl7Addr, orm, orm)
+	if strings.Join(codes, ",") != "AA,AA" {
+		t.Fatalf("ACKs %v, want AA twice", codes)
+	}
+	host, port, _ := net.SplitHostPort(dimseAddr)
+	worklist := func() string {
+		out, err := dcmtk(t, "findscu", "-v", "-W", "-aec", "MINIPACS", "-k", "AccessionNumber", "-k", "PatientName",
+			"-k", "ScheduledProcedureStepSequence[0].Modality", "-k", "ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate", host, port)
+		if err != nil {
+			t.Fatalf("findscu -W: %v\n%s", err, out)
+		}
+		return out
+	}
+	out := worklist()
+	if strings.Count(out, "ACC9") != 1 || !strings.Contains(out, "20261207") || !strings.Contains(out, "CT") {
+		t.Errorf("worklist after ORM (want ACC9 once, CT, 20261207):\n%s", out)
+	}
+
+	oru := hl7Msg(msh("ORU^R01", "R1"), pid, "OBR|1|PLC9^RIS|FIL9^PACS|CTH^CT HEAD|||20261207083000|||||||||||ACC9||||20261207100000|||F",
+		"OBX|1|TX|CTH^CT HEAD||No acute intracranial abnormality.||||||F")
+	noPID := hl7Msg(msh("ORM^O01", "M2"), "ORC|NW|PLC10^RIS")
+	adt := hl7Msg(msh("ADT^A08", "A1"), "EVN|A08|20261206120000", pid)
+	cancel := hl7Msg(msh("ORM^O01", "M3"), pid, "ORC|CA|PLC9^RIS|FIL9^PACS||CA")
+	codes = mllpSend(t, hl7Addr, oru, noPID, adt, cancel)
+	if strings.Join(codes, ",") != "AA,AE,AR,AA" {
+		t.Errorf("ACKs %v, want AA,AE,AR,AA", codes)
+	}
+	if out := worklist(); strings.Contains(out, "ACC9") {
+		t.Errorf("a cancelled order is still offered:\n%s", out)
+	}
+
+	// The audit trail: one Order Record (110109) per order message
+	// answered (M1 twice, R1, M2, M3) and a Patient Record (110110) for the ADT.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw, _ := os.ReadFile(filepath.Join(s.dataDir, "audit", "audit.log"))
+		orders, patients := 0, 0
+		for _, line := range bytes.Split(raw, []byte("\n")) {
+			switch {
+			case bytes.Contains(line, []byte(`"110109"`)):
+				orders++
+			case bytes.Contains(line, []byte(`"110110"`)):
+				patients++
+			}
+		}
+		if orders == 5 && patients == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit: %d order records (want 5), %d patient records (want 1)", orders, patients)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
