@@ -237,9 +237,7 @@ func nameParts(pn string) []string {
 func humanName(pn string) *HumanName {
 	p := nameParts(pn)
 	n := &HumanName{Use: "official", Family: p[0]}
-	for _, f := range append(strings.Fields(p[1]), strings.Fields(p[2])...) {
-		n.Given = append(n.Given, f)
-	}
+	n.Given = append(strings.Fields(p[1]), strings.Fields(p[2])...)
 	n.Prefix = strings.Fields(p[3])
 	n.Suffix = strings.Fields(p[4])
 	var text []string
