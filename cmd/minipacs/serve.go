@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/report"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/dicomweb/fhir"
@@ -136,6 +137,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fh := fhir.New(fhir.Config{
 		Index: idx, Logger: log, BaseURL: fhirBaseURL(cfg.baseURL), DICOMwebURL: cfg.baseURL,
 		Auditor: fhAudit, PatientFilter: patientFilter, Location: time.Local,
+		Records: fhir.NewRecords(wl, report.New(idx), time.Local),
 	})
 	fh.Install(e)
 	// Background scrub, GET /metrics, POST /admin/backup (admin.go).
