@@ -148,6 +148,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fh := fhir.New(fhir.Config{
 		Index: idx, Logger: log, BaseURL: fhirBaseURL(cfg.baseURL), DICOMwebURL: cfg.baseURL,
 		Auditor: fhAudit, PatientFilter: patientFilter, Location: time.Local,
+		Records: fhir.NewRecords(wl, reports, time.Local),
 	})
 	fh.Install(e)
 	// Background scrub, GET /metrics, POST /admin/backup (admin.go).

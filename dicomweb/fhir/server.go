@@ -64,9 +64,11 @@ type Auditor interface {
 type PatientFilter func(ctx context.Context) func(patientID, issuer string) bool
 
 // Records serves the resources that come from HL7 v2 reports and orders
-// (DiagnosticReport, ServiceRequest). Errors of kind.NotFound answer 404,
-// kind.Invalid 400. allow is the request's patient restriction (nil: all
-// patients), which Records must apply.
+// (DiagnosticReport, ServiceRequest; NewRecords). Errors of kind.NotFound
+// answer 404, kind.Invalid 400 (for Search, when returned before its
+// first result). allow is the request's patient restriction (nil: all
+// patients), which Records must apply. Search is given only the
+// parameters that Types lists (the facade warns of the others).
 type Records interface {
 	// Types lists the resource types served, with their search
 	// parameters (name to FHIR search type), for the CapabilityStatement.
@@ -261,12 +263,7 @@ func (s *Server) read(c echo.Context) error {
 		return s.answerRead(c, mime, typ, st, true, err, func() any { return is })
 	}
 	if s.recordType(typ) {
-		res, err := s.records.Read(ctx, typ, id, s.allow(ctx))
-		if err != nil {
-			s.failure(c, err, typ+" read")
-			return nil
-		}
-		return s.writeJSON(c, mime, http.StatusOK, res)
+		return s.readRecord(c, mime, typ, id)
 	}
 	return s.outcome(c, http.StatusNotFound, "not-supported", "resource type not supported")
 }

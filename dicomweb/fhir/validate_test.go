@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,11 +30,11 @@ func validate(t *testing.T, files ...string) (string, bool) {
 }
 
 // TestValidateR4 validates every kind of resource the facade answers
-// (CapabilityStatement, Patient, ImagingStudy, Endpoint, Bundle with its
-// entries, OperationOutcome of each error) with an independent R4
-// validator; a broken resource must fail it.
+// (CapabilityStatement, Patient, ImagingStudy, Endpoint, ServiceRequest,
+// DiagnosticReport, Bundle with its entries, OperationOutcome of each
+// error) with an independent R4 validator; a broken resource must fail it.
 func TestValidateR4(t *testing.T) {
-	base := serve(t, Config{})
+	base := serve(t, Config{Records: testRecords(t), Location: zoneNY})
 	dir := t.TempDir()
 	var files []string
 	for i, tc := range []struct {
@@ -53,6 +54,18 @@ func TestValidateR4(t *testing.T) {
 		{"GET", "/fhir/ImagingStudy", "", "Bundle"},
 		{"GET", "/fhir/ImagingStudy?modality=XX", "", "Bundle"},
 		{"GET", "/fhir/Endpoint", "", "Bundle"},
+		{"GET", "/fhir/ServiceRequest/" + srMR, "", "ServiceRequest"},
+		{"GET", "/fhir/ServiceRequest/" + srCT, "", "ServiceRequest"},
+		{"GET", "/fhir/ServiceRequest/" + srMRDone, "", "ServiceRequest"},
+		{"GET", "/fhir/ServiceRequest/" + srLong, "", "ServiceRequest"},
+		{"GET", "/fhir/DiagnosticReport/" + drMR, "", "DiagnosticReport"},
+		{"GET", "/fhir/DiagnosticReport/" + drCT, "", "DiagnosticReport"},
+		{"GET", "/fhir/ServiceRequest?colour=blue", "", "Bundle"},
+		{"GET", "/fhir/DiagnosticReport?patient=" + mrPatient, "", "Bundle"},
+		{"GET", "/fhir/DiagnosticReport?identifier=nothing", "", "Bundle"},
+		{"GET", "/fhir/DiagnosticReport", "", "OperationOutcome"},
+		{"GET", "/fhir/ServiceRequest?status=scheduled", "", "OperationOutcome"},
+		{"GET", "/fhir/DiagnosticReport/" + drLong, "", "OperationOutcome"},
 		{"GET", "/fhir/Patient/" + PatientLogicalID(PatientKey{ID: "nobody"}), "", "OperationOutcome"},
 		{"GET", "/fhir/Patient?birthdate=2001-13", "", "OperationOutcome"},
 		{"GET", "/fhir/metadata", "application/xml", "OperationOutcome"},
@@ -62,7 +75,7 @@ func TestValidateR4(t *testing.T) {
 		if got := path(r.obj, "resourceType"); got != tc.kind {
 			t.Fatalf("%s %s: %v, want %s", tc.method, tc.path, got, tc.kind)
 		}
-		f := filepath.Join(dir, tc.kind+"-"+string(rune('a'+i))+".json")
+		f := filepath.Join(dir, fmt.Sprintf("%s-%02d.json", tc.kind, i))
 		if err := os.WriteFile(f, r.body, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -78,6 +91,13 @@ func TestValidateR4(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"resourceType":"Bundle","type":"searchset","entry":[{"fullUrl":"http://x/fhir/Patient/a","resource":{"resourceType":"Patient","id":"a","gender":"M"}},{"resource":{"resourceType":"ImagingStudy","id":"1.2"}}]}`), 0o644)
 	out, ok := validate(t, bad)
 	if ok || !strings.Contains(out, "gender") || !strings.Contains(out, "status") || !strings.Contains(out, "subject") {
+		t.Errorf("the validator passed a broken Bundle:\n%s", out)
+	}
+	// Nor does it pass a ServiceRequest without intent and with a bad
+	// status, or a DiagnosticReport without code.
+	os.WriteFile(bad, []byte(`{"resourceType":"Bundle","type":"searchset","entry":[{"resource":{"resourceType":"ServiceRequest","id":"a","status":"scheduled","subject":{"reference":"Patient/x"}}},{"resource":{"resourceType":"DiagnosticReport","id":"b","status":"final"}}]}`), 0o644)
+	out, ok = validate(t, bad)
+	if ok || !strings.Contains(out, "intent") || !strings.Contains(out, "status") || !strings.Contains(out, "code") {
 		t.Errorf("the validator passed a broken Bundle:\n%s", out)
 	}
 }
