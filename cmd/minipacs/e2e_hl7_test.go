@@ -93,6 +93,16 @@ func TestE2EHL7(t *testing.T) {
 	if out := worklist(); strings.Contains(out, "ACC9") {
 		t.Errorf("a cancelled order is still offered:\n%s", out)
 	}
+	// The ORU is a FHIR DiagnosticReport, the order a revoked ServiceRequest.
+	base := strings.TrimSuffix(s.url(""), "/dicomweb")
+	r := get(t, base+"/fhir/DiagnosticReport?identifier=ACC9", "application/fhir+json")
+	if r.status != 200 || !bytes.Contains(r.body, []byte(`"total":1`)) || !bytes.Contains(r.body, []byte(`"final"`)) {
+		t.Errorf("DiagnosticReport search: %d %s", r.status, r.body)
+	}
+	r = get(t, base+"/fhir/ServiceRequest?identifier=ACC9", "application/fhir+json")
+	if r.status != 200 || !bytes.Contains(r.body, []byte(`"revoked"`)) {
+		t.Errorf("ServiceRequest search: %d %s", r.status, r.body)
+	}
 
 	// The audit trail: one Order Record (110109) per order message
 	// answered (M1 twice, R1, M2, M3) and a Patient Record (110110) for the ADT.
