@@ -149,6 +149,9 @@
 //	r_journal  HL7 sending application^facility \x00 message control ID
 //	           -> the acknowledgement sent (duplicate messages are answered
 //	           with it, not applied again)
+//	r_patient  PatientID \x00 IssuerOfPatientID -> JSON patient.Record
+//	           (dicomweb/archive/patient: demographics from HL7 ADT, the
+//	           record it was merged into, the history of earlier values)
 //
 // Secondary study indexes (value = the study's 21-byte sort key, so that
 // candidates can be ordered without loading study records):

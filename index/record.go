@@ -24,10 +24,13 @@ const (
 	// RecordJournal: the acknowledgement sent for each HL7 message, by
 	// sender and message control ID (duplicate control).
 	RecordJournal RecordKind = "r_journal"
+	// RecordPatient: the patient records of HL7 ADT (demographics, merges,
+	// history), by PatientID NUL IssuerOfPatientID.
+	RecordPatient RecordKind = "r_patient"
 )
 
 // recordKinds are the record buckets, created by Open.
-var recordKinds = []RecordKind{RecordOrder, RecordReport, RecordJournal}
+var recordKinds = []RecordKind{RecordOrder, RecordReport, RecordJournal, RecordPatient}
 
 // Record is one record write: Value under Key in the bucket of Kind, or
 // the deletion of Key.

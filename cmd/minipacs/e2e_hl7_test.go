@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
+	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
 
 // mllpSend sends the messages (ER7, CR-separated segments) with
@@ -125,5 +127,81 @@ func TestE2EHL7(t *testing.T) {
 			t.Fatalf("audit: %d order records (want 5), %d patient records (want 1)", orders, patients)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestE2EHL7Patients: through the binary, HL7 ADT changes what searches
+// answer for a stored study without touching the object: A08 renames the
+// patient (QIDO-RS and FHIR find the new name; WADO-RS returns the bytes
+// as stored), A40 merges it into another identifier (the study moves; a
+// later image of the old identifier is filed under the survivor; an order
+// for the old identifier is refused AE).
+func TestE2EHL7Patients(t *testing.T) {
+	hl7Addr := freeAddr(t)
+	s := startServerDir(t, t.TempDir(), []string{"--hl7-listen", hl7Addr}, nil)
+	ctPath := filepath.Join(testcorpus.DirT(t), "test_files", "CT_small.dcm")
+	ct, err := os.ReadFile(ctPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const study, sop = "1.3.6.1.4.1.5962.1.2.1.20040119072730.12322", "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322"
+	if r, _ := stow(t, s.url("/studies"), ct); r.status != 200 {
+		t.Fatalf("STOW: %d", r.status)
+	}
+	msh := func(typ, id string) string {
+		return "MSH|^~\\&|EHR|GENHOSP|MINIPACS|RADIOLOGY|20261206120000||" + typ + "|" + id + "|P|2.5"
+	}
+	qido := func(q string) []map[string]jsonAttr {
+		r := get(t, s.url("/studies?"+q), "application/dicom+json")
+		var out []map[string]jsonAttr
+		if r.status == 200 {
+			if err := json.Unmarshal(r.body, &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return out
+	}
+	codes := mllpSend(t, hl7Addr, hl7Msg(msh("ADT^A08^ADT_A01", "A1"), "EVN|A08|20261206120000", "PID|1||1CT1||Renamed^Patient||19500101|O"))
+	if strings.Join(codes, ",") != "AA" {
+		t.Fatalf("A08: %v", codes)
+	}
+	if got := qido("PatientName=Renamed*"); len(got) != 1 || got[0]["00100010"].pn(0) != "Renamed^Patient" || got[0]["00100030"].str(0) != "19500101" {
+		t.Errorf("QIDO after A08: %v", got)
+	}
+	if got := qido("PatientName=CompressedSamples*"); len(got) != 0 {
+		t.Errorf("the old name still finds %d studies", len(got))
+	}
+	base := strings.TrimSuffix(s.url(""), "/dicomweb")
+	if r := get(t, base+"/fhir/Patient?identifier=1CT1", "application/fhir+json"); !bytes.Contains(r.body, []byte(`"Renamed"`)) {
+		t.Errorf("FHIR Patient after A08: %s", r.body)
+	}
+	// The object is as stored.
+	r := get(t, s.url("/studies/"+study+"/series/1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322/instances/"+sop), acceptDICOM)
+	if parts := readMultipart(t, r, "application/dicom"); len(parts) != 1 || !bytes.Contains(parts[0].data, []byte("CompressedSamples^CT1")) {
+		t.Errorf("the stored object lost its original PatientName")
+	}
+
+	// A40: 1CT1 merged into NEW1.
+	codes = mllpSend(t, hl7Addr, hl7Msg(msh("ADT^A40^ADT_A39", "A2"), "EVN|A40|20261206120000", "PID|1||NEW1||Merged^Patient||19500101|O", "MRG|1CT1"))
+	if strings.Join(codes, ",") != "AA" {
+		t.Fatalf("A40: %v", codes)
+	}
+	if got := qido("PatientID=NEW1"); len(got) != 1 || got[0]["0020000D"].str(0) != study {
+		t.Errorf("QIDO PatientID=NEW1 after A40: %v", got)
+	}
+	// A later image of 1CT1 (a new instance of the study) is filed under NEW1.
+	ct2 := replaceUID(t, ct, sop, sameLengthUID(sop, 1))
+	if r, _ := stow(t, s.url("/studies"), ct2); r.status != 200 && r.status != 202 {
+		t.Fatalf("STOW of a later image: %d", r.status)
+	}
+	if got := qido("PatientID=1CT1"); len(got) != 0 {
+		t.Errorf("1CT1 still has %d studies after the merge", len(got))
+	}
+	if got := qido("PatientID=NEW1&includefield=00201208"); len(got) != 1 || got[0]["00201208"].num(0) != 2 {
+		t.Errorf("NEW1 after a later image: %v", got)
+	}
+	orm := hl7Msg(msh("ORM^O01", "O1"), "PID|1||1CT1", "ORC|NW|PLC1", "OBR|1|PLC1||X")
+	if codes := mllpSend(t, hl7Addr, orm); strings.Join(codes, ",") != "AE" {
+		t.Errorf("an order for the merged identifier: %v, want AE", codes)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/minipacs/minipacs/dicomweb/archive/patient"
 	"github.com/minipacs/minipacs/dicomweb/archive/report"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/dicomweb/hl7"
@@ -29,7 +30,7 @@ type hl7Config struct {
 }
 
 func (c *hl7Config) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.listen, "hl7-listen", defaultHL7Listen, `address of the HL7 v2 (MLLP) listener: orders (ORM^O01, OMI^O23) to the modality worklist, results (ORU^R01) to reports; "" turns it off`)
+	fs.StringVar(&c.listen, "hl7-listen", defaultHL7Listen, `address of the HL7 v2 (MLLP) listener: patients (ADT), orders (ORM^O01, OMI^O23) to the modality worklist, results (ORU^R01) to reports; "" turns it off`)
 	fs.StringVar(&c.allow, "hl7-allow", "", "file of the HL7 senders allowed: per line sending facility (or *) and address (IP, CIDR or *); required on a non-loopback listener; reloaded on SIGHUP")
 	fs.StringVar(&c.tlsCert, "hl7-tls-cert", "", "PEM certificate chain of the MLLP listener (MLLP over TLS 1.2 or later); reloaded on SIGHUP")
 	fs.StringVar(&c.tlsKey, "hl7-tls-key", "", "PEM private key of --hl7-tls-cert")
@@ -69,9 +70,10 @@ func (c *hl7Config) check() error {
 // hl7Services are the archive services the HL7 front door applies
 // messages to.
 type hl7Services struct {
-	idx     *index.Index
-	wl      *worklist.Service
-	reports *report.Service
+	idx      *index.Index
+	wl       *worklist.Service
+	reports  *report.Service
+	patients *patient.Service
 }
 
 // startHL7 starts the MLLP listener (unless --hl7-listen is empty) and
@@ -96,7 +98,7 @@ func startHL7(ctx context.Context, c *hl7Config, svc hl7Services, trail *audit.T
 		aud = hl7Auditor{trail}
 	}
 	srv, err := hl7.New(hl7.Config{
-		Applier: &hl7.Records{Orders: svc.wl, Reports: svc.reports},
+		Applier: &hl7.Records{Orders: svc.wl, Reports: svc.reports, Patients: svc.patients},
 		Journal: hl7.IndexJournal{Index: svc.idx},
 		Allow:   allow,
 		Logger:  log,

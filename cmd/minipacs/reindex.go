@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/patient"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -44,16 +45,20 @@ func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: filepath.Join(cfg.data, "spool"), Logger: log})
+	// The records first (HL7 patients, orders, reports, journal): the
+	// patient records decide how the studies are indexed, as in serve.
+	if err := copyRecords(ctx, cur, idx, log); err != nil {
+		idx.Close()
+		os.Remove(tmp)
+		return err
+	}
+	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: filepath.Join(cfg.data, "spool"), Logger: log, Patients: patient.New(idx)})
 	if err != nil {
 		idx.Close()
 		return err
 	}
 	start := time.Now()
 	st, err := ing.Reindex(ctx)
-	if err == nil {
-		err = copyRecords(ctx, cur, idx, log)
-	}
 	if cerr := idx.Close(); err == nil {
 		err = cerr
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/dicomweb/archive/patient"
 	"github.com/minipacs/minipacs/dicomweb/archive/report"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
@@ -81,12 +82,16 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// The worklist (HL7 orders), and the link of arriving studies to their
 	// orders (orders.go).
 	wl := worklist.New(idx)
+	// The patient records of HL7 ADT: new images are indexed under the
+	// record's current identifier and demographics.
+	patients := patient.New(idx)
 	linker := newOrderLinker(idx, wl, log)
 	linkCtx, stopLinker := context.WithCancel(ctx)
 	defer stopLinker() // before idx.Close
 	go linker.run(linkCtx)
 	ing, err := ingest.New(store, idx, ingest.Config{
 		OnStored:   linker.stored,
+		Patients:   patients,
 		SpoolDir:   filepath.Join(cfg.data, "spool"),
 		Logger:     log,
 		Ingest:     ingest.Limits{MaxPartBytes: cfg.maxPart, MaxConcurrentChecks: cfg.ingestConc},
@@ -115,7 +120,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// The HL7 v2 front door: orders to the worklist, results to reports
 	// (hl7.go).
 	reports := report.New(idx)
-	stopHL7, hl7Reloads, err := startHL7(ctx, &cfg.hl7, hl7Services{idx, wl, reports}, aud, log)
+	stopHL7, hl7Reloads, err := startHL7(ctx, &cfg.hl7, hl7Services{idx, wl, reports, patients}, aud, log)
 	if err != nil {
 		return err
 	}

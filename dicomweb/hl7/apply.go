@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/minipacs/minipacs/dicomweb/archive/patient"
 	"github.com/minipacs/minipacs/dicomweb/archive/report"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/index"
@@ -25,22 +26,45 @@ type Reports interface {
 	Put(ctx context.Context, r report.Report, extra ...index.Record) error
 }
 
-// Records is the Applier of order and result messages: ORM^O01 and
-// OMI^O23 become scheduled procedure steps of the worklist, ORU^R01
-// reports. Each message is applied in one index transaction, and applying
-// it again gives the same records (orders and reports are keyed by their
-// order numbers), as the Journal contract wants.
-//
-// ADT messages are not applied yet: they are answered AR 201 (the sender
-// keeps them) rather than acknowledged and ignored.
-type Records struct {
-	Orders  Orders
-	Reports Reports
+// Patients is what ADT messages need of the patient records
+// (*patient.Service).
+type Patients interface {
+	Update(ctx context.Context, k patient.Key, d patient.Demographics, event string) error
+	Merge(ctx context.Context, survivor patient.Key, d patient.Demographics, merged patient.Key, event string) error
+	Resolve(ctx context.Context, k patient.Key) (patient.Key, error)
 }
+
+// Records is the Applier of patient, order and result messages: ADT
+// (A01, A02, A03, A04, A05, A06, A07, A08, A28, A31) updates the patient's
+// demographics, A40 merges the MRG patient into the PID one, A47 changes
+// the MRG identifier to the PID one; ORM^O01 and OMI^O23 become scheduled
+// procedure steps of the worklist, ORU^R01 reports. Applying a message
+// again gives the same records (orders and reports are keyed by their
+// order numbers, patients by their identifier), as the Journal contract
+// wants. A message naming a merged identifier is refused (AE 204). Other
+// ADT events are answered AR 201 (the sender keeps them) rather than
+// acknowledged and ignored.
+type Records struct {
+	Orders   Orders
+	Reports  Reports
+	Patients Patients // nil: ADT answered AR 201
+}
+
+// adtUpdates are the ADT events that carry the patient's current
+// demographics in PID.
+var adtUpdates = map[string]bool{"A01": true, "A02": true, "A03": true, "A04": true, "A05": true, "A06": true, "A07": true, "A08": true, "A28": true, "A31": true}
 
 // Apply implements Applier.
 func (r *Records) Apply(ctx context.Context, m *Message) error {
 	code, event, _ := m.Type()
+	if code == "ADT" && r.Patients != nil {
+		switch {
+		case adtUpdates[event]:
+			return r.adtUpdate(ctx, m, event)
+		case event == "A40" || event == "A47":
+			return r.adtMerge(ctx, m, event)
+		}
+	}
 	switch code + "^" + event {
 	case "ORM^O01":
 		return r.orders(ctx, m, false)
@@ -71,24 +95,94 @@ func safe(s string) string {
 	return b.String()
 }
 
-// patient reads PID: the first identifier of PID-3 with its assigning
-// authority, the first name of PID-5 as a DICOM PN, birth date and sex.
-type patient struct {
+// pidValues are what PID says: the first identifier of PID-3 with its
+// assigning authority, the first name of PID-5 as a DICOM PN, birth date
+// and sex.
+type pidValues struct {
 	id, issuer, name, birth, sex string
 }
 
-func readPatient(m *Message) (patient, error) {
+func (p pidValues) key() patient.Key { return patient.Key{ID: p.id, Issuer: p.issuer} }
+
+func (p pidValues) demographics() patient.Demographics {
+	return patient.Demographics{Name: p.name, BirthDate: p.birth, Sex: p.sex}
+}
+
+// current reads PID and refuses an identifier merged into another.
+func (r *Records) current(ctx context.Context, m *Message) (pidValues, error) {
+	p, err := readPatient(m)
+	if err != nil || r.Patients == nil {
+		return p, err
+	}
+	k, err := r.Patients.Resolve(ctx, p.key())
+	if err != nil {
+		return p, err
+	}
+	if k != p.key() {
+		return p, &Error{Code: CodeUnknownKey, Segment: "PID", Field: 3, Msg: "patient identifier merged into another patient", Err: patient.ErrMerged}
+	}
+	return p, nil
+}
+
+// eventName names a message in patient histories: type and control ID.
+func eventName(m *Message) string {
+	code, event, _ := m.Type()
+	return safe(code) + "^" + safe(event) + " " + m.ControlID()
+}
+
+// adtUpdate applies the PID demographics of an ADT event.
+func (r *Records) adtUpdate(ctx context.Context, m *Message, event string) error {
+	p, err := r.current(ctx, m)
+	if err != nil {
+		return err
+	}
+	return patientError(r.Patients.Update(ctx, p.key(), p.demographics(), eventName(m)))
+}
+
+// adtMerge applies A40 (MRG-1 merged into PID-3) and A47 (MRG-1 becomes
+// PID-3): the studies move, the MRG identifier is refused from then on.
+func (r *Records) adtMerge(ctx context.Context, m *Message, event string) error {
+	p, err := readPatient(m)
+	if err != nil {
+		return err
+	}
+	mrg := m.Segment("MRG")
+	if mrg == nil {
+		return &Error{Code: CodeSegmentSequence, Segment: "MRG", Msg: "no MRG segment"}
+	}
+	var old patient.Key
+	if reps := mrg.Repetitions(1); len(reps) > 0 {
+		old = patient.Key{ID: reps[0].Component(1), Issuer: reps[0].Component(4)}
+	}
+	if old.ID == "" {
+		return &Error{Code: CodeRequiredField, Segment: "MRG", Field: 1, Msg: "no prior patient identifier"}
+	}
+	return patientError(r.Patients.Merge(ctx, p.key(), p.demographics(), old, eventName(m)))
+}
+
+// patientError gives a refused patient change its HL7 code.
+func patientError(err error) error {
+	switch {
+	case errors.Is(err, patient.ErrMerged):
+		return &Error{Code: CodeUnknownKey, Segment: "PID", Field: 3, Msg: "patient identifier merged into another patient", Err: err}
+	case errors.Is(err, patient.ErrInvalid):
+		return &Error{Code: CodeDataType, Segment: "PID", Msg: "patient values refused", Err: err}
+	}
+	return err
+}
+
+func readPatient(m *Message) (pidValues, error) {
 	pid := m.Segment("PID")
 	if pid == nil {
-		return patient{}, &Error{Code: CodeSegmentSequence, Segment: "PID", Msg: "no PID segment"}
+		return pidValues{}, &Error{Code: CodeSegmentSequence, Segment: "PID", Msg: "no PID segment"}
 	}
-	var p patient
+	var p pidValues
 	if reps := pid.Repetitions(3); len(reps) > 0 {
 		p.id = reps[0].Component(1)
 		p.issuer = reps[0].Component(4)
 	}
 	if p.id == "" {
-		return patient{}, &Error{Code: CodeRequiredField, Segment: "PID", Field: 3, Msg: "no patient identifier"}
+		return pidValues{}, &Error{Code: CodeRequiredField, Segment: "PID", Field: 3, Msg: "no patient identifier"}
 	}
 	if reps := pid.Repetitions(5); len(reps) > 0 {
 		p.name = xpn(reps[0].Component)
@@ -180,7 +274,7 @@ func orderStatus(control, status string) (string, bool) {
 // (ORC, TQ1, OBR, IPC per step). Each ORC starts an order; what follows
 // it until the next ORC belongs to it.
 func (r *Records) orders(ctx context.Context, m *Message, omi bool) error {
-	p, err := readPatient(m)
+	p, err := r.current(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -231,7 +325,7 @@ func (r *Records) orders(ctx context.Context, m *Message, omi bool) error {
 }
 
 // order applies one order group.
-func (r *Records) order(ctx context.Context, p patient, referring string, orc, tq1, obr, zds *Segment, ipcs []*Segment, omi bool) error {
+func (r *Records) order(ctx context.Context, p pidValues, referring string, orc, tq1, obr, zds *Segment, ipcs []*Segment, omi bool) error {
 	control := strings.ToUpper(orc.Field(1))
 	status, ok := orderStatus(control, strings.ToUpper(orc.Field(5)))
 	if !ok {
@@ -342,7 +436,7 @@ var resultStatuses = map[string]string{
 // results applies ORU^R01: one report per OBR, its text the OBX values
 // (TX, FT, ST, CE text) that follow it, one line per value or repetition.
 func (r *Records) results(ctx context.Context, m *Message) error {
-	p, err := readPatient(m)
+	p, err := r.current(ctx, m)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minipacs/minipacs/dicomweb/archive/patient"
 	"github.com/minipacs/minipacs/dicomweb/archive/report"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/index"
@@ -28,7 +29,7 @@ func newRecords(t *testing.T) (*Records, *worklist.Service, *report.Service, *in
 	}
 	t.Cleanup(func() { ix.Close() })
 	wl, rs := worklist.New(ix), report.New(ix)
-	return &Records{Orders: wl, Reports: rs}, wl, rs, ix
+	return &Records{Orders: wl, Reports: rs, Patients: patient.New(ix)}, wl, rs, ix
 }
 
 // TestApplyOrders: ORM^O01 and OMI^O23 become worklist steps with the
@@ -107,17 +108,12 @@ func TestApplyResult(t *testing.T) {
 		rep.Observed.IsZero() || rep.Issued.IsZero() {
 		t.Errorf("report: %+v", rep)
 	}
-	for _, tc := range []struct {
-		name string
-		ack  AckCode
-		code ErrorCode
-	}{
-		{"adt_a01.hl7", AR, CodeUnsupportedEvent},
-	} {
-		err := r.Apply(ctx, parsedMessage(t, tc.name))
-		if ack, code := Outcome(err); ack != tc.ack || code != tc.code {
-			t.Errorf("%s: %s %d (%v), want %s %d", tc.name, ack, code, err, tc.ack, tc.code)
-		}
+	a18, err := Parse([]byte(strings.Replace(parsedMessage(t, "adt_a01.hl7").String(), "ADT^A01^ADT_A01", "ADT^A18^ADT_A18", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, code := Outcome(r.Apply(ctx, a18)); ack != AR || code != CodeUnsupportedEvent {
+		t.Errorf("ADT^A18: %s %d, want AR %d", ack, code, CodeUnsupportedEvent)
 	}
 	// An order without PID, and an ORC without order number.
 	for _, bad := range []string{
@@ -147,5 +143,53 @@ func TestIndexJournal(t *testing.T) {
 	}
 	if ack, ok, err := j.Lookup(ctx, "RIS^H|1"); !ok || err != nil || string(ack) != "MSH|ack" {
 		t.Fatalf("journal: %q %v %v", ack, ok, err)
+	}
+}
+
+// TestApplyADT: A01 and A08 set the patient's demographics, A40 merges
+// the MRG patient into the PID one (the merged identifier is refused
+// afterwards, also in orders), A47 changes the identifier; applying each
+// again changes nothing.
+func TestApplyADT(t *testing.T) {
+	r, _, _, ix := newRecords(t)
+	ps := patient.New(ix)
+	ctx := context.Background()
+	for _, name := range []string{"adt_a01.hl7", "adt_a08.hl7"} {
+		for range 2 { // a re-send
+			if err := r.Apply(ctx, parsedMessage(t, name)); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+	}
+	rec, err := ps.Get(ctx, patient.Key{ID: "123456", Issuer: "GENHOSP"})
+	if err != nil || rec.Name != "DOE^JANE^A" || rec.BirthDate != "19700101" || rec.Sex != "F" || len(rec.History) != 1 ||
+		!strings.HasPrefix(rec.History[0].Was.Name, "O'Brien") {
+		t.Fatalf("after A01, A08: %+v %v", rec, err)
+	}
+	for range 2 {
+		if err := r.Apply(ctx, parsedMessage(t, "adt_a40.hl7")); err != nil {
+			t.Fatalf("A40: %v", err)
+		}
+	}
+	if k, _ := ps.Resolve(ctx, patient.Key{ID: "654321", Issuer: "GENHOSP"}); k.ID != "123456" {
+		t.Errorf("after A40, 654321 resolves to %v", k)
+	}
+	// An order naming the merged identifier is refused.
+	orm := strings.Replace(parsedMessage(t, "orm_o01.hl7").String(), "PID|1||123456^^^GENHOSP", "PID|1||654321^^^GENHOSP", 1)
+	m, err := Parse([]byte(orm))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, code := Outcome(r.Apply(ctx, m)); ack != AE || code != CodeUnknownKey {
+		t.Errorf("order for a merged patient: %s %d", ack, code)
+	}
+	if err := r.Apply(ctx, parsedMessage(t, "adt_a47.hl7")); err != nil {
+		t.Fatalf("A47: %v", err)
+	}
+	if k, _ := ps.Resolve(ctx, patient.Key{ID: "654321", Issuer: "GENHOSP"}); k.ID != "777777" {
+		t.Errorf("after A47, 654321 resolves to %v", k)
+	}
+	if ack, _ := Outcome(r.Apply(ctx, parsedMessage(t, "adt_a08.hl7"))); ack != AE {
+		t.Errorf("A08 for the changed identifier 123456: %s, want AE", ack)
 	}
 }

@@ -72,6 +72,11 @@ type Config struct {
 	// process kills itself with SIGKILL. Empty (always, in production):
 	// no crash. The server sets it from $MINIPACS_CRASHPOINT.
 	CrashPoint string
+	// Patients, when set, gives the patient record's view of each
+	// instance's patient (HL7 ADT): the instance is indexed under the
+	// identifier its patient was merged into and with the record's
+	// demographics; the stored object keeps its own values.
+	Patients Patients
 	// OnStored, when set, is called with the results of every committed
 	// batch (failures included), after they are durable and indexed; it
 	// must not block (the response waits for it).
@@ -91,6 +96,7 @@ type Ingester struct {
 	locks    [256]stripe
 	lim      Limits
 	onStored func(ctx context.Context, results []Result)
+	patients Patients
 	checks   chan struct{} // parts being checked (Limits.MaxConcurrentChecks)
 	writes   chan struct{} // objects being written (Limits.MaxConcurrentWrites)
 }
@@ -128,7 +134,7 @@ func New(store storage.Store, idx Index, cfg Config) (*Ingester, error) {
 	return &Ingester{
 		store: store, idx: idx, spoolDir: cfg.SpoolDir, limits: cfg.Limits,
 		log: cfg.Logger.With("component", "ingest"), timeout: cfg.StoreTimeout,
-		crash: crash, seed: maphash.MakeSeed(), lim: lim, onStored: cfg.OnStored,
+		crash: crash, seed: maphash.MakeSeed(), lim: lim, onStored: cfg.OnStored, patients: cfg.Patients,
 		checks: make(chan struct{}, lim.MaxConcurrentChecks),
 		writes: make(chan struct{}, lim.MaxConcurrentWrites),
 	}, nil
@@ -308,6 +314,10 @@ func (g *Ingester) check(ctx context.Context, p *Part, studyUID string) *Prepare
 	inst, err := buildInstance(f, *res, key, p)
 	if err != nil {
 		*res = fail(*res, FailureCannotUnderstand, err)
+		return pr
+	}
+	if err := g.patientView(ctx, inst); err != nil {
+		*res = fail(*res, FailureProcessing, err)
 		return pr
 	}
 

@@ -94,6 +94,9 @@ func (g *Ingester) reindexOne(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
+	if err := g.patientView(ctx, inst); err != nil {
+		return err
+	}
 	inst.Stored = time.Now().UTC()
 	if _, errs := g.idx.PutMany(ctx, []*index.Instance{inst}); errs[0] != nil {
 		return fmt.Errorf("index put: %w", errs[0])
