@@ -1,14 +1,18 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,5 +207,75 @@ func TestE2EHL7Patients(t *testing.T) {
 	orm := hl7Msg(msh("ORM^O01", "O1"), "PID|1||1CT1", "ORC|NW|PLC1", "OBR|1|PLC1||X")
 	if codes := mllpSend(t, hl7Addr, orm); strings.Join(codes, ",") != "AE" {
 		t.Errorf("an order for the merged identifier: %v, want AE", codes)
+	}
+}
+
+// TestE2EHL7Kill: `kill -9` while a real MLLP peer sends 300 orders: every
+// order whose ACK (AA) reached the peer is in the worklist after a
+// restart.
+func TestE2EHL7Kill(t *testing.T) {
+	tool := exectest.LookTool(t, "mllp_send")
+	python := exectest.LookTool(t, "/usr/bin/python3")
+	hl7Addr, dimseAddr := freeAddr(t), freeAddr(t)
+	dataDir := t.TempDir()
+	args := []string{"--hl7-listen", hl7Addr, "--dimse-listen", dimseAddr}
+	s := startServerDir(t, dataDir, args, nil)
+	var in bytes.Buffer
+	for i := range 300 {
+		id := fmt.Sprintf("K%03d", i)
+		in.WriteString(hl7Msg("MSH|^~\\&|RIS|GENHOSP|MINIPACS|RADIOLOGY|20261206120000||ORM^O01|"+id+"|P|2.3",
+			"PID|1||P"+id, "ORC|NW|PL"+id, "OBR|1|PL"+id+"||CTH^CT HEAD|||20261207083000|||||||||||ACC"+id+"||||||CT"))
+		in.WriteByte(0x1c)
+	}
+	path := filepath.Join(t.TempDir(), "orders.hl7")
+	if err := os.WriteFile(path, in.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host, port, _ := net.SplitHostPort(hl7Addr)
+	cmd := exec.Command(python, "-u", tool, "--port", port, "--file", path, host)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var acked []string
+	sc := bufio.NewScanner(stdout)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		for i, b := range data {
+			if b == '\r' || b == '\n' || b == 0x1c {
+				return i + 1, data[:i], nil
+			}
+		}
+		if atEOF && len(data) > 0 {
+			return len(data), data, nil
+		}
+		return 0, nil, nil
+	})
+	for sc.Scan() {
+		f := strings.Split(strings.Trim(sc.Text(), "\x0b"), "|")
+		if f[0] == "MSA" && len(f) > 2 && f[1] == "AA" {
+			acked = append(acked, f[2])
+			if len(acked) == 60 {
+				s.stop(syscall.SIGKILL)
+				break
+			}
+		}
+	}
+	if len(acked) < 60 {
+		t.Fatalf("only %d ACKs before the kill", len(acked))
+	}
+	io.Copy(io.Discard, stdout)
+	cmd.Wait()
+
+	s = startServerDir(t, dataDir, args, nil)
+	base := strings.TrimSuffix(s.url(""), "/dicomweb")
+	for _, id := range acked {
+		r := get(t, base+"/fhir/ServiceRequest?identifier=ACC"+id, "application/fhir+json")
+		if r.status != 200 || !bytes.Contains(r.body, []byte(`"total":1`)) {
+			t.Errorf("order %s acknowledged but lost: %d %s", id, r.status, r.body)
+		}
 	}
 }
