@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"net/http"
 
@@ -37,6 +38,15 @@ func (s *Server) metadata(c echo.Context) error {
 	h.Write([]byte(base))
 	for i := range refs {
 		h.Write(refs[i].SHA256[:])
+	}
+	// The patient attributes may come from a patient record (HL7 ADT),
+	// which changes without the objects.
+	pv, err := s.idx.PatientVersion(ctx, study)
+	if err != nil {
+		return err
+	}
+	if !pv.IsZero() {
+		h.Write(binary.AppendVarint(nil, pv.UnixNano()))
 	}
 	etag := `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
 	rh := c.Response().Header()

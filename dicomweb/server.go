@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
@@ -23,6 +24,9 @@ type Index interface {
 	Refs(ctx context.Context, study, series string) ([]index.Ref, error)
 	Metadata(ctx context.Context, study, series, sop string, fn func(json []byte) error) error
 	Search(ctx context.Context, q index.Query, fn func(*index.Result) error) error
+	// PatientVersion is when a patient record last changed the study's
+	// patient attributes (zero: never), for metadata ETags.
+	PatientVersion(ctx context.Context, study string) (time.Time, error)
 }
 
 // Ingester is what STOW-RS and DELETE need of the ingest service: a batch

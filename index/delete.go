@@ -199,6 +199,9 @@ func removeStudy(tx *bolt.Tx, uid string, st *studyRec) error {
 	if err := tx.Bucket(bStudies).Delete([]byte(uid)); err != nil {
 		return err
 	}
+	if err := tx.Bucket(bPatAdt).Delete([]byte(uid)); err != nil {
+		return err
+	}
 	pk := slices.Concat(st.PatientID, []byte{0}, st.Issuer)
 	pb := tx.Bucket(bPatients)
 	if v := pb.Get(pk); v != nil {

@@ -138,6 +138,13 @@
 //
 //	objects    ObjectKey -> SOPInstanceUID (crash recovery, gc)
 //
+//	x_padt     StudyUID -> sv time (Unix ns) of the last change: the
+//	           study's patient attributes come from a patient record (HL7
+//	           ADT: UpdatePatient, or Instance.PatientFromRecord at Put),
+//	           not from its objects; Metadata gives the study record's
+//	           group 0010 attributes in place of each object's, and
+//	           PatientVersion the time for ETags
+//
 // Records (record.go): what the hospital's systems told the archive, not
 // derived from stored objects, so `minipacs reindex` copies them from the
 // index it replaces (CopyRecords). Values are opaque to the index (JSON

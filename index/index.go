@@ -49,9 +49,10 @@ var (
 	bxPN       = []byte("x_pn")
 	bxPNC      = []byte("x_pnc")
 	bxMod      = []byte("x_mod")
+	bPatAdt    = []byte("x_padt")
 
 	allBuckets = [][]byte{bMeta, bInstances, bHier, bSeries, bSeriesUID, bStudies, bPatients,
-		bMetadata, bMDict, bObjects, bxDate, bxPID, bxAcc, bxPN, bxPNC, bxMod}
+		bMetadata, bMDict, bObjects, bxDate, bxPID, bxAcc, bxPN, bxPNC, bxMod, bPatAdt}
 
 	keySchema    = []byte("schema")
 	keyStudies   = []byte("studies")

@@ -33,7 +33,8 @@ type PatientUpdate struct {
 }
 
 // UpdatePatient applies u in one transaction and returns the Study
-// Instance UIDs changed. No study under that identifier is not an error
+// Instance UIDs changed; from then on Metadata gives the studies' patient
+// attributes in place of their objects' (x_padt). No study under that identifier is not an error
 // (the demographics only concern studies to come).
 func (ix *Index) UpdatePatient(ctx context.Context, u PatientUpdate) ([]string, error) {
 	for _, a := range u.Attrs {
@@ -67,6 +68,9 @@ func (ix *Index) UpdatePatient(ctx context.Context, u PatientUpdate) ([]string, 
 				continue
 			}
 			if err := updateStudyPatient(tx, uid, &st, &u); err != nil {
+				return err
+			}
+			if err := markPatientFromRecord(tx, uid); err != nil {
 				return err
 			}
 			changed = append(changed, uid)

@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"testing"
@@ -36,6 +37,31 @@ func TestUpdatePatient(t *testing.T) {
 		if v := attrValue(r.Study, 0x00100010); v != "Meier^Hans" {
 			t.Errorf("instance answer's PatientName %q", v)
 		}
+	}
+	// Metadata gives the record's name in place of the object's; other
+	// studies are as stored; the patient version moved.
+	n := 0
+	err = ix.Metadata(ctx, s1, "", "", func(js []byte) error {
+		n++
+		if !bytes.Contains(js, []byte(`"Meier^Hans"`)) || bytes.Contains(js, []byte(`Müller`)) {
+			t.Errorf("metadata after the update: %s", js)
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("metadata: %d, %v", n, err)
+	}
+	ix.Metadata(ctx, s2, "", "", func(js []byte) error {
+		if bytes.Contains(js, []byte(`"Meier^Hans"`)) {
+			t.Errorf("another issuer's study took the update")
+		}
+		return nil
+	})
+	if v, _ := ix.PatientVersion(ctx, s1); v.IsZero() {
+		t.Error("no patient version after the update")
+	}
+	if v, _ := ix.PatientVersion(ctx, s2); !v.IsZero() {
+		t.Error("patient version of an untouched study")
 	}
 
 	// A merge into P9: the study moves, P1 of issuer B stays.

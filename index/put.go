@@ -387,6 +387,11 @@ func (ix *Index) insert(tx *bolt.Tx, p *prepared) (mismatch bool, err error) {
 	if err := ix.putMetadata(tx, p, newSeries); err != nil {
 		return false, err
 	}
+	if in.PatientFromRecord && tx.Bucket(bPatAdt).Get(studyKey) == nil {
+		if err := markPatientFromRecord(tx, p.study); err != nil {
+			return false, err
+		}
+	}
 	return mismatch, addCount(tx, keyInstances, 1)
 }
 

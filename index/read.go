@@ -209,7 +209,12 @@ const metadataBatchBytes = 1 << 20
 // is returned as is.
 func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn func(json []byte) error) error {
 	var items []sopItem
+	var over []member
 	err := ix.view(ctx, "metadata", func(tx *bolt.Tx) error {
+		var err error
+		if over, err = patientOverlay(tx, study); err != nil {
+			return err
+		}
 		if sop != "" {
 			r, err := getInstIn(tx, study, series, sop)
 			if err != nil {
@@ -218,14 +223,13 @@ func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn fun
 			items = []sopItem{{series: r.SeriesUID, sop: sop}}
 			return nil
 		}
-		var err error
 		items, err = orderedItems(tx, study, series)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	var buf []byte
+	var buf, scratch []byte
 	var ends []int
 	for len(items) > 0 {
 		buf, ends = buf[:0], ends[:0]
@@ -271,7 +275,12 @@ func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn fun
 		items = items[n:]
 		start := 0
 		for _, end := range ends {
-			if err := fn(buf[start:end:end]); err != nil {
+			js := buf[start:end:end]
+			if over != nil {
+				scratch = overlayMembers(scratch[:0], js, over)
+				js = scratch
+			}
+			if err := fn(js); err != nil {
 				return err
 			}
 			start = end

@@ -40,6 +40,10 @@ type Instance struct {
 	// PatientID and IssuerOfPatientID identify the patient (both may be
 	// empty; the pair is the key).
 	PatientID, IssuerOfPatientID string
+	// PatientFromRecord says the patient attributes of Study come from a
+	// patient record (HL7 ADT), not from the object: Metadata then gives
+	// them in place of the object's (see UpdatePatient).
+	PatientFromRecord bool
 
 	// ObjectKey is the storage key of the object; SHA256 and Size describe
 	// the stored bytes.

@@ -58,9 +58,10 @@ func hl7Msg(segs ...string) string { return strings.Join(segs, "\r") + "\r" }
 // TestE2EHL7: through the binary, an ORM^O01 sent by a real MLLP peer
 // (python-hl7) is acknowledged AA and offered to findscu -W; a re-send
 // of the same control ID is answered from the journal (AA, applied once);
-// an OMI^O23 cancel removes it from the worklist; an ORU^R01 is a report;
-// a message without PID is AE; an ADT is AR (not applied yet); the audit
-// trail has an Order Record per message.
+// an order cancel removes it from the worklist; an ORU^R01 is a report;
+// a message without PID is AE; an ADT A08 is applied; the audit trail has
+// an Order Record per order or result message and a Patient Record per
+// ADT.
 func TestE2EHL7(t *testing.T) {
 	hl7Addr, dimseAddr := freeAddr(t), freeAddr(t)
 	s := startServerDir(t, t.TempDir(), []string{"--hl7-listen", hl7Addr, "--dimse-listen", dimseAddr}, nil)
@@ -93,8 +94,8 @@ func TestE2EHL7(t *testing.T) {
 	adt := hl7Msg(msh("ADT^A08", "A1"), "EVN|A08|20261206120000", pid)
 	cancel := hl7Msg(msh("ORM^O01", "M3"), pid, "ORC|CA|PLC9^RIS|FIL9^PACS||CA")
 	codes = mllpSend(t, hl7Addr, oru, noPID, adt, cancel)
-	if strings.Join(codes, ",") != "AA,AE,AR,AA" {
-		t.Errorf("ACKs %v, want AA,AE,AR,AA", codes)
+	if strings.Join(codes, ",") != "AA,AE,AA,AA" {
+		t.Errorf("ACKs %v, want AA,AE,AA,AA", codes)
 	}
 	if out := worklist(); strings.Contains(out, "ACC9") {
 		t.Errorf("a cancelled order is still offered:\n%s", out)
@@ -179,6 +180,11 @@ func TestE2EHL7Patients(t *testing.T) {
 	if r := get(t, base+"/fhir/Patient?identifier=1CT1", "application/fhir+json"); !bytes.Contains(r.body, []byte(`"Renamed"`)) {
 		t.Errorf("FHIR Patient after A08: %s", r.body)
 	}
+	// /metadata gives the record's values (and a new ETag).
+	md := get(t, s.url("/studies/"+study+"/metadata"), "application/dicom+json")
+	if md.status != 200 || !bytes.Contains(md.body, []byte(`"Renamed^Patient"`)) || bytes.Contains(md.body, []byte("CompressedSamples")) {
+		t.Errorf("metadata after A08: %d %.300s", md.status, md.body)
+	}
 	// The object is as stored.
 	r := get(t, s.url("/studies/"+study+"/series/1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322/instances/"+sop), acceptDICOM)
 	if parts := readMultipart(t, r, "application/dicom"); len(parts) != 1 || !bytes.Contains(parts[0].data, []byte("CompressedSamples^CT1")) {
@@ -197,6 +203,10 @@ func TestE2EHL7Patients(t *testing.T) {
 	ct2 := replaceUID(t, ct, sop, sameLengthUID(sop, 1))
 	if r, _ := stow(t, s.url("/studies"), ct2); r.status != 200 && r.status != 202 {
 		t.Fatalf("STOW of a later image: %d", r.status)
+	}
+	if md2 := get(t, s.url("/studies/"+study+"/metadata"), "application/dicom+json"); !bytes.Contains(md2.body, []byte(`"NEW1"`)) ||
+		md2.header.Get("ETag") == md.header.Get("ETag") {
+		t.Errorf("metadata after A40 (ETag %s, before %s): %.300s", md2.header.Get("ETag"), md.header.Get("ETag"), md2.body)
 	}
 	if got := qido("PatientID=1CT1"); len(got) != 0 {
 		t.Errorf("1CT1 still has %d studies after the merge", len(got))

@@ -28,6 +28,7 @@ func (g *Ingester) patientView(ctx context.Context, inst *index.Instance) error 
 	if err != nil {
 		return fmt.Errorf("patient record: %w", err)
 	}
+	inst.PatientFromRecord = len(attrs) > 0
 	if id != inst.PatientID || issuer != inst.IssuerOfPatientID {
 		inst.PatientID, inst.IssuerOfPatientID = id, issuer
 		inst.Study = slices.DeleteFunc(inst.Study, func(a index.Attr) bool { return a.Tag == 0x00100020 || a.Tag == 0x00100021 })
