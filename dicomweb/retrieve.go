@@ -76,10 +76,16 @@ func (s *Server) retrieve(c echo.Context) error {
 	// When every instance goes as stored, the index knows every size: the
 	// body's length is declared up front, so it is not chunked and the
 	// objects go out by sendfile (see sendWriter).
+	// A patient record (HL7 ADT) changes the objects' patient attributes
+	// as they are sent: then the sizes are not the stored ones.
+	pv, err := s.idx.PatientVersion(ctx, refs[0].StudyUID)
+	if err != nil {
+		return err
+	}
 	specs := make([]partSpec, len(refs))
 	for i := range refs {
 		specs[i] = partSpec{"application/dicom; transfer-syntax=" + syntaxes[i], -1}
-		if ts, _ := part10.LookupTransferSyntax(refs[i].TransferSyntaxUID); syntaxes[i] == ts.UID {
+		if ts, _ := part10.LookupTransferSyntax(refs[i].TransferSyntaxUID); syntaxes[i] == ts.UID && pv.IsZero() {
 			specs[i].length = refs[i].Size // sent as stored
 		}
 	}

@@ -201,3 +201,34 @@ func skipValue(b []byte, i int) (int, bool) {
 	}
 	return j, j > i
 }
+
+// PatientAttrs returns the patient attributes (group 0010) a patient
+// record gives a study (HL7 ADT), in tag order; nil when its patient
+// attributes are its objects' own.
+func (ix *Index) PatientAttrs(ctx context.Context, study string) ([]Attr, error) {
+	var out []Attr
+	err := ix.view(ctx, "patient attributes", func(tx *bolt.Tx) error {
+		if tx.Bucket(bPatAdt).Get([]byte(study)) == nil {
+			return nil
+		}
+		v := tx.Bucket(bStudies).Get([]byte(study))
+		if v == nil {
+			return nil
+		}
+		st, err := decodeStudy(v, false)
+		if err != nil {
+			return fmt.Errorf("study record: %w", err)
+		}
+		list, err := st.Attrs.list(nil)
+		if err != nil {
+			return fmt.Errorf("study record: %w", err)
+		}
+		for _, a := range decodeAttrList(list) {
+			if a.Tag>>16 == 0x0010 {
+				out = append(out, a)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

@@ -185,9 +185,23 @@ func TestE2EHL7Patients(t *testing.T) {
 	if md.status != 200 || !bytes.Contains(md.body, []byte(`"Renamed^Patient"`)) || bytes.Contains(md.body, []byte("CompressedSamples")) {
 		t.Errorf("metadata after A08: %d %.300s", md.status, md.body)
 	}
-	// The object is as stored.
+	// The retrieved object carries the record's name; the stored one keeps
+	// its own.
 	r := get(t, s.url("/studies/"+study+"/series/1.3.6.1.4.1.5962.1.3.1.1.20040119072730.12322/instances/"+sop), acceptDICOM)
-	if parts := readMultipart(t, r, "application/dicom"); len(parts) != 1 || !bytes.Contains(parts[0].data, []byte("CompressedSamples^CT1")) {
+	if parts := readMultipart(t, r, "application/dicom"); len(parts) != 1 || !bytes.Contains(parts[0].data, []byte("Renamed^Patient")) ||
+		bytes.Contains(parts[0].data, []byte("CompressedSamples^CT1")) {
+		t.Errorf("the retrieved object does not carry the record's PatientName")
+	}
+	kept := false
+	filepath.WalkDir(filepath.Join(s.dataDir, "objects"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte("CompressedSamples^CT1")) {
+				kept = true
+			}
+		}
+		return nil
+	})
+	if !kept {
 		t.Errorf("the stored object lost its original PatientName")
 	}
 

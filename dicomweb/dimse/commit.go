@@ -185,7 +185,7 @@ func (s *Server) checkCommitted(ctx context.Context, r *commitRef) uint16 {
 	case ref.SOPClassUID != r.sopClass:
 		return StatusClassInstanceClash
 	}
-	body, err := s.cfg.Retriever.Instance(ctx, ref, ref.TransferSyntaxUID)
+	body, err := s.cfg.Retriever.Stored(ctx, ref)
 	if err != nil {
 		return StatusProcessingFailure
 	}

@@ -36,6 +36,8 @@ type Index interface {
 type Retriever interface {
 	Ref(ctx context.Context, study, series, sop string) (*index.Ref, error)
 	Instance(ctx context.Context, ref *index.Ref, want string) (*retrieve.Body, error)
+	// Stored is the object byte for byte (storage commitment hashes it).
+	Stored(ctx context.Context, ref *index.Ref) (*retrieve.Body, error)
 }
 
 // Outcome is how an association ended, or whether it was refused.

@@ -83,19 +83,31 @@ func reencodeTarget(uid string) bool {
 // caller writes anything. A syntax that CanSend refuses is
 // ErrCannotConvert; an object that cannot be written in want (see
 // part10.CanWriteNative and part10.CanWriteDecoded; in Implicit VR, e.g. a
-// sequence sent as UN) is part10.ErrNotReencodable.
+// sequence sent as UN) is part10.ErrNotReencodable. When a patient record
+// gives the study its patient attributes (PatientRecords), the object
+// carries them in place of its own: spliced into the stored bytes (the
+// size is then the spliced size; a deflated object is sent as stored),
+// or written by the re-encoding writers.
 func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*Body, error) {
 	ts, _ := part10.LookupTransferSyntax(ref.TransferSyntaxUID)
+	patient, err := s.patientAttrs(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
 	if want == ref.TransferSyntaxUID || want == ts.UID {
-		rc, size, err := s.store.Get(ctx, ref.ObjectKey)
-		if err != nil {
-			return nil, fmt.Errorf("open stored object: %w", err)
+		if patient != nil && !ts.Deflated {
+			// The record's patient attributes spliced into the stored
+			// bytes (patient.go).
+			open := s.opener(ref)
+			f, err := s.parse(ctx, ref, open)
+			if err != nil {
+				return nil, err
+			}
+			if edits, ok := patientSplice(f, ref.Size, patient); ok {
+				return splicedBody(open, ref.Size, edits), nil
+			}
 		}
-		return &Body{
-			Size:  size,
-			write: func(_ context.Context, w io.Writer) error { return copyStored(w, rc, size) },
-			close: func() { rc.Close() },
-		}, nil
+		return s.Stored(ctx, ref)
 	}
 	if !CanSend(ref, want) {
 		return nil, fmt.Errorf("instance in %s: %w", want, ErrCannotConvert)
@@ -104,6 +116,9 @@ func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*B
 		im, err := s.Image(ctx, ref)
 		if err != nil {
 			return nil, fmt.Errorf("decode stored object: %w", err)
+		}
+		if patient != nil {
+			patchDataSet(im.file, patient)
 		}
 		if err := part10.CanWriteDecoded(im.file, want); err != nil {
 			return nil, fmt.Errorf("decode stored object: %w", err)
@@ -121,6 +136,9 @@ func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*B
 	if err != nil {
 		return nil, err
 	}
+	if patient != nil {
+		patchDataSet(f, patient)
+	}
 	if err := part10.CanWriteNative(f, want); err != nil {
 		return nil, fmt.Errorf("re-encode stored object: %w", err)
 	}
@@ -133,6 +151,20 @@ func (s *Service) Instance(ctx context.Context, ref *index.Ref, want string) (*B
 		write: func(ctx context.Context, w io.Writer) error {
 			return part10.WriteNative(ctx, w, f, open, want)
 		},
+	}, nil
+}
+
+// Stored is the stored object of ref, byte for byte (what its SHA-256
+// was computed on), whatever a patient record says.
+func (s *Service) Stored(ctx context.Context, ref *index.Ref) (*Body, error) {
+	rc, size, err := s.store.Get(ctx, ref.ObjectKey)
+	if err != nil {
+		return nil, fmt.Errorf("open stored object: %w", err)
+	}
+	return &Body{
+		Size:  size,
+		write: func(_ context.Context, w io.Writer) error { return copyStored(w, rc, size) },
+		close: func() { rc.Close() },
 	}, nil
 }
 
