@@ -76,8 +76,14 @@ func TestBrowserEndToEnd(t *testing.T) {
 	if buildErr != nil || genErr != nil {
 		t.Fatalf("build: %v; gencorpus: %v", buildErr, genErr)
 	}
+	hl7Ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl7Addr := hl7Ln.Addr().String()
+	hl7Ln.Close()
 	base := startMinipacs(t, bin, filepath.Join(tmp, "data"), "--viewer-dir", viewerDir,
-		"--cors-origins", allowedOrigin+",http://localhost:3000")
+		"--cors-origins", allowedOrigin+",http://localhost:3000", "--hl7-listen", hl7Addr)
 
 	// Load the archive over STOW-RS.
 	ct := readManifest(t, ctDir)
@@ -113,6 +119,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		"MINIPACS_CT_STUDY="+ct[0].study,
 		"MINIPACS_CT_SERIES="+ct[0].series,
 		"MINIPACS_CT_PATIENT_ID="+ct[0].patientID,
+		"MINIPACS_HL7="+hl7Addr,
 		"MINIPACS_UPLOAD_FILE="+filepath.Join(corpus, "test_files", "MR_small.dcm"),
 		"MINIPACS_UPLOAD_JUNK="+notDICOM,
 		"MINIPACS_REPORT="+report,

@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import net from 'node:net';
 import zlib from 'node:zlib';
 import { chromium } from 'playwright-core';
 
@@ -168,6 +169,44 @@ test('study page: series, counts, thumbnails, OHIF link, ZIP download', async ()
     assert.equal(e.data.subarray(128, 132).toString('latin1'), 'DICM', e.name);
   }
   report.zip = { entries: entries.length, bytes: zip.length, uncompressed: entries.reduce((n, e) => n + e.data.length, 0) };
+  assert.deepEqual(await page.evaluate(() => window.__csp || []), []);
+  await page.close();
+});
+
+// mllp sends one HL7 v2 message over MLLP and resolves with its ACK.
+function mllp(addr, message) {
+  const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host, port }, () => sock.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
+    let got = Buffer.alloc(0);
+    sock.on('data', d => {
+      got = Buffer.concat([got, d]);
+      if (got.includes(0x1c)) { sock.end(); resolve(got.toString('utf8')); }
+    });
+    sock.on('error', reject);
+    sock.setTimeout(10000, () => { sock.destroy(); reject(new Error('no ACK')); });
+  });
+}
+
+test('study page shows the study\'s reports (HL7 ORU)', async () => {
+  const [study] = await qido(`StudyInstanceUID=${CT_STUDY}`);
+  const accession = study['00080050'].Value[0];
+  const oru = [
+    'MSH|^~\\&|RIS|GENHOSP|MINIPACS|RADIOLOGY|20261206120000||ORU^R01|BR1|P|2.5.1||||||UNICODE UTF-8',
+    `PID|1||${CT_PATIENT_ID}`,
+    `OBR|1|PLC1|FIL1|CTH^CT of the phantom|||20261206110000|||||||||||${accession}||||20261206120000|||F`,
+    'OBX|1|TX|CTH||Findings: <b>no</b> lesion; façade intact.||||||F',
+    `ZDS|${CT_STUDY}`,
+  ].join('\r') + '\r';
+  const ack = await mllp(env('MINIPACS_HL7'), oru);
+  assert.match(ack, /MSA\|AA\|BR1/);
+  const page = await context.newPage();
+  await page.goto(`${BASE}/web/#/study/${CT_STUDY}`);
+  await page.waitForSelector('#reports:not([hidden]) .report');
+  const text = await page.$eval('#report-list', el => el.textContent);
+  assert.ok(text.includes('CT of the phantom') && text.includes('final'), text);
+  assert.ok(text.includes('Findings: <b>no</b> lesion; façade intact.'), `text as written, not as markup: ${text}`);
+  assert.equal(await page.$$eval('#report-list b', bs => bs.length), 0, 'no markup from the report');
   assert.deepEqual(await page.evaluate(() => window.__csp || []), []);
   await page.close();
 });

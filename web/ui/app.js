@@ -113,6 +113,8 @@ async function showStudy(uid) {
   thumbURLs = [];
   $('series-list').replaceChildren();
   $('study-info').replaceChildren();
+  $('report-list').replaceChildren();
+  $('reports').hidden = true;
   $('study-title').textContent = '';
   $('study-status').textContent = 'Loading…';
   const enc = encodeURIComponent(uid);
@@ -143,6 +145,7 @@ async function showStudy(uid) {
   ];
   for (const [k, v] of info) $('study-info').append(el('dt', k), el('dd', v));
   $('study-status').textContent = '';
+  loadReports(uid, str(s, T.AccessionNumber));
   series.sort((a, b) => Number(str(a, T.SeriesNumber) || 0) - Number(str(b, T.SeriesNumber) || 0));
   for (const r of series) {
     const ruid = str(r, T.SeriesInstanceUID);
@@ -155,6 +158,34 @@ async function showStudy(uid) {
       el('div', `${str(r, T.NumberOfSeriesRelatedInstances) || '?'} instances`, 'muted count'));
     $('series-list').append(li);
     loadThumbnail(thumb, `${DICOMWEB}/studies/${enc}/series/${encodeURIComponent(ruid)}/thumbnail?viewport=160,160`);
+  }
+}
+
+// loadReports shows the study's reports (HL7 ORU results, served by the
+// FHIR facade as DiagnosticReport): those of its accession number that
+// point at this study or at none.
+async function loadReports(uid, accession) {
+  if (!accession) return;
+  try {
+    const res = await fetch(`/fhir/DiagnosticReport?identifier=${encodeURIComponent(accession)}`, { headers: { Accept: 'application/fhir+json' } });
+    if (!res.ok) return;
+    const bundle = await res.json();
+    for (const e of bundle.entry || []) {
+      const r = e.resource;
+      if (!r || r.resourceType !== 'DiagnosticReport') continue;
+      const ref = (r.imagingStudy || [])[0]?.reference;
+      if (ref && ref !== `ImagingStudy/${uid}`) continue;
+      const form = (r.presentedForm || [])[0];
+      const text = form && form.data ? new TextDecoder().decode(Uint8Array.from(atob(form.data), c => c.charCodeAt(0))) : '';
+      const box = el('article', '', 'report');
+      box.append(
+        el('div', `${r.code?.text || 'Report'} — ${r.status}${r.issued ? ', ' + r.issued.slice(0, 10) : ''}`, 'report-title'),
+        el('pre', text, 'report-text'));
+      $('report-list').append(box);
+      $('reports').hidden = false;
+    }
+  } catch {
+    // No FHIR facade or no access: the page works without reports.
   }
 }
 
