@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minipacs/minipacs/dicomweb/testkit/certtest"
 	"github.com/minipacs/minipacs/dicomweb/testkit/exectest"
 	"github.com/minipacs/minipacs/dicomweb/testkit/testcorpus"
 )
@@ -301,5 +304,49 @@ func TestE2EHL7Kill(t *testing.T) {
 		if r.status != 200 || !bytes.Contains(r.body, []byte(`"total":1`)) {
 			t.Errorf("order %s acknowledged but lost: %d %s", id, r.status, r.body)
 		}
+	}
+}
+
+// TestE2EHL7TLS: with --hl7-tls-cert/--hl7-tls-key the MLLP listener
+// speaks TLS: a message over TLS is acknowledged AA; plain TCP gets no
+// ACK.
+func TestE2EHL7TLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := certtest.Write(t, dir, "minipacs-hl7")
+	hl7Addr := freeAddr(t)
+	startServerDir(t, t.TempDir(), []string{"--hl7-listen", hl7Addr, "--hl7-tls-cert", cert, "--hl7-tls-key", key}, nil)
+	pem, err := os.ReadFile(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	msg := hl7Msg("MSH|^~\\&|RIS|GENHOSP|MINIPACS|RADIOLOGY|20261206120000||ORM^O01|T1|P|2.3",
+		"PID|1||TLS1", "ORC|NW|PLT1", "OBR|1|PLT1||X|||20261207083000|||||||||||ACCT1||||||CT")
+	frame := append(append([]byte{0x0b}, msg...), 0x1c, 0x0d)
+	send := func(c net.Conn) (string, error) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(frame); err != nil {
+			return "", err
+		}
+		ack, err := bufio.NewReader(c).ReadString(0x1c)
+		return ack, err
+	}
+	c, err := tls.Dial("tcp", hl7Addr, &tls.Config{RootCAs: roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatalf("TLS dial: %v", err)
+	}
+	ack, err := send(c)
+	c.Close()
+	if err != nil || !strings.Contains(ack, "MSA|AA|T1") {
+		t.Fatalf("over TLS: %q %v", ack, err)
+	}
+	plain, err := net.Dial("tcp", hl7Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if ack, err := send(plain); err == nil && strings.Contains(ack, "MSA|") {
+		t.Fatalf("plain TCP was acknowledged: %q", ack)
 	}
 }
