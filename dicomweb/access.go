@@ -178,15 +178,16 @@ func (s *Server) studyAttrs(ctx context.Context, study string) (sa StudyAccess, 
 	q := index.Query{Level: index.LevelStudy, StudyUID: study, Limit: 1}
 	err = s.idx.Search(ctx, q, func(r *index.Result) error {
 		found = true
-		sa = studyOf(r)
+		sa = StudyOf(r)
 		sa.StudyUID = study
 		return nil
 	})
 	return sa, found, err
 }
 
-// studyOf reads the patient and accession of a search result's study.
-func studyOf(r *index.Result) StudyAccess {
+// StudyOf reads the patient and accession of a search result's study (the
+// audit view of a study, also for the other front doors).
+func StudyOf(r *index.Result) StudyAccess {
 	var sa StudyAccess
 	for _, a := range r.Attrs(index.LevelStudy) {
 		if len(a.Values) == 0 {
@@ -256,7 +257,7 @@ var errStopSearch = errors.New("enough results")
 func restrictResults(allow func(id, issuer string) bool, limit, offset int, fn func(*index.Result) error) func(*index.Result) error {
 	seen := 0
 	return func(r *index.Result) error {
-		if sa := studyOf(r); !allow(sa.PatientID, sa.IssuerOfPatientID) {
+		if sa := StudyOf(r); !allow(sa.PatientID, sa.IssuerOfPatientID) {
 			return nil
 		}
 		seen++

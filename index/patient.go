@@ -92,17 +92,9 @@ func updateStudyPatient(tx *bolt.Tx, uid string, st *studyRec, u *PatientUpdate)
 	}
 	oldList = bytes.Clone(oldList)
 	attrs := decodeAttrList(oldList)
-	replace := func(a Attr) {
-		i, found := slices.BinarySearchFunc(attrs, a, cmpAttr)
-		if found {
-			attrs[i] = a
-		} else {
-			attrs = slices.Insert(attrs, i, a)
-		}
-	}
 	for _, a := range u.Attrs {
 		if a.Tag != tagPatientID && a.Tag != tagIssuerOfPatientID {
-			replace(a)
+			attrs = SetAttr(attrs, a)
 		}
 	}
 	attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return slices.Contains(u.Remove, a.Tag) })
@@ -111,7 +103,7 @@ func updateStudyPatient(tx *bolt.Tx, uid string, st *studyRec, u *PatientUpdate)
 		pid, issuer = u.NewPatientID, u.NewIssuer
 		attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return a.Tag == tagIssuerOfPatientID })
 		for _, a := range u.IDAttrs {
-			replace(a)
+			attrs = SetAttr(attrs, a)
 		}
 	}
 	newList := appendAttrs(nil, attrs)
@@ -171,6 +163,17 @@ func updateStudyPatient(tx *bolt.Tx, uid string, st *studyRec, u *PatientUpdate)
 	st.Demo = demographics(pid, issuer, attrs)
 	st.Attrs = packedAttrs{b: newList, plain: true}
 	return tx.Bucket(bStudies).Put([]byte(uid), st.encode())
+}
+
+// SetAttr puts a into attrs, sorted by tag: in place of the attribute of
+// its tag, or inserted in order.
+func SetAttr(attrs []Attr, a Attr) []Attr {
+	i, found := slices.BinarySearchFunc(attrs, a, cmpAttr)
+	if found {
+		attrs[i] = a
+		return attrs
+	}
+	return slices.Insert(attrs, i, a)
 }
 
 // decodeAttrList decodes an encoded attr list into Attrs (copies).

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
 	"github.com/minipacs/minipacs/dicomweb/archive/retrieve"
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
@@ -216,19 +217,8 @@ func (d dimseAuditor) study(ctx context.Context, uid string) audit.StudyRef {
 		return ref
 	}
 	d.idx.Search(ctx, index.Query{Level: index.LevelStudy, StudyUID: uid, Limit: 1}, func(r *index.Result) error {
-		for _, a := range r.Attrs(index.LevelStudy) {
-			if len(a.Values) == 0 {
-				continue
-			}
-			switch a.Tag {
-			case 0x00100020:
-				ref.PatientID = a.Values[0]
-			case 0x00100010:
-				ref.PatientName = a.Values[0]
-			case 0x00080050:
-				ref.Accession = a.Values[0]
-			}
-		}
+		sa := dicomweb.StudyOf(r)
+		ref.PatientID, ref.PatientName, ref.Accession = sa.PatientID, sa.PatientName, sa.AccessionNumber
 		return nil
 	})
 	return ref

@@ -34,20 +34,7 @@ func (g *Ingester) patientView(ctx context.Context, inst *index.Instance) error 
 		inst.Study = slices.DeleteFunc(inst.Study, func(a index.Attr) bool { return a.Tag == 0x00100020 || a.Tag == 0x00100021 })
 	}
 	for _, a := range attrs {
-		i, found := slices.BinarySearchFunc(inst.Study, a.Tag, func(x index.Attr, t uint32) int {
-			switch {
-			case x.Tag < t:
-				return -1
-			case x.Tag > t:
-				return 1
-			}
-			return 0
-		})
-		if found {
-			inst.Study[i] = a
-		} else {
-			inst.Study = slices.Insert(inst.Study, i, a)
-		}
+		inst.Study = index.SetAttr(inst.Study, a)
 	}
 	return nil
 }
