@@ -56,6 +56,8 @@ type Authenticator struct {
 	log  *slog.Logger
 	// files holds what the credential files said at the last (re)load.
 	files atomic.Pointer[credFiles]
+	// sessions, when set, resolves browser session cookies (UseSessions).
+	sessions Sessions
 }
 
 type credFiles struct {
@@ -176,7 +178,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (*Pri
 		}
 		return a.bearer(ctx, queryTok[0])
 	case len(hdrs) == 0:
-		return nil, ErrNoCredentials
+		// No Authorization header: a browser session cookie, if any.
+		return a.session(ctx, r)
 	}
 	scheme, cred, _ := strings.Cut(strings.TrimSpace(hdrs[0]), " ")
 	cred = strings.TrimSpace(cred)

@@ -184,6 +184,13 @@ func Middleware(t *Table, a *Authenticator, h Hooks) echo.MiddlewareFunc {
 				a.hook(h, req.Context(), ev)
 				c.Response().Header().Set("Retry-After", "30")
 				return deny(c, http.StatusServiceUnavailable, "authentication temporarily unavailable\n")
+			case errors.Is(err, ErrCSRF):
+				// A state-changing request authenticated by a browser
+				// session cookie without the session's CSRF token.
+				ev.Status, ev.Reason = http.StatusForbidden, "missing or wrong CSRF token"
+				log.Info("request refused", "status", 403, "method", req.Method, "route", c.Path(), "reason", ev.Reason)
+				a.hook(h, req.Context(), ev)
+				return deny(c, http.StatusForbidden, "forbidden: missing or wrong "+CSRFHeader+"\n")
 			default:
 				return a.unauthorized(c, h, ev, err)
 			}

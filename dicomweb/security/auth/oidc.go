@@ -148,6 +148,16 @@ func newOIDC(c OIDCConfig, client *http.Client, now func() time.Time, log *slog.
 // verify checks a JWT and returns its principal. Errors are errToken
 // (401) or wrap ErrUnavailable (503).
 func (v *oidcVerifier) verify(ctx context.Context, token string) (*Principal, error) {
+	claims, err := v.verifyClaims(ctx, token, v.cfg.Audience)
+	if err != nil {
+		return nil, err
+	}
+	return v.principal(claims), nil
+}
+
+// verifyClaims checks a JWT's signature and its registered claims (aud
+// must contain audience) and returns its claims.
+func (v *oidcVerifier) verifyClaims(ctx context.Context, token, audience string) (map[string]any, error) {
 	if len(token) > v.cfg.MaxTokenBytes {
 		return nil, errToken("token too large")
 	}
@@ -175,23 +185,30 @@ func (v *oidcVerifier) verify(ctx context.Context, token string) (*Principal, er
 	if err := strictUnmarshal(payload, &claims); err != nil || claims == nil {
 		return nil, errToken("malformed claims")
 	}
-	if err := v.checkClaims(claims); err != nil {
+	if err := v.checkClaims(claims, audience); err != nil {
 		return nil, err
 	}
-	return v.principal(claims), nil
+	return claims, nil
 }
 
-func (v *oidcVerifier) checkClaims(c map[string]any) error {
+// token is the Token of verified claims.
+func (v *oidcVerifier) token(c map[string]any) *Token {
+	exp, _, _ := numericDate(c, "exp")
+	sub, _ := c["sub"].(string)
+	return &Token{Principal: v.principal(c), Subject: sub, Expiry: exp}
+}
+
+func (v *oidcVerifier) checkClaims(c map[string]any, audience string) error {
 	if iss, _ := c["iss"].(string); iss != v.cfg.Issuer {
 		return errToken("wrong issuer")
 	}
 	switch aud := c["aud"].(type) {
 	case string:
-		if aud != v.cfg.Audience {
+		if aud != audience {
 			return errToken("wrong audience")
 		}
 	case []any:
-		if !slices.ContainsFunc(aud, func(a any) bool { s, _ := a.(string); return s == v.cfg.Audience }) {
+		if !slices.ContainsFunc(aud, func(a any) bool { s, _ := a.(string); return s == audience }) {
 			return errToken("wrong audience")
 		}
 	default:
