@@ -84,12 +84,29 @@ type viewerPage struct {
 	csp  string
 }
 
-func newViewer(dir, prefix, dicomwebURL string, log *slog.Logger) *viewer {
+func newViewer(dir, prefix, dicomwebURL string, signIn bool, log *slog.Logger) *viewer {
 	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
 		log.Info("OHIF viewer not installed: /viewer/ explains how (make viewer)", "viewer_dir", dir)
 	}
-	return &viewer{dir: dir, prefix: prefix, config: appConfig(prefix, dicomwebURL), log: log}
+	config := appConfig(prefix, dicomwebURL)
+	if signIn {
+		config = append(config, signInCheck...)
+	}
+	return &viewer{dir: dir, prefix: prefix, config: config, log: log}
 }
+
+// signInCheck ends OHIF's configuration when browser sign-in is on: a
+// browser without a session goes through /auth/login and comes back to
+// the same viewer URL. OHIF's requests to the same-origin DICOMweb root
+// (fetch and XMLHttpRequest) carry the session cookie by default
+// (credentials "same-origin"); they only GET, so need no CSRF token.
+const signInCheck = `/* Browser sign-in: without a session, sign in first. */
+(function () {
+  fetch('/auth/session', { credentials: 'same-origin', headers: { Accept: 'application/json' } }).then(function (r) {
+    if (r.status === 401) location.assign('/auth/login?next=' + encodeURIComponent(location.pathname + location.search + location.hash));
+  }).catch(function () {});
+})();
+`
 
 // appConfig is OHIF's window.config: one DICOMweb data source, this
 // archive. dicomwebURL "" means /dicomweb on the page's own origin.

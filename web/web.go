@@ -52,6 +52,11 @@ type Config struct {
 	// LaunchAudit, when set, wraps the IID route: an IID launch is a
 	// search of patient data, audited as one (dicomweb's AuditAs).
 	LaunchAudit echo.MiddlewareFunc
+	// SignIn: browser sign-in (/auth/login, /auth/session) is on; OHIF's
+	// generated configuration then sends a browser without a session
+	// through the sign-in first. (The study browser asks /auth/session
+	// itself.)
+	SignIn bool
 }
 
 // Server holds the web handlers.
@@ -83,7 +88,7 @@ func New(cfg Config) *Server {
 	}
 	return &Server{
 		idx: cfg.Index, store: cfg.Store, log: log, ui: ui,
-		viewer: newViewer(cfg.ViewerDir, viewerPrefix, cfg.DICOMwebURL, log),
+		viewer: newViewer(cfg.ViewerDir, viewerPrefix, cfg.DICOMwebURL, cfg.SignIn, log),
 		search: search, patients: cfg.PatientFilter, launch: cfg.LaunchAudit,
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/fhir"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/session"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
 
@@ -36,6 +37,10 @@ type securityConfig struct {
 
 	readHeaderTimeout time.Duration
 	maxHeaderBytes    int
+
+	// Browser sign-in (package session).
+	oidcClientID, oidcClientSecretFile string
+	sessionMaxAge                      time.Duration
 }
 
 func (c *securityConfig) flags(fs *flag.FlagSet) {
@@ -60,6 +65,9 @@ func (c *securityConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.auditSyslogCA, "audit-syslog-ca", "", "PEM CA file for the audit syslog server (default: system roots)")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read a request's headers (slowloris)")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block in bytes")
+	fs.StringVar(&c.oidcClientID, "oidc-client-id", "", "OAuth client id of the study browser: enables browser sign-in (authorization code flow with PKCE) at /auth/login")
+	fs.StringVar(&c.oidcClientSecretFile, "oidc-client-secret-file", "", "file holding the client secret (default: a public client, PKCE only)")
+	fs.DurationVar(&c.sessionMaxAge, "session-max-age", 12*time.Hour, "lifetime of a browser session")
 }
 
 // authEnabled reports whether any authentication is configured.
@@ -76,6 +84,15 @@ func (c *securityConfig) check(listen string) error {
 	}
 	if c.oidcIssuer != "" && c.oidcAudience == "" {
 		return fmt.Errorf("--oidc-issuer needs --oidc-audience")
+	}
+	if (c.oidcClientID != "" || c.oidcClientSecretFile != "") && c.oidcIssuer == "" {
+		return fmt.Errorf("--oidc-client-id and --oidc-client-secret-file need --oidc-issuer")
+	}
+	if c.oidcClientSecretFile != "" && c.oidcClientID == "" {
+		return fmt.Errorf("--oidc-client-secret-file needs --oidc-client-id")
+	}
+	if c.sessionMaxAge <= 0 {
+		return fmt.Errorf("--session-max-age must be positive")
 	}
 	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }
@@ -109,6 +126,34 @@ func (c *securityConfig) authenticator(ctx context.Context, log *slog.Logger) (*
 		cfg.AnonymousRoles = auth.RolesOf(auth.Admin)
 	}
 	return auth.New(ctx, cfg)
+}
+
+// sessions builds browser sign-in (nil without --oidc-client-id) and
+// makes authn accept its session cookie. The redirect URI is the origin
+// of --base-url (else of each request) + /auth/callback.
+func (c *securityConfig) sessions(authn *auth.Authenticator, baseURL string, log *slog.Logger) (*session.Manager, error) {
+	if c.oidcClientID == "" {
+		return nil, nil
+	}
+	var secret string
+	if c.oidcClientSecretFile != "" {
+		b, err := os.ReadFile(c.oidcClientSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--oidc-client-secret-file: %w", err)
+		}
+		if secret = strings.TrimSpace(string(b)); secret == "" {
+			return nil, fmt.Errorf("--oidc-client-secret-file: empty")
+		}
+	}
+	m, err := session.New(session.Config{
+		Authenticator: authn, ClientID: c.oidcClientID, ClientSecret: secret, BaseURL: baseURL,
+		Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), MaxAge: c.sessionMaxAge, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	authn.UseSessions(m)
+	return m, nil
 }
 
 // openAuditor opens the audit trail (nil with --no-audit), starts its

@@ -64,6 +64,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("authentication: %w", err)
 	}
+	// Browser sign-in (OIDC code flow + PKCE, server-side sessions).
+	sessions, err := cfg.sec.sessions(authn, cfg.baseURL, log)
+	if err != nil {
+		return fmt.Errorf("browser sign-in: %w", err)
+	}
+	var loginRoutes []auth.Route
+	if sessions != nil {
+		loginRoutes = sessions.Routes()
+	}
 	aud, err := openAuditor(ctx, &cfg.sec, cfg.data, cfg.listen, log)
 	if err != nil {
 		return err
@@ -173,10 +182,12 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	wb := web.New(web.Config{
 		Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL,
 		Search: idx, PatientFilter: patientFilter, LaunchAudit: dw.AuditAs(dicomweb.AccessQueried),
+		SignIn: sessions != nil,
 	})
 	wb.Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
 	health := healthRoutes(idx, store, log)
 	auth.Register(e, health)
+	auth.Register(e, loginRoutes)
 
 	if cfg.pprof != "" {
 		go func() {
@@ -194,7 +205,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every route is declared in one table with the role it needs; a
 	// route missing from it is a bug caught here, at start-up.
-	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health)...)
+	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health, loginRoutes)...)
 	if err != nil {
 		return err
 	}

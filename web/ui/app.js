@@ -4,6 +4,7 @@
 // (#/study/<uid>); the search form lives in sessionStorage.
 import { T, values, str, date } from './dicom.js';
 import { Uploader, filesFromDrop, filesFromInput } from './upload.js';
+import { api, loadSession, needsSignIn, sessionInfo, signInAgain, signOut } from './session.js';
 
 const DICOMWEB = '/dicomweb';
 const PAGE_SIZE = 25;
@@ -14,7 +15,7 @@ const $ = id => document.getElementById(id);
 
 async function qido(path, params) {
   const q = new URLSearchParams(params);
-  const res = await fetch(`${DICOMWEB}${path}?${q}`, { headers: { Accept: 'application/dicom+json' } });
+  const res = await api(`${DICOMWEB}${path}?${q}`, { headers: { Accept: 'application/dicom+json' } });
   if (res.status === 204) return []; // PS3.18 §8.3.4.4.1: no match
   if (!res.ok) throw new Error(`search failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
   return res.json();
@@ -167,7 +168,7 @@ async function showStudy(uid) {
 async function loadReports(uid, accession) {
   if (!accession) return;
   try {
-    const res = await fetch(`/fhir/DiagnosticReport?identifier=${encodeURIComponent(accession)}`, { headers: { Accept: 'application/fhir+json' } });
+    const res = await api(`/fhir/DiagnosticReport?identifier=${encodeURIComponent(accession)}`, { headers: { Accept: 'application/fhir+json' } });
     if (!res.ok) return;
     const bundle = await res.json();
     for (const e of bundle.entry || []) {
@@ -193,7 +194,7 @@ async function loadReports(uid, accession) {
 // has none (404, 406: not renderable, or no thumbnail support).
 async function loadThumbnail(box, url) {
   try {
-    const res = await fetch(url, { headers: { Accept: 'image/jpeg' } });
+    const res = await api(url, { headers: { Accept: 'image/jpeg' } });
     if (!res.ok || !(res.headers.get('Content-Type') || '').startsWith('image/')) throw new Error(String(res.status));
     const u = URL.createObjectURL(await res.blob());
     thumbURLs.push(u);
@@ -216,7 +217,7 @@ async function deleteStudy() {
   dlg.showModal();
   const answer = await new Promise(res => dlg.addEventListener('close', () => res(dlg.returnValue), { once: true }));
   if (answer !== 'delete') return;
-  const res = await fetch(`${DICOMWEB}/studies/${encodeURIComponent(uid)}`, { method: 'DELETE' });
+  const res = await api(`${DICOMWEB}/studies/${encodeURIComponent(uid)}`, { method: 'DELETE' });
   if (!res.ok && res.status !== 404) {
     $('study-status').textContent = `Delete failed: HTTP ${res.status}`;
     return;
@@ -237,7 +238,17 @@ function route() {
   search(loadState().offset || 0);
 }
 
-function init() {
+async function init() {
+  // Browser sign-in: without a session, sign in first and come back.
+  await loadSession();
+  if (needsSignIn() && signInAgain()) return;
+  const who = sessionInfo();
+  if (who) {
+    $('user').textContent = who.user;
+    $('user').hidden = false;
+    $('sign-out').hidden = false;
+    $('sign-out').addEventListener('click', signOut);
+  }
   const state = loadState();
   restoreForm(state.form);
   $('search').addEventListener('submit', e => { e.preventDefault(); search(0); });

@@ -1,5 +1,6 @@
 // Drag-and-drop upload of files and folders through STOW-RS.
 import { T, values, reasonText, partTenInfo } from './dicom.js';
+import { csrfToken, loadSession, signInAgain } from './session.js';
 
 const STOW_URL = '/dicomweb/studies';
 const BATCH_FILES = 25;           // parts per STOW request
@@ -120,12 +121,14 @@ export class Uploader {
     parts.push(`--${boundary}--\r\n`);
     const body = new Blob(parts); // the files are read by the browser as it sends
     let res;
+    await loadSession();
     try {
       res = await new Promise((resolve, reject) => {
         const xhr = new XMLHttpRequest();
         xhr.open('POST', STOW_URL);
         xhr.setRequestHeader('Content-Type', `multipart/related; type="application/dicom"; boundary=${boundary}`);
         xhr.setRequestHeader('Accept', 'application/dicom+json');
+        if (csrfToken()) xhr.setRequestHeader('X-CSRF-Token', csrfToken()); // a browser session's
         xhr.upload.onprogress = e => show(Math.min(e.loaded, body.size) * (items.reduce((n, it) => n + it.file.size, 0) / body.size));
         xhr.onload = () => resolve(xhr);
         xhr.onerror = () => reject(new Error('network error'));
@@ -135,6 +138,7 @@ export class Uploader {
       for (const it of items) { counts.failed++; this.row(it.path, 'failed: ' + err.message, 'failed'); }
       return;
     }
+    if (res.status === 401) signInAgain();
     let ds = null;
     if ((res.getResponseHeader('Content-Type') || '').includes('json')) {
       try { ds = JSON.parse(res.responseText); } catch { ds = null; }
