@@ -248,6 +248,12 @@ func readManifest(t *testing.T, dir string) []manifestRow {
 // stowFiles posts files in one multipart/related request, streamed.
 func stowFiles(t *testing.T, url string, files []string) {
 	t.Helper()
+	stowFilesAs(t, url, "", files)
+}
+
+// stowFilesAs is stowFiles with a bearer token ("" for none).
+func stowFilesAs(t *testing.T, url, token string, files []string) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
 	go func() {
@@ -272,6 +278,9 @@ func stowFiles(t *testing.T, url string, files []string) {
 	req, _ := http.NewRequest(http.MethodPost, url, pr)
 	req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=`+mw.Boundary())
 	req.Header.Set("Accept", "application/dicom+json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("STOW: %v", err)
