@@ -188,3 +188,13 @@ test('a reader restricted to one patient sees only that patient', async () => {
   assert.equal(del, 403);
   await ctx.close();
 });
+
+test('OHIF opened without a session signs in first and comes back', { skip: noOHIF }, async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await ctx.newPage();
+  const viewer = `${BASE}/viewer/viewer?StudyInstanceUIDs=${CT_STUDY}`;
+  await signIn(page, 'reader1', viewer);
+  assert.equal(page.url(), viewer);
+  await waitForPixels(page, 90000);
+  await ctx.close();
+});
