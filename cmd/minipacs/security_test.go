@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/minipacs/minipacs/dicomweb"
 )
@@ -16,5 +17,26 @@ func TestAccessOps(t *testing.T) {
 	}
 	if len(accessOps) != int(dicomweb.AccessDeleted) {
 		t.Errorf("accessOps has %d entries, want %d", len(accessOps), dicomweb.AccessDeleted)
+	}
+}
+
+// TestSignInFlags checks the flag combinations of browser sign-in.
+func TestSignInFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  securityConfig
+		ok   bool
+	}{
+		{"sign-in", securityConfig{oidcIssuer: "http://127.0.0.1:1", oidcAudience: "a", oidcClientID: "c", sessionMaxAge: time.Hour}, true},
+		{"client id without issuer", securityConfig{oidcClientID: "c", sessionMaxAge: time.Hour}, false},
+		{"secret without client id", securityConfig{oidcIssuer: "http://127.0.0.1:1", oidcAudience: "a", oidcClientSecretFile: "s", sessionMaxAge: time.Hour}, false},
+		{"zero session age", securityConfig{oidcIssuer: "http://127.0.0.1:1", oidcAudience: "a", oidcClientID: "c"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.cfg.check("127.0.0.1:0"); (err == nil) != tt.ok {
+				t.Errorf("check: %v, want ok=%t", err, tt.ok)
+			}
+		})
 	}
 }

@@ -29,6 +29,14 @@
 //     time (bounded, keyed by an HMAC of user and password under a
 //     per-process random key), and concurrent verifications are bounded.
 //
+// A request without an Authorization header may instead carry a browser
+// session cookie (package session, installed with UseSessions): its
+// principal is the one of the session's access token (Method "session");
+// a state-changing request (POST, PUT, DELETE, PATCH) so authenticated
+// must carry the session's CSRF token in X-CSRF-Token, else 403. Session
+// sign-in verifies ID tokens (VerifyIDToken) and access tokens
+// (VerifyAccessToken) with the same keys and checks as bearer tokens.
+//
 // Tokens in the query string (access_token=) are refused with 401 unless
 // Config.AllowQueryToken is set. A request with no credential gets the
 // anonymous principal, whose roles are Config.AnonymousRoles (none by
