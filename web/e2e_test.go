@@ -126,7 +126,7 @@ func TestBrowserEndToEnd(t *testing.T) {
 		"MINIPACS_TMP="+tmp,
 		"NO_COLOR=1",
 	)
-	exectest.RunLogged(t, 4*time.Minute, e2eDir, env, node, "--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=180000")
+	exectest.RunLogged(t, 4*time.Minute, e2eDir, env, node, "--test", "--test-reporter=spec", "--test-concurrency=1", "--test-timeout=180000", "browser.test.js")
 	if b, err := os.ReadFile(report); err == nil {
 		t.Logf("browser report: %s", b)
 	}
