@@ -15,8 +15,10 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/fhir"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/breakglass"
 	"github.com/minipacs/minipacs/dicomweb/security/session"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
+	"github.com/minipacs/minipacs/index"
 )
 
 // securityConfig holds the flags of authentication, TLS and the audit
@@ -41,6 +43,10 @@ type securityConfig struct {
 	// Browser sign-in (package session).
 	oidcClientID, oidcClientSecretFile string
 	sessionMaxAge                      time.Duration
+
+	// Break-glass access of restricted readers (package breakglass).
+	breakGlass    time.Duration
+	breakGlassMax int
 }
 
 func (c *securityConfig) flags(fs *flag.FlagSet) {
@@ -68,6 +74,8 @@ func (c *securityConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.oidcClientID, "oidc-client-id", "", "OAuth client id of the study browser: enables browser sign-in (authorization code flow with PKCE) at /auth/login")
 	fs.StringVar(&c.oidcClientSecretFile, "oidc-client-secret-file", "", "file holding the client secret (default: a public client, PKCE only)")
 	fs.DurationVar(&c.sessionMaxAge, "session-max-age", 12*time.Hour, "lifetime of a browser session")
+	fs.DurationVar(&c.breakGlass, "break-glass-duration", 0, "lifetime of a break-glass grant: a restricted reader may open another patient's study for this long, with a stated reason, audited (0: off)")
+	fs.IntVar(&c.breakGlassMax, "break-glass-max", breakglass.DefaultMaxGrants, "most break-glass grants held in memory, active or expired (kept 7 days for review)")
 }
 
 // authEnabled reports whether any authentication is configured.
@@ -93,6 +101,12 @@ func (c *securityConfig) check(listen string) error {
 	}
 	if c.sessionMaxAge <= 0 {
 		return fmt.Errorf("--session-max-age must be positive")
+	}
+	if c.breakGlass < 0 {
+		return fmt.Errorf("--break-glass-duration: negative")
+	}
+	if c.breakGlassMax <= 0 {
+		return fmt.Errorf("--break-glass-max must be positive")
 	}
 	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }
@@ -213,7 +227,8 @@ func (d dicomwebAuditor) Access(ctx context.Context, r *http.Request, ev dicomwe
 		studies[i] = audit.StudyRef{StudyUID: s.StudyUID, PatientID: s.PatientID, PatientName: s.PatientName,
 			Accession: s.AccessionNumber, Instances: s.Instances}
 	}
-	d.trail.Access(ctx, r, audit.Access{Op: accessOps[ev.Kind], Status: ev.Status, Level: ev.Level, Query: ev.Query, Studies: studies})
+	d.trail.Access(ctx, r, audit.Access{Op: accessOps[ev.Kind], Status: ev.Status, Level: ev.Level, Query: ev.Query, Studies: studies,
+		Overrides: breakglass.Used(ctx)})
 }
 
 // fhirAuditor gives the FHIR facade's access events to the audit trail:
@@ -231,7 +246,8 @@ func (f fhirAuditor) Access(ctx context.Context, r *http.Request, ev fhir.Access
 	for i, s := range ev.Studies {
 		studies[i] = audit.StudyRef{StudyUID: s.StudyUID, PatientID: s.PatientID, PatientName: s.PatientName, Accession: s.AccessionNumber}
 	}
-	f.trail.Access(ctx, r, audit.Access{Op: op, Status: ev.Status, Level: ev.Resource, Query: ev.Query, Studies: studies})
+	f.trail.Access(ctx, r, audit.Access{Op: op, Status: ev.Status, Level: ev.Resource, Query: ev.Query, Studies: studies,
+		Overrides: breakglass.Used(ctx)})
 }
 
 // fhirBaseURL is the external URL of the FHIR root that goes with the
@@ -245,11 +261,44 @@ func fhirBaseURL(dicomwebURL string) string {
 	return strings.TrimSuffix(u, "/dicomweb") + "/fhir"
 }
 
-// patientFilter gives dicomweb the restriction of each request's principal.
-func patientFilter(ctx context.Context) func(id, issuer string) bool {
-	p := auth.FromContext(ctx)
-	if p == nil || p.Restriction == nil {
-		return nil
+// breakGlass builds the break-glass registry (off with a zero
+// --break-glass-duration); grants are recorded in aud (nil: no trail).
+func (c *securityConfig) breakGlassRegistry(idx *index.Index, aud *audit.Trail, log *slog.Logger) (*breakglass.Registry, error) {
+	cfg := breakglass.Config{
+		Duration: c.breakGlass, MaxGrants: c.breakGlassMax, Patients: studyPatients{idx}, Logger: log,
 	}
-	return p.AllowsPatient
+	if aud != nil {
+		cfg.Auditor = aud
+	}
+	return breakglass.New(cfg)
+}
+
+// studyPatients finds a study's patient in the index (breakglass.Locator).
+type studyPatients struct{ idx *index.Index }
+
+// StudyPatient implements breakglass.Locator.
+func (s studyPatients) StudyPatient(ctx context.Context, study string) (id, issuer string, err error) {
+	found := false
+	q := index.Query{Level: index.LevelStudy, StudyUID: study, Limit: 1}
+	err = s.idx.Search(ctx, q, func(r *index.Result) error {
+		sa := dicomweb.StudyOf(r)
+		found, id, issuer = true, sa.PatientID, sa.IssuerOfPatientID
+		return nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("study %s: %w", study, err)
+	}
+	if !found {
+		return "", "", fmt.Errorf("study %s: %w", study, breakglass.ErrNoStudy)
+	}
+	return id, issuer, nil
+}
+
+// patientFilter gives dicomweb, the FHIR facade and the web the patient
+// test of each request's principal: its restriction, plus the patients of
+// its active break-glass grants.
+func patientFilter(bg *breakglass.Registry) func(ctx context.Context) func(id, issuer string) bool {
+	return func(ctx context.Context) func(id, issuer string) bool {
+		return bg.Filter(ctx, auth.FromContext(ctx))
+	}
 }

@@ -135,6 +135,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer stopHL7()
 
+	// Break-glass access of restricted readers (off unless
+	// --break-glass-duration): grants widen the patient filter of every
+	// front door below.
+	bg, err := cfg.sec.breakGlassRegistry(idx, aud, log)
+	if err != nil {
+		return fmt.Errorf("break-glass: %w", err)
+	}
+	filter := patientFilter(bg)
+
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	// First of all middleware: it times every request, and sees the final
@@ -147,7 +156,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	dw := dicomweb.New(dicomweb.Config{
 		Index: idx, Store: store, Ingester: ing, Retrieve: ret, Logger: log, BaseURL: cfg.baseURL,
-		Auditor: dwAudit, PatientFilter: patientFilter, Metrics: met,
+		Auditor: dwAudit, PatientFilter: filter, Metrics: met,
 		Limits: dicomweb.Limits{
 			MaxRequestBytes: cfg.maxRequest, MaxParts: cfg.maxParts, QIDOMaxLimit: cfg.qidoMax,
 		},
@@ -161,7 +170,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	fh := fhir.New(fhir.Config{
 		Index: idx, Logger: log, BaseURL: fhirBaseURL(cfg.baseURL), DICOMwebURL: cfg.baseURL,
-		Auditor: fhAudit, PatientFilter: patientFilter, Location: time.Local,
+		Auditor: fhAudit, PatientFilter: filter, Location: time.Local,
 		Records: fhir.NewRecords(wl, reports, time.Local),
 	})
 	fh.Install(e)
@@ -181,13 +190,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// audited like a search and opens only the patients the user may see.
 	wb := web.New(web.Config{
 		Index: idx, Store: store, Logger: log, ViewerDir: cfg.viewerDir, DICOMwebURL: cfg.baseURL,
-		Search: idx, PatientFilter: patientFilter, LaunchAudit: dw.AuditAs(dicomweb.AccessQueried),
+		Search: idx, PatientFilter: filter, LaunchAudit: dw.AuditAs(dicomweb.AccessQueried),
 		SignIn: sessions != nil,
 	})
 	wb.Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
 	health := healthRoutes(idx, store, log)
 	auth.Register(e, health)
 	auth.Register(e, loginRoutes)
+	bgRoutes := bg.Routes() // POST /auth/break-glass (reader), GET /admin/break-glass (admin)
+	auth.Register(e, bgRoutes)
 
 	if cfg.pprof != "" {
 		go func() {
@@ -205,7 +216,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every route is declared in one table with the role it needs; a
 	// route missing from it is a bug caught here, at start-up.
-	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health, loginRoutes)...)
+	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health, loginRoutes, bgRoutes)...)
 	if err != nil {
 		return err
 	}
@@ -213,6 +224,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("route table: %w", err)
 	}
 	e.Use(auth.Middleware(table, authn, authHooks))
+	e.Use(bg.Middleware()) // counts each request's grant uses once
 	e.Use(transport.Headers(cfg.sec.hstsMaxAge, cfg.sec.tlsEnabled()))
 
 	ln, err := net.Listen("tcp", cfg.listen)

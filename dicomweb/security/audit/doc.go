@@ -12,7 +12,8 @@
 //	110114 User Authentication          E, type 110122 Login / 110123 Logout
 //	110113 Security Alert               E, type e.g. 110132 Use of Restricted Function (refused for want of a role),
 //	                                    110129 Security Configuration (certificate reload), 110126 Node Authentication,
-//	                                    110134 Audit Recording Started (written by Open after cutting a torn tail)
+//	                                    110134 Audit Recording Started (written by Open after cutting a torn tail),
+//	                                    110127 Emergency Override Started (a break-glass grant, the reason in the description)
 //	110100 Application Activity         E, type 110120 Application Start / 110121 Application Stop
 //
 // Node's methods build these records; Log.Record writes them. Trail is

@@ -38,6 +38,9 @@ type Access struct {
 	// "instance"); Query its request path and query string.
 	Level, Query string
 	Studies      []StudyRef
+	// Overrides are the ids of the break-glass grants the request was
+	// served through (see EmergencyOverride), noted in the description.
+	Overrides []string
 }
 
 // Trail writes the audit trail of a running server: it maps each access
@@ -114,7 +117,8 @@ func UserOf(ctx context.Context, r *http.Request) User {
 //	OpQuery     110112 Query (the study when the search names one)
 //
 // The outcome follows a.Status (OutcomeFromStatus); the description is
-// "METHOD PATH -> STATUS". An unknown operation records nothing.
+// "METHOD PATH -> STATUS", followed by " (break-glass grant ID,...)" when
+// a.Overrides names grants. An unknown operation records nothing.
 func (t *Trail) Access(ctx context.Context, r *http.Request, a Access) {
 	rec, durable, ok := t.accessRecord(UserOf(ctx, r), r.Method, r.URL.Path, a)
 	if !ok {
@@ -127,7 +131,7 @@ func (t *Trail) Access(ctx context.Context, r *http.Request, a Access) {
 // before the response.
 func (t *Trail) accessRecord(u User, method, path string, a Access) (rec Record, durable, ok bool) {
 	o := OutcomeFromStatus(a.Status)
-	desc := fmt.Sprintf("%s %s -> %d", method, path, a.Status)
+	desc := fmt.Sprintf("%s %s -> %d", method, path, a.Status) + overrideNote(a.Overrides)
 	switch a.Op {
 	case OpStore:
 		return t.node.Transferred(Create, u, a.Studies, o, desc), true, true
