@@ -105,8 +105,8 @@ func (c *securityConfig) check(listen string) error {
 	if c.breakGlass < 0 {
 		return fmt.Errorf("--break-glass-duration: negative")
 	}
-	if c.breakGlassMax <= 0 {
-		return fmt.Errorf("--break-glass-max must be positive")
+	if c.breakGlassMax < 0 {
+		return fmt.Errorf("--break-glass-max: negative")
 	}
 	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }

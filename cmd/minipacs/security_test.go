@@ -31,6 +31,9 @@ func TestSignInFlags(t *testing.T) {
 		{"client id without issuer", securityConfig{oidcClientID: "c", sessionMaxAge: time.Hour}, false},
 		{"secret without client id", securityConfig{oidcIssuer: "http://127.0.0.1:1", oidcAudience: "a", oidcClientSecretFile: "s", sessionMaxAge: time.Hour}, false},
 		{"zero session age", securityConfig{oidcIssuer: "http://127.0.0.1:1", oidcAudience: "a", oidcClientID: "c"}, false},
+		{"break-glass", securityConfig{sessionMaxAge: time.Hour, breakGlass: 30 * time.Minute, breakGlassMax: 10}, true},
+		{"negative break-glass duration", securityConfig{sessionMaxAge: time.Hour, breakGlass: -time.Minute}, false},
+		{"negative break-glass max", securityConfig{sessionMaxAge: time.Hour, breakGlass: time.Minute, breakGlassMax: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

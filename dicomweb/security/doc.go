@@ -7,6 +7,8 @@
 //   - audit: the hash-chained ATNA audit trail (PS3.15 A.5), its syslog
 //     forwarding, and the mapping of each operation to its ATNA event
 //     (Trail);
+//   - breakglass: emergency access of restricted readers to another
+//     patient's study, for a stated reason and a limited time, audited;
 //   - transport: the exposure rule (no patient data on the network without
 //     authentication and TLS), the TLS server configuration with
 //     certificate reload, and the headers every response carries.
