@@ -16,7 +16,9 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/session"
+	"github.com/minipacs/minipacs/dicomweb/security/share"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
+	"github.com/minipacs/minipacs/index"
 )
 
 // securityConfig holds the flags of authentication, TLS and the audit
@@ -41,6 +43,9 @@ type securityConfig struct {
 	// Browser sign-in (package session).
 	oidcClientID, oidcClientSecretFile string
 	sessionMaxAge                      time.Duration
+
+	// Share links (package share).
+	shareMaxHours int
 }
 
 func (c *securityConfig) flags(fs *flag.FlagSet) {
@@ -68,6 +73,7 @@ func (c *securityConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.oidcClientID, "oidc-client-id", "", "OAuth client id of the study browser: enables browser sign-in (authorization code flow with PKCE) at /auth/login")
 	fs.StringVar(&c.oidcClientSecretFile, "oidc-client-secret-file", "", "file holding the client secret (default: a public client, PKCE only)")
 	fs.DurationVar(&c.sessionMaxAge, "session-max-age", 12*time.Hour, "lifetime of a browser session")
+	fs.IntVar(&c.shareMaxHours, "share-max-hours", 168, "longest lifetime of a share link in hours (POST /shares; 0: share links off)")
 }
 
 // authEnabled reports whether any authentication is configured.
@@ -93,6 +99,9 @@ func (c *securityConfig) check(listen string) error {
 	}
 	if c.sessionMaxAge <= 0 {
 		return fmt.Errorf("--session-max-age must be positive")
+	}
+	if c.shareMaxHours < 0 || c.shareMaxHours > 24*366 {
+		return fmt.Errorf("--share-max-hours must be between 0 (off) and 8784")
 	}
 	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }
@@ -154,6 +163,36 @@ func (c *securityConfig) sessions(authn *auth.Authenticator, baseURL string, log
 	}
 	authn.UseSessions(m)
 	return m, nil
+}
+
+// shares builds share links over idx (routes refuse when
+// --share-max-hours is 0) and makes authn accept their session cookie.
+func (c *securityConfig) shares(idx *index.Index, authn *auth.Authenticator, aud *audit.Trail, baseURL string, log *slog.Logger) (*share.Service, error) {
+	cfg := share.Config{
+		Index: idx, MaxAge: time.Duration(c.shareMaxHours) * time.Hour, SessionMaxAge: c.sessionMaxAge,
+		BaseURL: originOf(baseURL), Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), Logger: log,
+	}
+	if aud != nil {
+		cfg.Auditor = aud
+	}
+	s, err := share.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.Enabled() {
+		authn.UseSessions(s)
+	}
+	return s, nil
+}
+
+// originOf is the scheme://host of a URL ("" for "").
+func originOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[:i+3+j]
+		}
+	}
+	return u
 }
 
 // openAuditor opens the audit trail (nil with --no-audit), starts its
@@ -245,7 +284,18 @@ func fhirBaseURL(dicomwebURL string) string {
 	return strings.TrimSuffix(u, "/dicomweb") + "/fhir"
 }
 
-// patientFilter gives dicomweb the restriction of each request's principal.
+// studyFilter gives dicomweb the restriction of each request's principal,
+// by patient and by study (a share session).
+func studyFilter(ctx context.Context) func(study, id, issuer string) bool {
+	p := auth.FromContext(ctx)
+	if p == nil || p.Restriction == nil {
+		return nil
+	}
+	return p.AllowsStudy
+}
+
+// patientFilter gives the patient-level views (FHIR, IID) the restriction
+// of each request's principal (a share session sees no patient there).
 func patientFilter(ctx context.Context) func(id, issuer string) bool {
 	p := auth.FromContext(ctx)
 	if p == nil || p.Restriction == nil {
