@@ -79,11 +79,11 @@ func TestShareLinksEndToEnd(t *testing.T) {
 		return c
 	}
 	// Who may make which link.
-	create(s, writerTok, shareCTStudy, 1, 0, http.StatusForbidden)         // no reader role
-	create(s, mrTok, shareCTStudy, 1, 0, http.StatusNotFound)              // cannot see the study
-	create(s, readerTok, shareCTStudy, 25, 0, http.StatusBadRequest)       // over --share-max-hours
-	create(s, readerTok, "1.2.3.4", 1, 0, http.StatusNotFound)             // no such study
-	mrShare := create(s, mrTok, shareMRStudy, 1, 0, http.StatusCreated)    // a restricted reader, its patient
+	create(s, writerTok, shareCTStudy, 1, 0, http.StatusForbidden)          // no reader role
+	create(s, mrTok, shareCTStudy, 1, 0, http.StatusNotFound)               // cannot see the study
+	create(s, readerTok, shareCTStudy, 25, 0, http.StatusBadRequest)        // over --share-max-hours
+	create(s, readerTok, "1.2.3.4", 1, 0, http.StatusNotFound)              // no such study
+	mrShare := create(s, mrTok, shareMRStudy, 1, 0, http.StatusCreated)     // a restricted reader, its patient
 	ctShare := create(s, readerTok, shareCTStudy, 2, 0, http.StatusCreated) // the link under test
 	if !strings.HasPrefix(ctShare.URL, s.base+"/share/"+ctShare.ID+".") || ctShare.Study != shareCTStudy ||
 		ctShare.Expires.Sub(time.Now()) < 119*time.Minute || ctShare.Expires.Sub(time.Now()) > 121*time.Minute {
