@@ -169,7 +169,7 @@ func (c *securityConfig) sessions(authn *auth.Authenticator, baseURL string, log
 // --share-max-hours is 0) and makes authn accept their session cookie.
 func (c *securityConfig) shares(idx *index.Index, authn *auth.Authenticator, aud *audit.Trail, baseURL string, log *slog.Logger) (*share.Service, error) {
 	cfg := share.Config{
-		Index: idx, MaxAge: time.Duration(c.shareMaxHours) * time.Hour, SessionMaxAge: c.sessionMaxAge,
+		Records: shareIndex{idx}, Studies: shareIndex{idx}, MaxAge: time.Duration(c.shareMaxHours) * time.Hour, SessionMaxAge: c.sessionMaxAge,
 		BaseURL: originOf(baseURL), Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), Logger: log,
 	}
 	if aud != nil {

@@ -7,6 +7,11 @@
 //   - audit: the hash-chained ATNA audit trail (PS3.15 A.5), its syslog
 //     forwarding, and the mapping of each operation to its ATNA event
 //     (Trail);
+//   - session: browser sign-in (OIDC code flow with PKCE) and its
+//     server-side sessions;
+//   - share: share links, a time-limited read-only link to one study,
+//     and their study-restricted sessions (records and study lookup
+//     through small interfaces: cmd/minipacs backs them by the index);
 //   - transport: the exposure rule (no patient data on the network without
 //     authentication and TLS), the TLS server configuration with
 //     certificate reload, and the headers every response carries.

@@ -20,10 +20,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/minipacs/minipacs/dicomweb"
+	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
-	"github.com/minipacs/minipacs/index"
 )
 
 // Paths of the routes.
@@ -35,13 +34,28 @@ const (
 	ViewerPath = "/viewer/viewer"
 )
 
-// Index is what the service needs of the index: its share records and a
-// study lookup (*index.Index implements it).
-type Index interface {
-	PutRecords(ctx context.Context, recs ...index.Record) error
-	GetRecord(ctx context.Context, kind index.RecordKind, key string) ([]byte, error)
-	ForEachRecord(ctx context.Context, kind index.RecordKind, prefix string, fn func(key string, value []byte) error) error
-	Search(ctx context.Context, q index.Query, fn func(*index.Result) error) error
+// Records keeps the share records durably, by share id (cmd/minipacs
+// keeps them in the index, kind r_share).
+type Records interface {
+	// PutRecord writes value under key, durably.
+	PutRecord(ctx context.Context, key string, value []byte) error
+	// GetRecord returns the value under key; an error wrapping
+	// kind.NotFound when there is none.
+	GetRecord(ctx context.Context, key string) ([]byte, error)
+	// ForEachRecord calls fn for every record, in key order.
+	ForEachRecord(ctx context.Context, fn func(key string, value []byte) error) error
+}
+
+// Study is what a share needs to know of a study: its patient, for the
+// creator's restriction and the audit trail.
+type Study struct {
+	UID, PatientID, IssuerOfPatientID, PatientName, AccessionNumber string
+}
+
+// Studies finds studies (cmd/minipacs: in the index).
+type Studies interface {
+	// Study returns the study uid and whether it exists.
+	Study(ctx context.Context, uid string) (Study, bool, error)
 }
 
 // Auditor records share link events (*audit.Trail implements it).
@@ -51,7 +65,8 @@ type Auditor interface {
 
 // Config configures share links.
 type Config struct {
-	Index Index
+	Records Records
+	Studies Studies
 	// MaxAge is the longest lifetime of a link; 0 turns share links off
 	// (every route refuses).
 	MaxAge time.Duration
@@ -135,8 +150,8 @@ type session struct {
 
 // New returns the service.
 func New(cfg Config) (*Service, error) {
-	if cfg.Index == nil {
-		return nil, errors.New("share: no index")
+	if cfg.Records == nil || cfg.Studies == nil {
+		return nil, errors.New("share: no records or studies")
 	}
 	if cfg.MaxAge < 0 {
 		return nil, errors.New("share: negative maximum age")
@@ -224,7 +239,7 @@ func (s *Service) create(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("share: study lookup: %w", err)
 	}
-	if !found || !p.AllowsStudy(sa.StudyUID, sa.PatientID, sa.IssuerOfPatientID) {
+	if !found || !p.AllowsStudy(sa.UID, sa.PatientID, sa.IssuerOfPatientID) {
 		return fail(c, http.StatusNotFound, "no such study")
 	}
 	id, secret := random(16), random(32)
@@ -264,21 +279,15 @@ func validUID(s string) bool {
 	return true
 }
 
-// study reads a study's patient attributes from the index.
-func (s *Service) study(ctx context.Context, uid string) (dicomweb.StudyAccess, bool, error) {
-	var sa dicomweb.StudyAccess
-	found := false
-	err := s.cfg.Index.Search(ctx, index.Query{Level: index.LevelStudy, StudyUID: uid, Limit: 1}, func(r *index.Result) error {
-		found = true
-		sa = dicomweb.StudyOf(r)
-		return nil
-	})
-	sa.StudyUID = uid
-	return sa, found, err
+// study looks a study up.
+func (s *Service) study(ctx context.Context, uid string) (Study, bool, error) {
+	st, found, err := s.cfg.Studies.Study(ctx, uid)
+	st.UID = uid
+	return st, found, err
 }
 
-func studyRef(sa dicomweb.StudyAccess) audit.StudyRef {
-	return audit.StudyRef{StudyUID: sa.StudyUID, PatientID: sa.PatientID, PatientName: sa.PatientName, Accession: sa.AccessionNumber}
+func studyRef(st Study) audit.StudyRef {
+	return audit.StudyRef{StudyUID: st.UID, PatientID: st.PatientID, PatientName: st.PatientName, Accession: st.AccessionNumber}
 }
 
 func (s *Service) put(ctx context.Context, rec *Record) error {
@@ -286,15 +295,16 @@ func (s *Service) put(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Index.PutRecords(ctx, index.Record{Kind: index.RecordShare, Key: rec.ID, Value: b}); err != nil {
+	if err := s.cfg.Records.PutRecord(ctx, rec.ID, b); err != nil {
 		return fmt.Errorf("share: %w", err)
 	}
 	return nil
 }
 
-// Get returns the share link id (index.ErrNotFound when none).
+// Get returns the share link id (an error wrapping kind.NotFound when
+// none).
 func (s *Service) Get(ctx context.Context, id string) (*Record, error) {
-	b, err := s.cfg.Index.GetRecord(ctx, index.RecordShare, id)
+	b, err := s.cfg.Records.GetRecord(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +329,7 @@ func (s *Service) revoke(c echo.Context) error {
 		return fail(c, http.StatusNotFound, "no such share link")
 	}
 	rec, err := s.Get(ctx, id)
-	if errors.Is(err, index.ErrNotFound) {
+	if errors.Is(err, kind.NotFound) {
 		return fail(c, http.StatusNotFound, "no such share link")
 	}
 	if err != nil {
@@ -347,7 +357,7 @@ func (s *Service) list(c echo.Context) error {
 	ctx := c.Request().Context()
 	now := s.cfg.Now()
 	out := []View{}
-	err := s.cfg.Index.ForEachRecord(ctx, index.RecordShare, "", func(_ string, v []byte) error {
+	err := s.cfg.Records.ForEachRecord(ctx, func(_ string, v []byte) error {
 		var rec Record
 		if err := json.Unmarshal(v, &rec); err != nil {
 			return fmt.Errorf("share: record: %w", err)
@@ -380,7 +390,7 @@ func (s *Service) Check(ctx context.Context, token string) (*Record, error) {
 		return nil, errors.New("malformed token")
 	}
 	rec, err := s.Get(ctx, id)
-	if errors.Is(err, index.ErrNotFound) {
+	if errors.Is(err, kind.NotFound) {
 		return nil, errors.New("unknown link")
 	}
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/minipacs/minipacs/dicomweb"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/share"
@@ -54,6 +55,37 @@ func archive(t *testing.T) *dicomwebtest.Archive {
 		t.Fatalf("STOW: %s", resp.Status)
 	}
 	return a
+}
+
+// shareIndex keeps the records in the index (as cmd/minipacs does).
+type shareIndex struct{ idx *index.Index }
+
+func (s shareIndex) PutRecord(ctx context.Context, key string, value []byte) error {
+	return s.idx.PutRecords(ctx, index.Record{Kind: index.RecordShare, Key: key, Value: value})
+}
+
+func (s shareIndex) GetRecord(ctx context.Context, key string) ([]byte, error) {
+	return s.idx.GetRecord(ctx, index.RecordShare, key)
+}
+
+func (s shareIndex) ForEachRecord(ctx context.Context, fn func(key string, value []byte) error) error {
+	return s.idx.ForEachRecord(ctx, index.RecordShare, "", fn)
+}
+
+func (s shareIndex) Study(ctx context.Context, uid string) (share.Study, bool, error) {
+	var st share.Study
+	found := false
+	err := s.idx.Search(ctx, index.Query{Level: index.LevelStudy, StudyUID: uid, Limit: 1}, func(r *index.Result) error {
+		found = true
+		sa := dicomweb.StudyOf(r)
+		st = share.Study{UID: uid, PatientID: sa.PatientID, IssuerOfPatientID: sa.IssuerOfPatientID, PatientName: sa.PatientName}
+		return nil
+	})
+	return st, found, err
+}
+
+func config(ix *index.Index) share.Config {
+	return share.Config{Records: shareIndex{ix}, Studies: shareIndex{ix}}
 }
 
 // clock is a settable time.
@@ -166,8 +198,9 @@ func TestShareLinks(t *testing.T) {
 	a := archive(t)
 	clk := &clock{now: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
 	rec := &recorder{}
-	svc, err := share.New(share.Config{Index: a.Index, MaxAge: 48 * time.Hour, SessionMaxAge: 12 * time.Hour,
-		BaseURL: "https://pacs.example.org/dicomweb", Secure: true, Auditor: rec, Now: clk.Now})
+	cfg := config(a.Index)
+	cfg.MaxAge, cfg.SessionMaxAge, cfg.BaseURL, cfg.Secure, cfg.Auditor, cfg.Now = 48*time.Hour, 12*time.Hour, "https://pacs.example.org/dicomweb", true, rec, clk.Now
+	svc, err := share.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +368,9 @@ func TestShareLinks(t *testing.T) {
 // stays active.
 func TestShareRevocationPersists(t *testing.T) {
 	a := archive(t)
-	svc, err := share.New(share.Config{Index: a.Index, MaxAge: time.Hour})
+	cfg := config(a.Index)
+	cfg.MaxAge = time.Hour
+	svc, err := share.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +390,9 @@ func TestShareRevocationPersists(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ix.Close()
-	svc2, err := share.New(share.Config{Index: ix, MaxAge: time.Hour})
+	cfg2 := config(ix)
+	cfg2.MaxAge = time.Hour
+	svc2, err := share.New(cfg2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +404,7 @@ func TestShareRevocationPersists(t *testing.T) {
 		t.Errorf("kept link after reopening: %+v %v", rec, err)
 	}
 	// Off: every route refuses, even a valid link.
-	off, err := share.New(share.Config{Index: ix})
+	off, err := share.New(config(ix))
 	if err != nil {
 		t.Fatal(err)
 	}
