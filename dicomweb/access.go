@@ -18,6 +18,8 @@ import (
 // access, the HTTP status, and the studies touched with their patient.
 // PatientFilter, when set, hides studies of patients a request may not see:
 // QIDO leaves them out, WADO and DELETE answer 404 as if they did not exist.
+// StudyFilter does the same per study (a share link's session sees one
+// study); when both are set a study must pass both.
 
 // AccessKind says what a request did with patient data.
 type AccessKind uint8
@@ -66,6 +68,31 @@ type Auditor interface {
 // PatientFilter returns, for a request, the test of which patients it may
 // see, or nil when it may see all.
 type PatientFilter func(ctx context.Context) func(patientID, issuer string) bool
+
+// StudyFilter returns, for a request, the test of which studies it may
+// see (given the study's patient), or nil when it may see all.
+type StudyFilter func(ctx context.Context) func(studyUID, patientID, issuer string) bool
+
+// allowFunc is the request's combined patient and study filter (nil: all).
+func (s *Server) allowFunc(ctx context.Context) func(study, id, issuer string) bool {
+	var pf func(id, issuer string) bool
+	var sf func(study, id, issuer string) bool
+	if s.patients != nil {
+		pf = s.patients(ctx)
+	}
+	if s.studies != nil {
+		sf = s.studies(ctx)
+	}
+	switch {
+	case pf == nil && sf == nil:
+		return nil
+	case sf == nil:
+		return func(_, id, issuer string) bool { return pf(id, issuer) }
+	case pf == nil:
+		return sf
+	}
+	return func(study, id, issuer string) bool { return pf(id, issuer) && sf(study, id, issuer) }
+}
 
 // ctxStudies is the echo context key of the studies a handler touched.
 const ctxStudies = "minipacs.studies"
@@ -216,12 +243,13 @@ func (s *Server) fillPatient(ctx context.Context, sa *StudyAccess) {
 	}
 }
 
-// allowStudy answers 404 when the request may not see the study's patient.
+// allowStudy answers 404 when the request may not see the study or its
+// patient.
 func (s *Server) allowStudy(ctx context.Context, study string) error {
-	if s.patients == nil || study == "" {
+	if study == "" {
 		return nil
 	}
-	allow := s.patients(ctx)
+	allow := s.allowFunc(ctx)
 	if allow == nil {
 		return nil
 	}
@@ -229,14 +257,14 @@ func (s *Server) allowStudy(ctx context.Context, study string) error {
 	if err != nil {
 		return err
 	}
-	if !found || !allow(sa.PatientID, sa.IssuerOfPatientID) {
+	if !found || !allow(study, sa.PatientID, sa.IssuerOfPatientID) {
 		return errNotFound
 	}
 	return nil
 }
 
-// restrictMiddleware applies the patient restriction to every route that
-// names a study.
+// restrictMiddleware applies the patient and study restrictions to every
+// route that names a study.
 func (s *Server) restrictMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if study := c.Param("study"); study != "" && c.Request().Method != http.MethodPost {
@@ -254,10 +282,10 @@ var errStopSearch = errors.New("enough results")
 // restrictResults wraps a search callback so that only results of allowed
 // patients reach it, applying limit and offset after the filter (the
 // index applies none: see search).
-func restrictResults(allow func(id, issuer string) bool, limit, offset int, fn func(*index.Result) error) func(*index.Result) error {
+func restrictResults(allow func(study, id, issuer string) bool, limit, offset int, fn func(*index.Result) error) func(*index.Result) error {
 	seen := 0
 	return func(r *index.Result) error {
-		if sa := StudyOf(r); !allow(sa.PatientID, sa.IssuerOfPatientID) {
+		if sa := StudyOf(r); !allow(sa.StudyUID, sa.PatientID, sa.IssuerOfPatientID) {
 			return nil
 		}
 		seen++

@@ -98,13 +98,10 @@ func (s *Server) moreResults(ctx context.Context, q index.Query) (bool, error) {
 }
 
 // searchIndex runs q on the index, keeping only the patients the request
-// may see when a PatientFilter applies (then limit and offset are applied
+// may see when a PatientFilter or StudyFilter applies (then limit and offset are applied
 // after the filter, so pages stay full).
 func (s *Server) searchIndex(ctx context.Context, q index.Query, fn func(*index.Result) error) error {
-	var allow func(id, issuer string) bool
-	if s.patients != nil {
-		allow = s.patients(ctx)
-	}
+	allow := s.allowFunc(ctx)
 	if allow == nil {
 		return s.idx.Search(ctx, q, fn)
 	}

@@ -73,6 +73,9 @@ type Config struct {
 	// PatientFilter, when set, limits each request to the patients it
 	// allows (see access.go).
 	PatientFilter PatientFilter
+	// StudyFilter, when set, limits each request to the studies it allows
+	// (see access.go).
+	StudyFilter StudyFilter
 	// Metrics, when set, counts STOW outcomes.
 	Metrics StowObserver
 	// Retrieve is the retrieve service that WADO-RS calls, shared with the
@@ -94,6 +97,7 @@ type Server struct {
 	// what a request may see (nil: everything).
 	audit    Auditor
 	patients PatientFilter
+	studies  StudyFilter
 	metrics  StowObserver
 }
 
@@ -120,7 +124,7 @@ func New(cfg Config) *Server {
 		log: cfg.Logger.With("component", "dicomweb"), lim: l,
 		base: strings.TrimRight(cfg.BaseURL, "/"), prefix: strings.TrimRight(cfg.Prefix, "/"),
 		ret:   cfg.Retrieve,
-		audit: cfg.Auditor, patients: cfg.PatientFilter, metrics: cfg.Metrics,
+		audit: cfg.Auditor, patients: cfg.PatientFilter, studies: cfg.StudyFilter, metrics: cfg.Metrics,
 	}
 }
 
@@ -137,7 +141,7 @@ func (s *Server) Install(e *echo.Echo) {
 	if s.audit != nil {
 		mws = append(mws, s.auditMiddleware)
 	}
-	if s.patients != nil {
+	if s.patients != nil || s.studies != nil {
 		mws = append(mws, s.restrictMiddleware)
 	}
 	auth.Register(e, s.Routes(), mws...)

@@ -159,6 +159,10 @@
 //	r_patient  PatientID \x00 IssuerOfPatientID -> JSON patient.Record
 //	           (dicomweb/archive/patient: demographics from HL7 ADT, the
 //	           record it was merged into, the history of earlier values)
+//	r_share    share id (22 characters base64url, 128 random bits) -> JSON
+//	           share.Record (dicomweb/security/share: study, creator,
+//	           created, expires, revoked, and the SHA-256 of the link's
+//	           secret, never the secret)
 //
 // Secondary study indexes (value = the study's 21-byte sort key, so that
 // candidates can be ordered without loading study records):

@@ -27,10 +27,13 @@ const (
 	// RecordPatient: the patient records of HL7 ADT (demographics, merges,
 	// history), by PatientID NUL IssuerOfPatientID.
 	RecordPatient RecordKind = "r_patient"
+	// RecordShare: share links to one study (dicomweb/security/share), by
+	// share id.
+	RecordShare RecordKind = "r_share"
 )
 
 // recordKinds are the record buckets, created by Open.
-var recordKinds = []RecordKind{RecordOrder, RecordReport, RecordJournal, RecordPatient}
+var recordKinds = []RecordKind{RecordOrder, RecordReport, RecordJournal, RecordPatient, RecordShare}
 
 // Record is one record write: Value under Key in the bucket of Kind, or
 // the deletion of Key.

@@ -17,6 +17,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
 	"github.com/minipacs/minipacs/dicomweb/security/breakglass"
 	"github.com/minipacs/minipacs/dicomweb/security/session"
+	"github.com/minipacs/minipacs/dicomweb/security/share"
 	"github.com/minipacs/minipacs/dicomweb/security/transport"
 	"github.com/minipacs/minipacs/index"
 )
@@ -47,6 +48,8 @@ type securityConfig struct {
 	// Break-glass access of restricted readers (package breakglass).
 	breakGlass    time.Duration
 	breakGlassMax int
+	// Share links (package share).
+	shareMaxHours int
 }
 
 func (c *securityConfig) flags(fs *flag.FlagSet) {
@@ -76,6 +79,7 @@ func (c *securityConfig) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.sessionMaxAge, "session-max-age", 12*time.Hour, "lifetime of a browser session")
 	fs.DurationVar(&c.breakGlass, "break-glass-duration", 0, "lifetime of a break-glass grant: a restricted reader may open another patient's study for this long, with a stated reason, audited (0: off)")
 	fs.IntVar(&c.breakGlassMax, "break-glass-max", breakglass.DefaultMaxGrants, "most break-glass grants held in memory, active or expired (kept 7 days for review)")
+	fs.IntVar(&c.shareMaxHours, "share-max-hours", 168, "longest lifetime of a share link in hours (POST /shares; 0: share links off)")
 }
 
 // authEnabled reports whether any authentication is configured.
@@ -107,6 +111,9 @@ func (c *securityConfig) check(listen string) error {
 	}
 	if c.breakGlassMax < 0 {
 		return fmt.Errorf("--break-glass-max: negative")
+	}
+	if c.shareMaxHours < 0 || c.shareMaxHours > 24*366 {
+		return fmt.Errorf("--share-max-hours must be between 0 (off) and 8784")
 	}
 	return transport.CheckExposure(listen, c.authEnabled(), c.tlsEnabled(), c.behindProxy)
 }
@@ -168,6 +175,36 @@ func (c *securityConfig) sessions(authn *auth.Authenticator, baseURL string, log
 	}
 	authn.UseSessions(m)
 	return m, nil
+}
+
+// shares builds share links over idx (routes refuse when
+// --share-max-hours is 0) and makes authn accept their session cookie.
+func (c *securityConfig) shares(idx *index.Index, authn *auth.Authenticator, aud *audit.Trail, baseURL string, log *slog.Logger) (*share.Service, error) {
+	cfg := share.Config{
+		Records: shareIndex{idx}, Studies: shareIndex{idx}, MaxAge: time.Duration(c.shareMaxHours) * time.Hour, SessionMaxAge: c.sessionMaxAge,
+		BaseURL: originOf(baseURL), Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), Logger: log,
+	}
+	if aud != nil {
+		cfg.Auditor = aud
+	}
+	s, err := share.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.Enabled() {
+		authn.UseSessions(s)
+	}
+	return s, nil
+}
+
+// originOf is the scheme://host of a URL ("" for "").
+func originOf(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			return u[:i+3+j]
+		}
+	}
+	return u
 }
 
 // openAuditor opens the audit trail (nil with --no-audit), starts its
@@ -294,9 +331,30 @@ func (s studyPatients) StudyPatient(ctx context.Context, study string) (id, issu
 	return id, issuer, nil
 }
 
-// patientFilter gives dicomweb, the FHIR facade and the web the patient
-// test of each request's principal: its restriction, plus the patients of
-// its active break-glass grants.
+// studyFilter gives dicomweb the restriction of each request's principal,
+// by study (a share session) and by patient, with the patients of its
+// active break-glass grants.
+func studyFilter(bg *breakglass.Registry) func(ctx context.Context) func(study, id, issuer string) bool {
+	return func(ctx context.Context) func(study, id, issuer string) bool {
+		p := auth.FromContext(ctx)
+		if p == nil || p.Restriction == nil {
+			return nil
+		}
+		if p.Restriction.StudyUIDs != nil {
+			return p.AllowsStudy // a share session: no break-glass
+		}
+		pf := bg.Filter(ctx, p)
+		if pf == nil {
+			return nil
+		}
+		return func(_, id, issuer string) bool { return pf(id, issuer) }
+	}
+}
+
+// patientFilter gives the patient-level views (FHIR, IID, the web) the
+// patient test of each request's principal: its restriction, plus the
+// patients of its active break-glass grants (a share session sees no
+// patient there).
 func patientFilter(bg *breakglass.Registry) func(ctx context.Context) func(id, issuer string) bool {
 	return func(ctx context.Context) func(id, issuer string) bool {
 		return bg.Filter(ctx, auth.FromContext(ctx))

@@ -20,7 +20,8 @@ func TestAccessOps(t *testing.T) {
 	}
 }
 
-// TestSignInFlags checks the flag combinations of browser sign-in.
+// TestSignInFlags checks the flag combinations of browser sign-in and
+// share links.
 func TestSignInFlags(t *testing.T) {
 	tests := []struct {
 		name string
@@ -34,6 +35,9 @@ func TestSignInFlags(t *testing.T) {
 		{"break-glass", securityConfig{sessionMaxAge: time.Hour, breakGlass: 30 * time.Minute, breakGlassMax: 10}, true},
 		{"negative break-glass duration", securityConfig{sessionMaxAge: time.Hour, breakGlass: -time.Minute}, false},
 		{"negative break-glass max", securityConfig{sessionMaxAge: time.Hour, breakGlass: time.Minute, breakGlassMax: -1}, false},
+		{"share links off", securityConfig{sessionMaxAge: time.Hour, shareMaxHours: 0}, true},
+		{"negative share hours", securityConfig{sessionMaxAge: time.Hour, shareMaxHours: -1}, false},
+		{"share hours over a year", securityConfig{sessionMaxAge: time.Hour, shareMaxHours: 9000}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -41,5 +45,19 @@ func TestSignInFlags(t *testing.T) {
 				t.Errorf("check: %v, want ok=%t", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestOriginOf: share links take the scheme and host of --base-url.
+func TestOriginOf(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                  "",
+		"https://pacs.example.org/dicomweb": "https://pacs.example.org",
+		"http://127.0.0.1:8080":             "http://127.0.0.1:8080",
+		"http://h:1/a/b":                    "http://h:1",
+	} {
+		if got := originOf(in); got != want {
+			t.Errorf("originOf(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

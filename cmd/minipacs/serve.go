@@ -156,7 +156,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	dw := dicomweb.New(dicomweb.Config{
 		Index: idx, Store: store, Ingester: ing, Retrieve: ret, Logger: log, BaseURL: cfg.baseURL,
-		Auditor: dwAudit, PatientFilter: filter, Metrics: met,
+		Auditor: dwAudit, StudyFilter: studyFilter(bg), Metrics: met,
 		Limits: dicomweb.Limits{
 			MaxRequestBytes: cfg.maxRequest, MaxParts: cfg.maxParts, QIDOMaxLimit: cfg.qidoMax,
 		},
@@ -194,6 +194,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		SignIn: sessions != nil,
 	})
 	wb.Install(e, dw.AuditAs(dicomweb.AccessRetrieved), dw.RestrictStudy)
+	// Share links to one study (package share).
+	shares, err := cfg.sec.shares(idx, authn, aud, cfg.baseURL, log)
+	if err != nil {
+		return fmt.Errorf("share links: %w", err)
+	}
+	shareRoutes := shares.Routes()
+	auth.Register(e, shareRoutes)
 	health := healthRoutes(idx, store, log)
 	auth.Register(e, health)
 	auth.Register(e, loginRoutes)
@@ -216,7 +223,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 
 	// Every route is declared in one table with the role it needs; a
 	// route missing from it is a bug caught here, at start-up.
-	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health, loginRoutes, bgRoutes)...)
+	table, err := auth.NewTable(auth.RulesOf(dw.Routes(), fh.Routes(), adminRoutes, wb.Routes(), health, loginRoutes, shareRoutes, bgRoutes)...)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,11 @@
 //     (Trail);
 //   - breakglass: emergency access of restricted readers to another
 //     patient's study, for a stated reason and a limited time, audited;
+//   - session: browser sign-in (OIDC code flow with PKCE) and its
+//     server-side sessions;
+//   - share: share links, a time-limited read-only link to one study,
+//     and their study-restricted sessions (records and study lookup
+//     through small interfaces: cmd/minipacs backs them by the index);
 //   - transport: the exposure rule (no patient data on the network without
 //     authentication and TLS), the TLS server configuration with
 //     certificate reload, and the headers every response carries.

@@ -16,6 +16,13 @@
 //	                                    110127 Emergency Override Started (a break-glass grant, the reason in the description)
 //	110100 Application Activity         E, type 110120 Application Start / 110121 Application Stop
 //
+// Share links (Trail.Share, package share): creation and revocation are
+// 110113 type 110135 Object Security Attributes Changed (objects: the
+// study, its patient, share:<id>); opening a link is 110103, action R, by
+// the user share:<id>; a refused link is 110113 type 110132, minor
+// failure, with the reason in the description. All are durable before the
+// response; none holds the link's secret.
+//
 // Node's methods build these records; Log.Record writes them. Trail is
 // the mapping of a running server's operations to them: Access (OpStore,
 // OpRetrieve, OpRead, OpQuery, OpDelete, with the user of the request's

@@ -56,8 +56,8 @@ type Authenticator struct {
 	log  *slog.Logger
 	// files holds what the credential files said at the last (re)load.
 	files atomic.Pointer[credFiles]
-	// sessions, when set, resolves browser session cookies (UseSessions).
-	sessions Sessions
+	// sessions resolve browser session cookies (UseSessions), in order.
+	sessions []Sessions
 }
 
 type credFiles struct {

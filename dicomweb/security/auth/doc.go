@@ -36,6 +36,9 @@
 // must carry the session's CSRF token in X-CSRF-Token, else 403. Session
 // sign-in verifies ID tokens (VerifyIDToken) and access tokens
 // (VerifyAccessToken) with the same keys and checks as bearer tokens.
+// Each UseSessions call adds a source of sessions (browser sign-in, share
+// links: package share), asked in order; a session without a CSRF token
+// (a share session, Method "share") is read-only.
 //
 // Tokens in the query string (access_token=) are refused with 401 unless
 // Config.AllowQueryToken is set. A request with no credential gets the
@@ -62,6 +65,14 @@
 // (STOW-RS); admin may delete and use the admin endpoints. admin implies
 // reader and writer; writer does NOT imply reader, so a modality's
 // credential can send images but cannot read the archive.
+//
+// # Restrictions
+//
+// A principal may be restricted (Restriction) to some patients (a
+// credential's patients= and tenants=, OIDC claims) or to some studies
+// (StudyUIDs: a share link's session, method "share", package share).
+// DICOMweb asks AllowsStudy; the patient-level views (FHIR, IID) ask
+// AllowsPatient, which a study restriction never satisfies.
 //
 // # Authorization
 //

@@ -129,6 +129,9 @@ const (
 	MethodToken     Method = "token"
 	MethodBasic     Method = "basic"
 	MethodAnonymous Method = "anonymous"
+	// MethodShare: a share link's session (package share): role Reader,
+	// restricted to one study, read-only.
+	MethodShare Method = "share"
 )
 
 // Principal is the authenticated client of a request.
@@ -169,6 +172,15 @@ func (p *Principal) AllowsPatient(patientID, issuer string) bool {
 	return p.Restriction.AllowsPatient(patientID, issuer)
 }
 
+// AllowsStudy reports whether p may see a study, given its patient; a nil
+// principal may not.
+func (p *Principal) AllowsStudy(studyUID, patientID, issuer string) bool {
+	if p == nil {
+		return false
+	}
+	return p.Restriction.AllowsStudy(studyUID, patientID, issuer)
+}
+
 // PatientRef is an allowed patient: an ID, optionally qualified by its
 // Issuer of Patient ID (0010,0021). Written "ID" or "ID^^^ISSUER" (the HL7
 // CX form).
@@ -189,21 +201,54 @@ func ParsePatientRef(s string) PatientRef {
 //     an Issuer, its Issuer of Patient ID equals it too);
 //   - Tenants: its Issuer of Patient ID (the assigning authority, which is
 //     what separates the patient-ID namespaces of the sites sharing an
-//     archive) is one of them.
+//     archive) is one of them;
+//   - StudyUIDs: its Study Instance UID is one of them (a share link's
+//     session, package share).
 //
-// A Restriction whose lists are both nil allows nothing: a principal is
+// A Restriction whose lists are all nil allows nothing: a principal is
 // either unrestricted (nil *Restriction) or restricted to what is listed.
+//
+// A study restriction cannot be decided from a patient alone: the
+// patient-level views (FHIR, IHE Invoke Image Display), which ask
+// AllowsPatient, show a study-restricted principal no patient at all;
+// DICOMweb asks AllowsStudy.
 type Restriction struct {
-	Patients []PatientRef
-	Tenants  []string
+	Patients  []PatientRef
+	Tenants   []string
+	StudyUIDs []string
 }
 
-// AllowsPatient reports whether r allows the studies of the patient with
-// this Patient ID and Issuer of Patient ID. A nil Restriction allows all.
+// AllowsPatient reports whether r allows all the studies of the patient
+// with this Patient ID and Issuer of Patient ID. A nil Restriction allows
+// all; one with StudyUIDs allows no whole patient.
 func (r *Restriction) AllowsPatient(patientID, issuer string) bool {
 	if r == nil {
 		return true
 	}
+	if r.StudyUIDs != nil {
+		return false
+	}
+	return r.allowsPatient(patientID, issuer)
+}
+
+// AllowsStudy reports whether r allows the study studyUID of the patient
+// with this Patient ID and Issuer of Patient ID. A nil Restriction allows
+// all.
+func (r *Restriction) AllowsStudy(studyUID, patientID, issuer string) bool {
+	if r == nil {
+		return true
+	}
+	if r.StudyUIDs != nil && !slices.Contains(r.StudyUIDs, studyUID) {
+		return false
+	}
+	if r.StudyUIDs != nil && r.Patients == nil && r.Tenants == nil {
+		return true
+	}
+	return r.allowsPatient(patientID, issuer)
+}
+
+// allowsPatient applies the patient and tenant lists.
+func (r *Restriction) allowsPatient(patientID, issuer string) bool {
 	if r.Patients == nil && r.Tenants == nil {
 		return false
 	}

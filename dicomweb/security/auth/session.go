@@ -35,16 +35,26 @@ type Sessions interface {
 }
 
 // UseSessions makes Authenticate accept a browser session cookie when a
-// request carries no Authorization header. Call it before serving.
-func (a *Authenticator) UseSessions(s Sessions) { a.sessions = s }
+// request carries no Authorization header. Call it before serving; each
+// call adds one source of sessions (browser sign-in, share links), asked
+// in order: the first that finds its cookie decides. A session whose CSRF
+// token is "" is read-only: every state-changing request is refused
+// (403).
+func (a *Authenticator) UseSessions(s Sessions) { a.sessions = append(a.sessions, s) }
 
 // session authenticates r by its session cookie and checks the CSRF token
 // of a state-changing request.
 func (a *Authenticator) session(ctx context.Context, r *http.Request) (*Principal, error) {
-	if a.sessions == nil {
-		return nil, ErrNoCredentials
+	var (
+		p    *Principal
+		csrf string
+		err  error = ErrNoCredentials
+	)
+	for _, s := range a.sessions {
+		if p, csrf, err = s.Session(ctx, r); !errors.Is(err, ErrNoCredentials) {
+			break
+		}
 	}
-	p, csrf, err := a.sessions.Session(ctx, r)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrNoCredentials), errors.Is(err, ErrUnavailable):
