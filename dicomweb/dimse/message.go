@@ -33,27 +33,57 @@ func (w *pduWriter) write(pdu []byte) error {
 }
 
 func (w *pduWriter) writeLocked(pdu []byte) error {
-	w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
-	if _, err := w.bw.Write(pdu); err != nil {
+	if err := w.buffer(pdu); err != nil {
 		return err
 	}
 	return w.bw.Flush()
 }
 
+// buffer adds a PDU to the write buffer (written when it fills or at the
+// next flush).
+func (w *pduWriter) buffer(pdu []byte) error {
+	w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	_, err := w.bw.Write(pdu)
+	return err
+}
+
 // message sends a command on presentation context id and, when data is
 // not nil, its data set read from data to its end, both in fragments of
-// at most the peer's maximum. An error reading data after the command
-// went out cannot be told to the peer within the message: the caller
-// must abort the association.
+// at most the peer's maximum, flushed once at the end of the message. An
+// error reading data after the command went out cannot be told to the
+// peer within the message: the caller must abort the association.
 func (w *pduWriter) message(id byte, cmd *Command, data io.Reader) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if err := w.messageLocked(id, cmd, data); err != nil {
+		return err
+	}
+	return w.bw.Flush()
+}
+
+// buffered is message without the flush: the PDUs go out when the buffer
+// fills or at the next flush (for a run of C-FIND answers).
+func (w *pduWriter) buffered(id byte, cmd *Command, data io.Reader) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.messageLocked(id, cmd, data)
+}
+
+// flush sends what is buffered.
+func (w *pduWriter) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.bw.Flush()
+}
+
+func (w *pduWriter) messageLocked(id byte, cmd *Command, data io.Reader) error {
 	cmd.HasDataSet = data != nil
 	b := cmd.Encode()
 	for first := true; len(b) > 0 || first; first = false {
 		n := min(len(b), w.maxFragment)
 		w.buf = appendPData(w.buf[:0], id, true, n == len(b), b[:n])
-		if err := w.writeLocked(w.buf); err != nil {
+		if err := w.buffer(w.buf); err != nil {
 			return err
 		}
 		b = b[n:]
@@ -82,7 +112,7 @@ func (w *pduWriter) message(id byte, cmd *Command, data io.Reader) error {
 			}
 		}
 		w.buf = appendPData(w.buf[:0], id, false, last, frag[:n])
-		if err := w.writeLocked(w.buf); err != nil {
+		if err := w.buffer(w.buf); err != nil {
 			return err
 		}
 		if last {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/worklist"
 	"github.com/minipacs/minipacs/dicomweb/dicom/charset"
@@ -240,9 +241,10 @@ func (a *assoc) worklistFind(ctx context.Context, op *operation, cmd *Command, i
 		return failure(StatusIdentifierMismatch, clip("identifier: "+err.Error())), nil
 	}
 	matches := 0
+	lastFlush := time.Now()
 	err = a.s.cfg.Worklist.Find(ctx, req.filter, func(o *worklist.Order) error {
 		matches++
-		return a.respond(id, cmd, &Command{Status: StatusPending}, encodeWorkitem(o, req, pc.transferSyntax))
+		return a.sendPending(id, cmd, encodeWorkitem(o, req, pc.transferSyntax), &lastFlush)
 	})
 	a.s.auditQuery(ctx, QueryEvent{CallingAE: a.callingAE, Remote: a.remote, SOPClassUID: pc.abstractSyntax, Level: "WORKLIST",
 		Matches: matches, Identifier: data, Failed: err != nil && ctx.Err() == nil})

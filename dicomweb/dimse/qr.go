@@ -110,6 +110,25 @@ func (a *assoc) respond(id byte, cmd *Command, rsp *Command, ds []byte) error {
 	return a.w.message(id, rsp, data)
 }
 
+// pendingFlushEvery bounds how long C-FIND answers wait in the write
+// buffer: they go out when it fills, at the final response, or when the
+// oldest has waited this long.
+const pendingFlushEvery = 20 * time.Millisecond
+
+// sendPending sends one pending C-FIND answer, buffered (see
+// pendingFlushEvery); last is when the buffer was last flushed.
+func (a *assoc) sendPending(id byte, cmd *Command, ds []byte, last *time.Time) error {
+	rsp := &Command{Field: cmd.Field | 0x8000, RespondedTo: cmd.MessageID, AffectedSOPClass: cmd.AffectedSOPClass, Status: StatusPending}
+	if err := a.w.buffered(id, rsp, bytes.NewReader(ds)); err != nil {
+		return err
+	}
+	if time.Since(*last) >= pendingFlushEvery {
+		*last = time.Now()
+		return a.w.flush()
+	}
+	return nil
+}
+
 // identifierSink collects an identifier up to maxIdentifierBytes.
 type identifierSink struct {
 	b    []byte
@@ -235,6 +254,7 @@ func (a *assoc) find(ctx context.Context, op *operation, cmd *Command, id byte, 
 	q.Encoded, q.Reuse = false, true
 	seen := map[string]bool{}
 	matches := 0
+	lastFlush := time.Now()
 	err = a.s.cfg.Index.Search(ctx, q, func(res *index.Result) error {
 		if patient {
 			pid := attrValue(res, index.LevelStudy, uint32(part10.TagPatientID)) + "\x00" + attrValue(res, index.LevelStudy, uint32(part10.TagIssuerOfPatientID))
@@ -248,7 +268,7 @@ func (a *assoc) find(ctx context.Context, op *operation, cmd *Command, id byte, 
 			return err
 		}
 		matches++
-		return a.respond(id, cmd, &Command{Status: StatusPending}, ds)
+		return a.sendPending(id, cmd, ds, &lastFlush)
 	})
 	a.s.auditQuery(ctx, QueryEvent{CallingAE: a.callingAE, Remote: a.remote, SOPClassUID: pc.abstractSyntax, Level: idf.level, Matches: matches, Identifier: data, Failed: err != nil && ctx.Err() == nil})
 	switch {
