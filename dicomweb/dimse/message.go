@@ -23,6 +23,7 @@ type pduWriter struct {
 	// maximum length minus the PDV headers).
 	maxFragment int
 	buf         []byte
+	pdus        [2][]byte // data set PDUs being sent (message)
 }
 
 // write sends one PDU.
@@ -91,13 +92,18 @@ func (w *pduWriter) messageLocked(id byte, cmd *Command, data io.Reader) error {
 	if data == nil {
 		return nil
 	}
-	if cap(w.buf) < w.maxFragment+12 {
-		w.buf = make([]byte, 0, w.maxFragment+12)
+	// The fragments are read straight into the two PDU buffers of the
+	// writer (kept for the association), behind room for the headers; one
+	// is read ahead so that the last is marked as such.
+	size := w.maxFragment + 12
+	for i := range w.pdus {
+		if cap(w.pdus[i]) < size {
+			w.pdus[i] = make([]byte, size)
+		}
+		w.pdus[i] = w.pdus[i][:size]
 	}
-	// One fragment is read ahead so that the last one is marked as such.
-	frag := make([]byte, w.maxFragment)
-	next := make([]byte, w.maxFragment)
-	n, err := io.ReadFull(data, frag)
+	cur, next := w.pdus[0], w.pdus[1]
+	n, err := io.ReadFull(data, cur[12:])
 	for {
 		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 			return &dataError{err}
@@ -106,19 +112,19 @@ func (w *pduWriter) messageLocked(id byte, cmd *Command, data io.Reader) error {
 		var m int
 		var nerr error
 		if !last {
-			m, nerr = io.ReadFull(data, next)
+			m, nerr = io.ReadFull(data, next[12:])
 			if nerr == io.EOF {
 				last = true
 			}
 		}
-		w.buf = appendPData(w.buf[:0], id, false, last, frag[:n])
-		if err := w.buffer(w.buf); err != nil {
+		putPDataHeader(cur, id, false, last, n)
+		if err := w.buffer(cur[:12+n]); err != nil {
 			return err
 		}
 		if last {
 			return nil
 		}
-		frag, next = next, frag
+		cur, next = next, cur
 		n, err = m, nerr
 	}
 }

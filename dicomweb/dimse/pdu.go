@@ -469,12 +469,12 @@ func readPDVHeader(r io.Reader, remaining uint32) (pdvHeader, uint32, error) {
 	return h, remaining - 4 - n, nil
 }
 
-// appendPData appends a P-DATA-TF PDU of one PDV item carrying frag.
-func appendPData(b []byte, context byte, command, last bool, frag []byte) []byte {
-	n := len(frag)
-	b = append(b, pduPData, 0)
-	b = binary.BigEndian.AppendUint32(b, uint32(n+6))
-	b = binary.BigEndian.AppendUint32(b, uint32(n+2))
+// putPDataHeader writes into b[:12] the header of a P-DATA-TF PDU of one
+// PDV item whose n-byte fragment follows in b[12:].
+func putPDataHeader(b []byte, context byte, command, last bool, n int) {
+	b[0], b[1] = pduPData, 0
+	binary.BigEndian.PutUint32(b[2:6], uint32(n+6))
+	binary.BigEndian.PutUint32(b[6:10], uint32(n+2))
 	var mch byte
 	if command {
 		mch |= 1
@@ -482,6 +482,12 @@ func appendPData(b []byte, context byte, command, last bool, frag []byte) []byte
 	if last {
 		mch |= 2
 	}
-	b = append(b, context, mch)
-	return append(b, frag...)
+	b[10], b[11] = context, mch
+}
+
+// appendPData appends a P-DATA-TF PDU of one PDV item carrying frag.
+func appendPData(b []byte, context byte, command, last bool, frag []byte) []byte {
+	var h [12]byte
+	putPDataHeader(h[:], context, command, last, len(frag))
+	return append(append(b, h[:]...), frag...)
 }
