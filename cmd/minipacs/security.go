@@ -182,7 +182,7 @@ func (c *securityConfig) sessions(authn *auth.Authenticator, baseURL string, log
 func (c *securityConfig) shares(idx *index.Index, authn *auth.Authenticator, aud *audit.Trail, baseURL string, log *slog.Logger) (*share.Service, error) {
 	cfg := share.Config{
 		Records: shareIndex{idx}, Studies: shareIndex{idx}, MaxAge: time.Duration(c.shareMaxHours) * time.Hour, SessionMaxAge: c.sessionMaxAge,
-		BaseURL: originOf(baseURL), Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), Logger: log,
+		BaseURL: baseURL, Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), Logger: log,
 	}
 	if aud != nil {
 		cfg.Auditor = aud
@@ -195,16 +195,6 @@ func (c *securityConfig) shares(idx *index.Index, authn *auth.Authenticator, aud
 		authn.UseSessions(s)
 	}
 	return s, nil
-}
-
-// originOf is the scheme://host of a URL ("" for "").
-func originOf(u string) string {
-	if i := strings.Index(u, "://"); i >= 0 {
-		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-			return u[:i+3+j]
-		}
-	}
-	return u
 }
 
 // openAuditor opens the audit trail (nil with --no-audit), starts its

@@ -47,17 +47,3 @@ func TestSignInFlags(t *testing.T) {
 		})
 	}
 }
-
-// TestOriginOf: share links take the scheme and host of --base-url.
-func TestOriginOf(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                                  "",
-		"https://pacs.example.org/dicomweb": "https://pacs.example.org",
-		"http://127.0.0.1:8080":             "http://127.0.0.1:8080",
-		"http://h:1/a/b":                    "http://h:1",
-	} {
-		if got := originOf(in); got != want {
-			t.Errorf("originOf(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
 
 // Paths of the routes.
@@ -120,13 +121,11 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.ClientID == "" {
 		return nil, errors.New("session: browser sign-in needs a client id")
 	}
-	if cfg.BaseURL != "" {
-		u, err := url.Parse(cfg.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("session: base URL %q: want http(s)://host[:port]", cfg.BaseURL)
-		}
-		cfg.BaseURL = u.Scheme + "://" + u.Host
+	origin, err := transport.Origin(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
 	}
+	cfg.BaseURL = origin
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 12 * time.Hour
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/dicomweb/security/audit"
 	"github.com/minipacs/minipacs/dicomweb/security/auth"
+	"github.com/minipacs/minipacs/dicomweb/security/transport"
 )
 
 // Paths of the routes.
@@ -156,13 +157,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxAge < 0 {
 		return nil, errors.New("share: negative maximum age")
 	}
-	if cfg.BaseURL != "" {
-		u, err := url.Parse(cfg.BaseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("share: base URL %q: want http(s)://host[:port]", cfg.BaseURL)
-		}
-		cfg.BaseURL = u.Scheme + "://" + u.Host
+	origin, err := transport.Origin(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("share: %w", err)
 	}
+	cfg.BaseURL = origin
 	if cfg.SessionMaxAge <= 0 {
 		cfg.SessionMaxAge = 12 * time.Hour
 	}

@@ -108,3 +108,20 @@ func TestHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestOrigin: links take the scheme and host of the base URL.
+func TestOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                  "",
+		"https://pacs.example.org/dicomweb": "https://pacs.example.org",
+		"http://127.0.0.1:8080":             "http://127.0.0.1:8080",
+		"http://h:1/a/b":                    "http://h:1",
+		"ftp://h/x":                         "!",
+		"pacs.example.org":                  "!",
+	} {
+		got, err := Origin(in)
+		if (err != nil) != (want == "!") || (err == nil && got != want) {
+			t.Errorf("Origin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
