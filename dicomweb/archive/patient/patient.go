@@ -111,20 +111,26 @@ func (s *Service) Get(ctx context.Context, k Key) (*Record, error) {
 // Resolve follows merges from k to the surviving identifier (k itself
 // when it was never merged).
 func (s *Service) Resolve(ctx context.Context, k Key) (Key, error) {
+	k, _, err := s.resolve(ctx, k)
+	return k, err
+}
+
+// resolve is Resolve with the surviving record (nil when it has none).
+func (s *Service) resolve(ctx context.Context, k Key) (Key, *Record, error) {
 	for range 16 {
 		r, err := s.Get(ctx, k)
 		if errors.Is(err, index.ErrNotFound) {
-			return k, nil
+			return k, nil, nil
 		}
 		if err != nil {
-			return k, err
+			return k, nil, err
 		}
 		if r.MergedInto == nil {
-			return k, nil
+			return k, r, nil
 		}
 		k = *r.MergedInto
 	}
-	return k, fmt.Errorf("patient: merge chain too long at %q", k.ID)
+	return k, nil, fmt.Errorf("patient: merge chain too long at %q", k.ID)
 }
 
 // Update records the demographics of k (A01, A04, A05, A08, A28, A31) and
@@ -221,17 +227,14 @@ func (s *Service) Current(ctx context.Context, id, issuer string) (string, strin
 	if id == "" {
 		return id, issuer, nil, nil
 	}
-	to, err := s.Resolve(ctx, k)
+	// One record read per instance ingested (two after a merge).
+	to, r, err := s.resolve(ctx, k)
 	if err != nil {
 		return id, issuer, nil, err
 	}
-	r, err := s.Get(ctx, to)
 	var attrs []index.Attr
-	switch {
-	case err == nil:
+	if r != nil {
 		attrs = Attrs(r.Demographics)
-	case !errors.Is(err, index.ErrNotFound):
-		return id, issuer, nil, err
 	}
 	if to != k {
 		attrs = append(attrs, idAttrs(to)...)
