@@ -31,7 +31,7 @@ type requestor struct {
 	msgID    uint16
 }
 
-// errRejected: the peer rejected the association.
+// rejectedError: the peer rejected the association (A-ASSOCIATE-RJ).
 type rejectedError struct{ result, source, reason byte }
 
 func (e *rejectedError) Error() string {
