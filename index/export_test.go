@@ -50,7 +50,6 @@ func (ix *Index) KeyCounts() map[string]int {
 
 // NormPN and Glob expose the matching primitives.
 var (
-	NormPN = normPN
 	Glob   = glob
 	NormTM = normTM
 	NormDT = normDT

@@ -37,13 +37,8 @@ type PatientUpdate struct {
 // attributes in place of their objects' (x_padt). No study under that identifier is not an error
 // (the demographics only concern studies to come).
 func (ix *Index) UpdatePatient(ctx context.Context, u PatientUpdate) ([]string, error) {
-	for _, a := range u.Attrs {
-		if a.Tag>>16 != 0x0010 {
-			return nil, fmt.Errorf("%w: (%08X) is not a patient attribute", ErrInvalid, a.Tag)
-		}
-	}
-	if u.NewPatientID != "" && len(u.IDAttrs) == 0 {
-		return nil, fmt.Errorf("%w: a move without PatientID attributes", ErrInvalid)
+	if err := u.Check(); err != nil {
+		return nil, err
 	}
 	var changed []string
 	err := ix.update(ctx, "update patient", func(tx *bolt.Tx) error {
@@ -91,25 +86,11 @@ func updateStudyPatient(tx *bolt.Tx, uid string, st *studyRec, u *PatientUpdate)
 		return fmt.Errorf("study record: %w", err)
 	}
 	oldList = bytes.Clone(oldList)
-	attrs := decodeAttrList(oldList)
-	for _, a := range u.Attrs {
-		if a.Tag != tagPatientID && a.Tag != tagIssuerOfPatientID {
-			attrs = SetAttr(attrs, a)
-		}
-	}
-	attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return slices.Contains(u.Remove, a.Tag) })
-	pid, issuer := string(st.PatientID), string(st.Issuer)
-	if u.NewPatientID != "" {
-		pid, issuer = u.NewPatientID, u.NewIssuer
-		attrs = slices.DeleteFunc(attrs, func(a Attr) bool { return a.Tag == tagIssuerOfPatientID })
-		for _, a := range u.IDAttrs {
-			attrs = SetAttr(attrs, a)
-		}
+	attrs, pid, issuer, demo, err := u.Apply(decodeAttrList(oldList), string(st.PatientID), string(st.Issuer))
+	if err != nil {
+		return err
 	}
 	newList := appendAttrs(nil, attrs)
-	if len(newList) > maxAttrList {
-		return fmt.Errorf("%w: attributes of more than %d bytes", ErrInvalid, maxAttrList)
-	}
 	// Secondary indexes: the entries of the old attributes out, the new in
 	// (the sort key depends on study attributes only: it stays).
 	for _, e := range studyIndexEntries(uid, oldList, st.SortKey) {
@@ -140,12 +121,7 @@ func updateStudyPatient(tx *bolt.Tx, uid string, st *studyRec, u *PatientUpdate)
 			return err
 		}
 	}
-	var patientA []Attr
-	for _, a := range attrs {
-		if a.Tag>>16 == 0x0010 {
-			patientA = append(patientA, a)
-		}
-	}
+	patientA := PatientGroup(attrs)
 	newKey := []byte(pid + "\x00" + issuer)
 	pr := patientRec{Attrs: packedAttrs{b: appendAttrs(nil, patientA), plain: true}}
 	if v := pb.Get(newKey); v != nil {
@@ -160,7 +136,7 @@ func updateStudyPatient(tx *bolt.Tx, uid string, st *studyRec, u *PatientUpdate)
 		return err
 	}
 	st.PatientID, st.Issuer = []byte(pid), []byte(issuer)
-	st.Demo = demographics(pid, issuer, attrs)
+	st.Demo = demo
 	st.Attrs = packedAttrs{b: newList, plain: true}
 	return tx.Bucket(bStudies).Put([]byte(uid), st.encode())
 }

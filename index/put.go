@@ -72,8 +72,9 @@ type prepared struct {
 	studyList, seriesList, patientList []byte
 	demo                               []byte
 	sortKey                            [sortKeyLen]byte
-	seriesHasNum                       bool
-	seriesNum                          int64
+	seriesHasNum, instHasNum           bool
+	seriesNum, instNum                 int64
+	instList                           []byte
 	modality                           string
 	studyIdx                           []idxEntry
 	size                               int
@@ -463,6 +464,7 @@ func prepare(in *Instance) (*prepared, error) {
 
 	p := &prepared{in: in, sop: in.SOPInstanceUID, study: in.StudyUID, series: in.SeriesUID}
 	instHas, instNum := intAttr(instA, tagInstanceNumber)
+	p.instHasNum, p.instNum = instHas, instNum
 	p.seriesHasNum, p.seriesNum = intAttr(seriesA, tagSeriesNumber)
 	if a := attrByTag(seriesA, tagModality); a != nil && len(a.Values) > 0 {
 		p.modality = truncate(cleanValue("CS", a.Values[0]))
@@ -486,7 +488,7 @@ func prepare(in *Instance) (*prepared, error) {
 		return nil, fmt.Errorf("%w: attributes of more than %d bytes", ErrInvalid, maxAttrList)
 	}
 	p.instVal = encodeInst(in, instHas, instNum, instList)
-	p.studyList, p.seriesList = studyList, seriesList
+	p.studyList, p.seriesList, p.instList = studyList, seriesList, instList
 	p.studyIdx = studyIndexEntries(p.study, studyList, p.sortKey)
 	p.size = len(in.Metadata) + len(p.instVal) + len(studyList) + len(seriesList)
 	return p, nil

@@ -59,12 +59,12 @@ func recordBucket(tx *bolt.Tx, k RecordKind) (*bolt.Bucket, error) {
 func (ix *Index) PutRecords(ctx context.Context, recs ...Record) error {
 	return ix.update(ctx, "put records", func(tx *bolt.Tx) error {
 		for _, r := range recs {
+			if err := CheckRecord(r); err != nil {
+				return err
+			}
 			b, err := recordBucket(tx, r.Kind)
 			if err != nil {
 				return err
-			}
-			if r.Key == "" || len(r.Key) > maxRecordKey {
-				return fmt.Errorf("record key of %d bytes", len(r.Key))
 			}
 			if r.Delete {
 				err = b.Delete([]byte(r.Key))
@@ -122,26 +122,23 @@ func (ix *Index) ForEachRecord(ctx context.Context, kind RecordKind, prefix stri
 }
 
 // CopyRecords copies every record of from into ix (reindex keeps what the
-// stored objects cannot tell: the records of the index it replaces).
-func (ix *Index) CopyRecords(ctx context.Context, from *Index) (int, error) {
+// stored objects cannot tell: the records of the index it replaces), in
+// one transaction.
+func (ix *Index) CopyRecords(ctx context.Context, from RecordSource) (int, error) {
 	n := 0
-	err := from.view(ctx, "copy records", func(src *bolt.Tx) error {
-		return ix.update(ctx, "copy records", func(dst *bolt.Tx) error {
-			for _, k := range recordKinds {
-				sb, db := src.Bucket([]byte(k)), dst.Bucket([]byte(k))
-				if sb == nil || db == nil {
-					continue
-				}
-				err := sb.ForEach(func(key, v []byte) error {
-					n++
-					return db.Put(bytes.Clone(key), bytes.Clone(v))
-				})
-				if err != nil {
-					return err
-				}
+	err := ix.update(ctx, "copy records", func(dst *bolt.Tx) error {
+		n = 0
+		for _, k := range recordKinds {
+			db := dst.Bucket([]byte(k))
+			err := from.ForEachRecord(ctx, k, "", func(key string, v []byte) error {
+				n++
+				return db.Put([]byte(key), bytes.Clone(v))
+			})
+			if err != nil {
+				return err
 			}
-			return nil
-		})
+		}
+		return nil
 	})
 	return n, err
 }
