@@ -1,0 +1,67 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/minipacs/minipacs/dicomweb/testkit/pgtest"
+	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/index/indextest"
+	"github.com/minipacs/minipacs/index/postgres"
+)
+
+func open(t *testing.T, opt index.Options) *postgres.Index {
+	t.Helper()
+	srv := pgtest.Start(t, pgtest.Options{})
+	ix, err := postgres.Open(context.Background(), srv.URL(), opt)
+	if err != nil {
+		t.Fatalf("open: %v\n%s", err, srv.Log())
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+func TestSmoke(t *testing.T) {
+	ctx := context.Background()
+	ix := open(t, index.Options{})
+	for i := 0; i < 20; i++ {
+		res, err := ix.Put(ctx, indextest.Instance(i))
+		if err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+		if res.Existed {
+			t.Fatalf("put %d: existed", i)
+		}
+	}
+	res, err := ix.Put(ctx, indextest.Instance(3))
+	if err != nil || !res.Existed {
+		t.Fatalf("second put: %+v %v", res, err)
+	}
+	st, se, in, err := ix.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stats %d %d %d", st, se, in)
+	n := 0
+	err = ix.Search(ctx, index.Query{Level: index.LevelStudy, Limit: 5}, func(r *index.Result) error {
+		n++
+		return nil
+	})
+	if err != nil || n != 5 {
+		t.Fatalf("search: %d %v", n, err)
+	}
+	in3 := indextest.Instance(3)
+	got := 0
+	err = ix.Metadata(ctx, in3.StudyUID, "", "", func(js []byte) error { got++; return nil })
+	if err != nil || got == 0 {
+		t.Fatalf("metadata: %d %v", got, err)
+	}
+	keys, err := ix.Delete(ctx, in3.StudyUID, "", "")
+	if err != nil || len(keys) == 0 {
+		t.Fatalf("delete: %v %v", keys, err)
+	}
+	if _, err := ix.Lookup(ctx, in3.SOPInstanceUID); !errors.Is(err, index.ErrNotFound) {
+		t.Fatalf("lookup after delete: %v", err)
+	}
+}
