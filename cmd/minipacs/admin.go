@@ -40,7 +40,7 @@ func (s *scrubConfig) flags(fs *flag.FlagSet) {
 }
 
 // newScrubber builds the background scrub (started by installAdmin).
-func newScrubber(idx *index.Index, store storage.Store, cfg *config, log *slog.Logger) *scrub.Scrubber {
+func newScrubber(idx index.Engine, store storage.Store, cfg *config, log *slog.Logger) *scrub.Scrubber {
 	return scrub.NewScrubber(idx, store, scrub.ScrubConfig{
 		Interval: cfg.scrub.interval, BytesPerSecond: int64(cfg.scrub.rateMB * 1e6), Logger: log,
 	})
@@ -48,19 +48,32 @@ func newScrubber(idx *index.Index, store storage.Store, cfg *config, log *slog.L
 
 // newMetrics builds the Prometheus registry of the server: runtime, HTTP,
 // STOW, index and scrub families (package dicomweb/metrics).
-func newMetrics(idx *index.Index, sc *scrub.Scrubber, ing *ingest.Ingester, cfg *config, log *slog.Logger) *metrics.Metrics {
+func newMetrics(idx index.Engine, sc *scrub.Scrubber, ing *ingest.Ingester, cfg *config, log *slog.Logger) *metrics.Metrics {
+	indexFile := cfg.indexFile()
+	if cfg.indexShared() {
+		indexFile = ""
+	}
 	return metrics.New(metrics.Options{
-		Index: idx, IndexFile: cfg.indexFile(), Scrub: sc.Counters(), IngestQueue: ing.Queue, Logger: log,
+		Index: idx, IndexFile: indexFile, Scrub: sc.Counters(), IngestQueue: ing.Queue, Logger: log,
 	})
 }
 
 // installAdmin starts the background scrub (until ctx ends), mounts the
 // admin endpoints on e, and returns them with their role (admin).
-func installAdmin(ctx context.Context, e *echo.Echo, idx *index.Index, sc *scrub.Scrubber, met *metrics.Metrics, cfg *config, log *slog.Logger) []auth.Route {
+func installAdmin(ctx context.Context, e *echo.Echo, idx index.Engine, sc *scrub.Scrubber, met *metrics.Metrics, cfg *config, log *slog.Logger) []auth.Route {
 	go sc.Run(ctx)
+	// A PostgreSQL index is backed up by the database's own tools (its
+	// standby, pg_basebackup, pg_dump), not through a node.
+	backupHandler := func(c echo.Context) error {
+		return echo.NewHTTPError(http.StatusNotImplemented,
+			"the index is a PostgreSQL database: back it up with pg_basebackup or pg_dump (README: several nodes)")
+	}
+	if src, ok := idx.(backup.Source); ok {
+		backupHandler = backup.Handler(src, cfg.data, log)
+	}
 	routes := []auth.Route{
 		{Method: http.MethodGet, Path: metricsPath, Role: auth.Admin, Handler: echo.WrapHandler(met.Handler())},
-		{Method: http.MethodPost, Path: backup.Path, Role: auth.Admin, Handler: backup.Handler(idx, cfg.data, log)},
+		{Method: http.MethodPost, Path: backup.Path, Role: auth.Admin, Handler: backupHandler},
 	}
 	auth.Register(e, routes)
 	return routes

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/index"
+	"github.com/minipacs/minipacs/index/postgres"
 	"github.com/minipacs/minipacs/storage"
 	"github.com/minipacs/minipacs/storage/disk"
 	"github.com/minipacs/minipacs/storage/s3"
@@ -34,6 +35,7 @@ type config struct {
 	ingestConc int
 	qidoMax    int
 	duplicates string
+	indexURL   string
 	pprof      string
 	memLimit   int64 // soft limit of the Go runtime (serve.go)
 	// web: the browser pages and OHIF (package web)
@@ -72,6 +74,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.pprof, "pprof-listen", "", "if set, serve Go profiling (net/http/pprof) on this address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated origins (scheme://host[:port]) whose pages may call /dicomweb; \"*\" allows any origin, without credentials")
 	fs.StringVar(&c.viewerDir, "viewer-dir", "web/viewer/dist", "directory of the OHIF build served at /viewer/ (make viewer installs it there)")
+	fs.StringVar(&c.indexURL, "index-url", os.Getenv("MINIPACS_INDEX_URL"), "PostgreSQL index shared by several nodes, e.g. "+
+		"postgres://minipacs@db1,db2/minipacs?target_session_attrs=read-write (default $MINIPACS_INDEX_URL; empty: the embedded bbolt index in --data)")
 	fs.StringVar(&c.duplicates, "duplicates", "reject", "same SOP Instance UID with different content: reject (0x0111) or replace")
 	c.scrub.flags(fs) // admin.go
 	c.sec.flags(fs)   // security.go
@@ -160,13 +164,24 @@ func (c *config) openStore(ctx context.Context) (storage.Store, error) {
 	return nil, fmt.Errorf("--storage %q: want disk or s3", c.storage)
 }
 
-// openIndex opens the bbolt index in the data directory.
-func (c *config) openIndex(ctx context.Context, path string) (*index.Index, error) {
+// openIndex opens the index: PostgreSQL with --index-url, else the bbolt
+// index at path (default: in the data directory).
+func (c *config) openIndex(ctx context.Context, path string) (index.Engine, error) {
+	opt := index.Options{Replace: c.duplicates == "replace"}
+	if c.indexURL != "" {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return postgres.Open(ctx, c.indexURL, opt)
+	}
 	if path == "" {
 		path = c.indexFile()
 	}
-	return index.Open(ctx, path, index.Options{Replace: c.duplicates == "replace"})
+	return index.Open(ctx, path, opt)
 }
+
+// indexShared says whether the index is a database that several nodes
+// share (PostgreSQL), not a file of this node's.
+func (c *config) indexShared() bool { return c.indexURL != "" }
 
 // indexFile is the path of the index file in the data directory.
 func (c *config) indexFile() string { return filepath.Join(c.data, "index.db") }

@@ -135,7 +135,7 @@ func listenerTLS(flag, certFile, keyFile, caFile string) (*tls.Config, func() er
 // dimseServices are the archive services the DIMSE front door calls.
 type dimseServices struct {
 	ing *ingest.Ingester
-	idx *index.Index
+	idx index.Engine
 	ret *retrieve.Service
 	wl  *worklist.Service
 }
@@ -206,7 +206,7 @@ func startDIMSE(ctx context.Context, c *dimseConfig, svc dimseServices, trail *a
 // from the index.
 type dimseAuditor struct {
 	trail *audit.Trail
-	idx   *index.Index
+	idx   index.Engine
 }
 
 // study is the audit reference of a study: its patient and accession

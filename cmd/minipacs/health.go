@@ -15,7 +15,7 @@ import (
 // healthRoutes are the probes of an orchestrator, public: /healthz answers
 // while the process serves, /readyz while the index and the object store
 // answer too.
-func healthRoutes(idx *index.Index, store storage.Store, log *slog.Logger) []auth.Route {
+func healthRoutes(idx index.Engine, store storage.Store, log *slog.Logger) []auth.Route {
 	healthz := func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
 	readyz := func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 3*time.Second)

@@ -70,7 +70,7 @@ func (c *hl7Config) check() error {
 // hl7Services are the archive services the HL7 front door applies
 // messages to.
 type hl7Services struct {
-	idx      *index.Index
+	idx      index.Engine
 	wl       *worklist.Service
 	reports  *report.Service
 	patients *patient.Service

@@ -16,7 +16,7 @@ import (
 // without waiting. A link lost to a full queue or a crash only leaves an
 // order scheduled; nothing acknowledged depends on it.
 type orderLinker struct {
-	idx *index.Index
+	idx index.Engine
 	wl  *worklist.Service
 	log *slog.Logger
 	q   chan string // study UIDs
@@ -25,7 +25,7 @@ type orderLinker struct {
 	recent map[string]bool // study UIDs queued or done lately
 }
 
-func newOrderLinker(idx *index.Index, wl *worklist.Service, log *slog.Logger) *orderLinker {
+func newOrderLinker(idx index.Engine, wl *worklist.Service, log *slog.Logger) *orderLinker {
 	return &orderLinker{idx: idx, wl: wl, log: log, q: make(chan string, 1024), recent: map[string]bool{}}
 }
 

@@ -81,7 +81,7 @@ func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // copyRecords carries the records of the index being replaced (HL7 orders,
 // reports, the message journal: nothing the stored objects tell) into the
 // rebuilt one. A missing or unreadable old index has none to give.
-func copyRecords(ctx context.Context, cur string, idx *index.Index, log *slog.Logger) error {
+func copyRecords(ctx context.Context, cur string, idx index.Engine, log *slog.Logger) error {
 	if _, err := os.Stat(cur); err != nil {
 		return nil
 	}

@@ -179,7 +179,7 @@ func (c *securityConfig) sessions(authn *auth.Authenticator, baseURL string, log
 
 // shares builds share links over idx (routes refuse when
 // --share-max-hours is 0) and makes authn accept their session cookie.
-func (c *securityConfig) shares(idx *index.Index, authn *auth.Authenticator, aud *audit.Trail, baseURL string, log *slog.Logger) (*share.Service, error) {
+func (c *securityConfig) shares(idx index.Engine, authn *auth.Authenticator, aud *audit.Trail, baseURL string, log *slog.Logger) (*share.Service, error) {
 	cfg := share.Config{
 		Records: shareIndex{idx}, Studies: shareIndex{idx}, MaxAge: time.Duration(c.shareMaxHours) * time.Hour, SessionMaxAge: c.sessionMaxAge,
 		BaseURL: baseURL, Secure: c.tlsEnabled() || strings.HasPrefix(baseURL, "https:"), Logger: log,
@@ -290,7 +290,7 @@ func fhirBaseURL(dicomwebURL string) string {
 
 // breakGlass builds the break-glass registry (off with a zero
 // --break-glass-duration); grants are recorded in aud (nil: no trail).
-func (c *securityConfig) breakGlassRegistry(idx *index.Index, aud *audit.Trail, log *slog.Logger) (*breakglass.Registry, error) {
+func (c *securityConfig) breakGlassRegistry(idx index.Engine, aud *audit.Trail, log *slog.Logger) (*breakglass.Registry, error) {
 	cfg := breakglass.Config{
 		Duration: c.breakGlass, MaxGrants: c.breakGlassMax, Patients: studyPatients{idx}, Logger: log,
 	}
@@ -301,7 +301,7 @@ func (c *securityConfig) breakGlassRegistry(idx *index.Index, aud *audit.Trail, 
 }
 
 // studyPatients finds a study's patient in the index (breakglass.Locator).
-type studyPatients struct{ idx *index.Index }
+type studyPatients struct{ idx index.Engine }
 
 // StudyPatient implements breakglass.Locator.
 func (s studyPatients) StudyPatient(ctx context.Context, study string) (id, issuer string, err error) {

@@ -10,7 +10,7 @@ import (
 
 // shareIndex gives package share its records (index kind r_share) and its
 // study lookup, in the index.
-type shareIndex struct{ idx *index.Index }
+type shareIndex struct{ idx index.Engine }
 
 // PutRecord implements share.Records.
 func (s shareIndex) PutRecord(ctx context.Context, key string, value []byte) error {

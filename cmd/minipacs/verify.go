@@ -113,7 +113,20 @@ func setupWith(name string, args []string, stderr io.Writer, more func(fs *flag.
 // index comes first: its file lock tells whether a server runs, and the
 // disk store must not be opened beside a running server (opening it
 // removes the server's uploads in progress).
-func openOffline(ctx context.Context, cfg *config, cmd string) (*index.Index, storage.Store, error) {
+func openOffline(ctx context.Context, cfg *config, cmd string) (index.Engine, storage.Store, error) {
+	if cfg.indexShared() {
+		// A database shared by nodes: the command runs beside them.
+		idx, err := cfg.openIndex(ctx, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		store, err := cfg.openStore(ctx)
+		if err != nil {
+			idx.Close()
+			return nil, nil, fmt.Errorf("object store: %w", err)
+		}
+		return idx, store, nil
+	}
 	path := filepath.Join(cfg.data, "index.db")
 	if _, err := os.Stat(path); err != nil {
 		return nil, nil, fmt.Errorf("no index at %s (wrong --data?): %w", path, err)
