@@ -51,6 +51,24 @@ type Engine interface {
 
 var _ Engine = (*Index)(nil)
 
+// ObjectGuard is implemented by an index that several nodes share
+// (index/postgres). Objects are named by their content, so two nodes
+// storing the same instance write the same key: without the guard, one
+// node removing what it believes unreferenced (an aborted upload, a
+// replaced or deleted instance, gc) could remove the object another node
+// has just written and is about to index. Within one process the ingester
+// serialises this itself.
+type ObjectGuard interface {
+	// ClaimObject records, before the object is written, that this node
+	// will write key and index it; release (after the index commit or
+	// the abort) ends the claim. It waits while a removal of key runs.
+	ClaimObject(ctx context.Context, key string) (release func(), err error)
+	// DeleteUnreferenced calls del, which removes the object from the
+	// store, unless an instance references key or a node claims it;
+	// claims of key wait meanwhile. It reports whether del ran.
+	DeleteUnreferenced(ctx context.Context, key string, del func(ctx context.Context) error) (bool, error)
+}
+
 // RecordSource is where CopyRecords reads records from: another engine.
 type RecordSource interface {
 	ForEachRecord(ctx context.Context, kind RecordKind, prefix string, fn func(key string, value []byte) error) error

@@ -24,6 +24,9 @@ func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	if cfg.indexShared() {
+		return reindexShared(ctx, cfg, log, stdout)
+	}
 	cur := filepath.Join(cfg.data, "index.db")
 	if _, err := os.Stat(cur); err == nil {
 		// Fails while a server holds the lock.
@@ -74,7 +77,8 @@ func reindex(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := os.Rename(tmp, cur); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "reindexed %d objects (%d indexed, %d skipped) in %s\n", st.Objects, st.Indexed, st.Skipped, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "reindexed %d objects (%d indexed, %d already indexed, %d skipped) in %s\n",
+		st.Objects, st.Indexed, st.Present, st.Skipped, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -96,5 +100,44 @@ func copyRecords(ctx context.Context, cur string, idx index.Engine, log *slog.Lo
 		return fmt.Errorf("carry the records over: %w", err)
 	}
 	log.Info("reindex: records carried over", "records", n)
+	return nil
+}
+
+// reindexShared indexes, into the PostgreSQL index in place, every stored
+// object it does not know (after the loss of the database, a restore of
+// an older backup, or to check): Put is idempotent, so what is indexed
+// stays as it is, and the nodes may keep serving meanwhile. The records
+// (HL7) live in the database itself and are not touched.
+func reindexShared(ctx context.Context, cfg *config, log *slog.Logger, stdout io.Writer) error {
+	idx, err := cfg.openIndex(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer idx.Close()
+	store, err := cfg.openStore(ctx)
+	if err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	spool, err := os.MkdirTemp(cfg.data, "reindex-spool-")
+	if err != nil {
+		if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+			return err
+		}
+		if spool, err = os.MkdirTemp(cfg.data, "reindex-spool-"); err != nil {
+			return err
+		}
+	}
+	defer os.RemoveAll(spool)
+	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: spool, Logger: log, Patients: patient.New(idx)})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	st, err := ing.Reindex(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "reindexed %d objects (%d indexed, %d already indexed, %d skipped) in %s\n",
+		st.Objects, st.Indexed, st.Present, st.Skipped, time.Since(start).Round(time.Millisecond))
 	return nil
 }

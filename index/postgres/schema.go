@@ -76,6 +76,14 @@ CREATE TABLE instances (
 CREATE INDEX instances_series ON instances (series_uid, number, sop_uid);
 CREATE INDEX instances_study ON instances (study_uid, sop_class);
 
+CREATE TABLE object_claims (
+	key      text COLLATE "C" NOT NULL,
+	claim    text COLLATE "C" NOT NULL,
+	deleting boolean NOT NULL,
+	expires  timestamptz NOT NULL,
+	PRIMARY KEY (key, claim)
+);
+
 CREATE TABLE records (
 	kind  text COLLATE "C" NOT NULL,
 	key   text COLLATE "C" NOT NULL,

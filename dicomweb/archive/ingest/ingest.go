@@ -194,6 +194,17 @@ type Prepared struct {
 	pending string // path of the pending spool file
 	epoch   uint64 // deletion epoch of key's stripe when the object was written
 	done    bool   // nothing left to commit (failure, or identical instance exists)
+	// release ends the claim of key in a shared index (index.ObjectGuard)
+	// once the instance is indexed or forgotten; nil when none.
+	release func()
+}
+
+// unclaim ends the claim of pr's key, if any.
+func (pr *Prepared) unclaim() {
+	if pr.release != nil {
+		pr.release()
+		pr.release = nil
+	}
 }
 
 // Result returns the outcome so far (final for a failed or existing one).
@@ -350,11 +361,21 @@ func (g *Ingester) write(ctx context.Context, pr *Prepared) {
 	p.path = pending
 	key := pr.key
 	epoch := g.epoch(key)
+	if guard, ok := g.idx.(index.ObjectGuard); ok {
+		// Other nodes must not remove this key until it is indexed.
+		release, err := guard.ClaimObject(ctx, key)
+		if err != nil {
+			failWith(FailureOutOfResources, fmt.Errorf("claim object: %w", err))
+			return
+		}
+		pr.release = release
+	}
 	if err := g.putObject(ctx, key, p); err != nil {
 		code := FailureOutOfResources
 		if errors.Is(err, context.Canceled) {
 			code = FailureProcessing
 		}
+		pr.unclaim()
 		failWith(code, err) // p.Close removes the pending file
 		return
 	}
@@ -387,6 +408,7 @@ func (g *Ingester) commitAll(ctx context.Context, prs []*Prepared) []Result {
 		}
 		pr.done = true
 		defer os.Remove(pr.pending)
+		defer pr.unclaim()
 		todo = append(todo, pr)
 		at = append(at, i)
 	}
@@ -471,6 +493,7 @@ func (g *Ingester) abort(ctx context.Context, pr *Prepared) {
 		pr.part = nil
 		return
 	}
+	pr.unclaim()
 	unlock := g.lock(pr.key)
 	g.deleteIfUnreferenced(ctx, pr.key)
 	unlock()
@@ -488,16 +511,33 @@ func (g *Ingester) putObject(ctx context.Context, key string, p *Part) error {
 // deleteIfUnreferenced removes the object at key unless the index refers to
 // it. The caller holds the key's lock.
 func (g *Ingester) deleteIfUnreferenced(ctx context.Context, key string) {
-	ok, err := g.idx.HasObject(ctx, key)
-	if err != nil || ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	g.stripe(key).epoch.Add(1)
-	if err := g.store.Delete(ctx, key); err != nil {
+	if err := g.removeUnreferenced(ctx, key); err != nil {
 		g.log.Warn("cannot remove unreferenced object", "key", key, "err", err)
 	}
+}
+
+// removeUnreferenced removes the object at key unless the index refers to
+// it or, in an index that nodes share, another node claims it. A missing
+// object is not an error.
+func (g *Ingester) removeUnreferenced(ctx context.Context, key string) error {
+	del := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, g.timeout)
+		defer cancel()
+		g.stripe(key).epoch.Add(1)
+		if err := g.store.Delete(ctx, key); err != nil && !storage.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if guard, ok := g.idx.(index.ObjectGuard); ok {
+		_, err := guard.DeleteUnreferenced(ctx, key, del)
+		return err
+	}
+	ok, err := g.idx.HasObject(ctx, key)
+	if err != nil || ok {
+		return err
+	}
+	return del(ctx)
 }
 
 // Delete deletes a study, a series (series not empty) or an instance (sop
@@ -544,7 +584,7 @@ func (g *Ingester) Recover(ctx context.Context) error {
 					return fmt.Errorf("ingest: recover: %w", err)
 				}
 				if !ok {
-					if err := g.store.Delete(ctx, key); err != nil && !storage.IsNotExist(err) {
+					if err := g.removeUnreferenced(ctx, key); err != nil {
 						return fmt.Errorf("ingest: recover: delete orphan: %w", err)
 					}
 					orphans++

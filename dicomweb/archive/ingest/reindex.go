@@ -15,7 +15,9 @@ import (
 
 // ReindexStats counts what Reindex did.
 type ReindexStats struct {
-	Objects, Indexed, Skipped int
+	// Present counts the objects the index already referenced (left as
+	// they are: reindex into a live shared index adds what is missing).
+	Objects, Indexed, Present, Skipped int
 }
 
 // Reindex rebuilds the index from the object store alone: every object
@@ -39,6 +41,12 @@ func (g *Ingester) Reindex(ctx context.Context) (ReindexStats, error) {
 	last := time.Now()
 	for _, key := range keys {
 		st.Objects++
+		if ok, err := g.idx.HasObject(ctx, key); err != nil {
+			return st, fmt.Errorf("ingest: reindex: %w", err)
+		} else if ok {
+			st.Present++
+			continue
+		}
 		if err := g.reindexOne(ctx, key); err != nil {
 			if ctx.Err() != nil {
 				return st, ctx.Err()
