@@ -2,6 +2,7 @@ package index_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -24,4 +25,14 @@ func openEngine(t *testing.T, opt index.Options) index.Engine {
 // reference engine.
 func TestConformance(t *testing.T) {
 	indextest.Conformance(t, openEngine)
+}
+
+// TestDifferential runs the differential harness on two bbolt indexes: a
+// smoke test of the harness (the PostgreSQL engine runs it against bbolt).
+func TestDifferential(t *testing.T) {
+	for _, seed := range []int64{1, 2} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			indextest.Differential(t, openEngine(t, index.Options{}), openEngine(t, index.Options{}), seed, 300)
+		})
+	}
 }

@@ -22,7 +22,13 @@ func RowOf(r *index.Result) Row {
 	var row Row
 	for l := index.LevelStudy; l <= index.LevelInstance; l++ {
 		for _, a := range r.Attrs(l) {
-			row[l] = append(row[l], index.Attr{Tag: a.Tag, VR: a.VR, Values: slices.Clone(a.Values), JSON: bytes.Clone(a.JSON)})
+			// Deep copies: with Reuse, values may share the result's
+			// memory.
+			vals := make([]string, len(a.Values))
+			for i, v := range a.Values {
+				vals[i] = strings.Clone(v)
+			}
+			row[l] = append(row[l], index.Attr{Tag: a.Tag, VR: strings.Clone(a.VR), Values: vals, JSON: bytes.Clone(a.JSON)})
 		}
 	}
 	return row

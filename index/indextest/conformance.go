@@ -451,7 +451,9 @@ func confUnsortedAttrs(t *testing.T, open Opener) {
 			t.Errorf("level %d attributes not in tag order", l)
 		}
 	}
-	got := slices.DeleteFunc(slices.Clone(rows[0][0]), func(a index.Attr) bool { return a.Tag == tModsInStudy || a.Tag == tClassInStudy || a.Tag>>16 == 0x0020 && a.Tag >= tNumSeries })
+	got := slices.DeleteFunc(slices.Clone(rows[0][0]), func(a index.Attr) bool {
+		return a.Tag == tModsInStudy || a.Tag == tClassInStudy || a.Tag>>16 == 0x0020 && a.Tag >= tNumSeries
+	})
 	if d := DiffAttrs(got, want); d != "" {
 		t.Errorf("study attributes: %s", d)
 	}
@@ -1698,9 +1700,11 @@ func confClosed(t *testing.T, open Opener) {
 		"PutRecords": func() error {
 			return e.PutRecords(ctx, index.Record{Kind: index.RecordOrder, Key: "k2", Value: []byte("v")})
 		},
-		"GetRecord":     func() error { _, err := e.GetRecord(ctx, index.RecordOrder, "k"); return err },
-		"ForEachRecord": func() error { return e.ForEachRecord(ctx, index.RecordOrder, "", func(string, []byte) error { return nil }) },
-		"CopyRecords":   func() error { _, err := e.CopyRecords(ctx, other); return err },
+		"GetRecord": func() error { _, err := e.GetRecord(ctx, index.RecordOrder, "k"); return err },
+		"ForEachRecord": func() error {
+			return e.ForEachRecord(ctx, index.RecordOrder, "", func(string, []byte) error { return nil })
+		},
+		"CopyRecords": func() error { _, err := e.CopyRecords(ctx, other); return err },
 		"CopyRecordsFrom": func() error {
 			_, err := other.CopyRecords(ctx, e)
 			return err
