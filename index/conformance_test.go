@@ -30,9 +30,13 @@ func TestConformance(t *testing.T) {
 // TestDifferential runs the differential harness on two bbolt indexes: a
 // smoke test of the harness (the PostgreSQL engine runs it against bbolt).
 func TestDifferential(t *testing.T) {
-	for _, seed := range []int64{1, 2} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			indextest.Differential(t, openEngine(t, index.Options{}), openEngine(t, index.Options{}), seed, 300)
+	for _, c := range []struct {
+		seed    int64
+		replace bool
+	}{{1, false}, {2, false}, {3, true}} {
+		t.Run(fmt.Sprintf("seed=%d,replace=%v", c.seed, c.replace), func(t *testing.T) {
+			opt := index.Options{Replace: c.replace}
+			indextest.Differential(t, openEngine(t, opt), openEngine(t, opt), c.seed, 300)
 		})
 	}
 }
