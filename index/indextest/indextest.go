@@ -6,6 +6,11 @@
 // default every i is its own study with one series and one instance;
 // patients are shared by three consecutive studies (i/3); names, dates,
 // modalities and accession numbers vary with i. Options override any field.
+//
+// Conformance is the suite every index.Engine passes (bbolt is the
+// reference), and Differential compares two engines on random data and
+// random QIDO queries. Both read results through Result.Attrs (Row), so
+// that engines may answer in decoded or encoded form.
 package indextest
 
 import (
