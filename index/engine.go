@@ -222,15 +222,7 @@ type Matcher struct {
 // NewMatcher compiles the filters of q.
 func NewMatcher(q Query) *Matcher {
 	m := &Matcher{}
-	for _, f := range q.Filters {
-		c := compile(f, q.Fuzzy)
-		if c.never {
-			m.never = true
-		}
-		if !c.universal {
-			m.ms = append(m.ms, c)
-		}
-	}
+	m.ms, m.never = compileQuery(q)
 	return m
 }
 

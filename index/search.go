@@ -131,8 +131,10 @@ type searcher struct {
 	resumeCand *cand
 }
 
-func newSearcher(ctx context.Context, q Query) *searcher {
-	s := &searcher{ctx: ctx, q: q}
+// compileQuery compiles the filters of q that are not universal, and
+// says whether one can never match. At study level, Modality means
+// ModalitiesInStudy.
+func compileQuery(q Query) (ms []matcher, never bool) {
 	for _, f := range q.Filters {
 		if q.Level == LevelStudy && f.Tag == tagModality {
 			f.Tag = tagModalitiesInStudy
@@ -142,10 +144,16 @@ func newSearcher(ctx context.Context, q Query) *searcher {
 			continue
 		}
 		if m.never {
-			s.never = true
+			never = true
 		}
-		s.ms = append(s.ms, m)
+		ms = append(ms, m)
 	}
+	return ms, never
+}
+
+func newSearcher(ctx context.Context, q Query) *searcher {
+	s := &searcher{ctx: ctx, q: q}
+	s.ms, s.never = compileQuery(q)
 	if q.Level >= LevelSeries {
 		if q.SeriesUID != "" {
 			s.seriesSet = map[string]bool{q.SeriesUID: true}

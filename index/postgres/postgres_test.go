@@ -3,6 +3,8 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/minipacs/minipacs/dicomweb/testkit/pgtest"
@@ -63,5 +65,39 @@ func TestSmoke(t *testing.T) {
 	}
 	if _, err := ix.Lookup(ctx, in3.SOPInstanceUID); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("lookup after delete: %v", err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	indextest.Conformance(t, func(t *testing.T, opt index.Options) index.Engine {
+		url := srv.NewDatabase(t)
+		ix, err := postgres.Open(context.Background(), url, opt)
+		if err != nil {
+			t.Fatalf("open: %v", err)
+		}
+		t.Cleanup(func() { ix.Close() })
+		return ix
+	})
+}
+
+func TestDifferential(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	for _, seed := range []int64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			ctx := context.Background()
+			opt := index.Options{Replace: seed == 3}
+			bb, err := index.Open(ctx, filepath.Join(t.TempDir(), "index.db"), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bb.Close()
+			pg, err := postgres.Open(ctx, srv.NewDatabase(t), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pg.Close()
+			indextest.Differential(t, bb, pg, seed, 300)
+		})
 	}
 }

@@ -22,10 +22,10 @@ func (ix *Index) PutRecords(ctx context.Context, recs ...index.Record) error {
 		for _, r := range recs {
 			var err error
 			if r.Delete {
-				_, err = tx.Exec(ctx, `DELETE FROM records WHERE kind = $1 AND key = $2`, string(r.Kind), r.Key)
+				_, err = tx.Exec(ctx, `DELETE FROM records WHERE kind = $1 AND key = $2`, string(r.Kind), []byte(r.Key))
 			} else {
 				_, err = tx.Exec(ctx, `INSERT INTO records (kind, key, value) VALUES ($1, $2, $3)
-ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value`, string(r.Kind), r.Key, nonNilBytes(r.Value))
+ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value`, string(r.Kind), []byte(r.Key), nonNilBytes(r.Value))
 			}
 			if err != nil {
 				return err
@@ -43,7 +43,7 @@ func (ix *Index) GetRecord(ctx context.Context, kind index.RecordKind, key strin
 	}
 	var v []byte
 	err := ix.read(ctx, "get record", func(q querier) error {
-		err := q.QueryRow(ctx, `SELECT value FROM records WHERE kind = $1 AND key = $2`, string(kind), key).Scan(&v)
+		err := q.QueryRow(ctx, `SELECT value FROM records WHERE kind = $1 AND key = $2`, string(kind), []byte(key)).Scan(&v)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return index.ErrNotFound
 		}
@@ -61,17 +61,17 @@ func (ix *Index) ForEachRecord(ctx context.Context, kind index.RecordKind, prefi
 	return ix.read(ctx, "records", func(q querier) error {
 		// The prefix range: keys >= prefix, and below the prefix's
 		// successor; checked again with HasPrefix.
-		rows, err := q.Query(ctx, `SELECT key, value FROM records WHERE kind = $1 AND key >= $2 ORDER BY key`, string(kind), prefix)
+		rows, err := q.Query(ctx, `SELECT key, value FROM records WHERE kind = $1 AND key >= $2 ORDER BY key`, string(kind), []byte(prefix))
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var k string
-			var v []byte
-			if err := rows.Scan(&k, &v); err != nil {
+			var kb, v []byte
+			if err := rows.Scan(&kb, &v); err != nil {
 				return err
 			}
+			k := string(kb)
 			if !strings.HasPrefix(k, prefix) {
 				return nil
 			}
@@ -95,7 +95,7 @@ func (ix *Index) CopyRecords(ctx context.Context, from index.RecordSource) (int,
 			err := from.ForEachRecord(ctx, k, "", func(key string, v []byte) error {
 				n++
 				_, err := tx.Exec(ctx, `INSERT INTO records (kind, key, value) VALUES ($1, $2, $3)
-ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value`, string(k), key, nonNilBytes(v))
+ON CONFLICT (kind, key) DO UPDATE SET value = EXCLUDED.value`, string(k), []byte(key), nonNilBytes(v))
 				return err
 			})
 			if err != nil {
@@ -126,8 +126,16 @@ ORDER BY uid FOR UPDATE`, u.PatientID, u.IssuerOfPatientID)
 			uid   string
 			attrs []byte
 		}
-		studies, err := pgx.CollectRows(rows, pgx.RowToStructByPos[study])
-		if err != nil {
+		var studies []study
+		for rows.Next() {
+			var st study
+			if err := rows.Scan(&st.uid, &st.attrs); err != nil {
+				rows.Close()
+				return err
+			}
+			studies = append(studies, st)
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
 		now := time.Now().UnixNano()

@@ -86,7 +86,7 @@ CREATE TABLE object_claims (
 
 CREATE TABLE records (
 	kind  text COLLATE "C" NOT NULL,
-	key   text COLLATE "C" NOT NULL,
+	key   bytea NOT NULL,
 	value bytea NOT NULL,
 	PRIMARY KEY (kind, key)
 );

@@ -153,6 +153,9 @@ func (p *plan) filter(q index.Query, f index.Filter) {
 			p.study = append(p.study, c("EXISTS (SELECT 1 FROM series m WHERE m.study_uid = s.uid AND m.modality = ANY(?))", vals))
 		}
 	case tagModality:
+		if exact && q.Level == index.LevelStudy { // ModalitiesInStudy (index.NewMatcher)
+			p.study = append(p.study, c("EXISTS (SELECT 1 FROM series m WHERE m.study_uid = s.uid AND m.modality = ANY(?))", vals))
+		}
 		if exact && q.Level > index.LevelStudy {
 			p.study = append(p.study, c("EXISTS (SELECT 1 FROM series m WHERE m.study_uid = s.uid AND m.modality = ANY(?))", vals))
 			p.series = append(p.series, c("x.modality = ANY(?)", vals))

@@ -31,6 +31,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -151,6 +152,19 @@ func newServer(t testing.TB, pg *install, database string) *Server {
 func (s *Server) URL() string {
 	return "postgres://postgres@" + s.Host() + "/" + url.PathEscape(s.database) + "?sslmode=disable"
 }
+
+// NewDatabase creates a new empty database on the server and returns its
+// URL (as URL gives the server's own): tests that need a fresh index
+// share one server.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	name := fmt.Sprintf("db%d", dbSeq.Add(1))
+	s.psql(t, s.database, "CREATE DATABASE "+name)
+	return "postgres://postgres@" + s.Host() + "/" + name + "?sslmode=disable"
+}
+
+// dbSeq numbers the databases of NewDatabase.
+var dbSeq atomic.Int64
 
 // MultiHostURL is one URL naming every server, in order, with
 // target_session_attrs=read-write: libpq and pgx v5 connect to the first
