@@ -25,6 +25,9 @@ type httpError struct {
 	msg    string
 }
 
+// retryAfter is the Retry-After of 503 answers, in seconds.
+const retryAfter = "5"
+
 func (e *httpError) Error() string { return fmt.Sprintf("%d %s", e.status, e.msg) }
 
 func badRequest(format string, a ...any) error {
@@ -132,7 +135,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 		h.Set("X-Content-Type-Options", "nosniff")
 		if status == http.StatusServiceUnavailable {
-			h.Set("Retry-After", "5")
+			h.Set("Retry-After", retryAfter)
 		}
 		if req.Method == http.MethodHead {
 			c.NoContent(status)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/minipacs/minipacs/dicomweb/kind"
 	"io"
 	"mime"
 	"net/http"
@@ -77,7 +78,11 @@ func (s *Server) stow(c echo.Context) error {
 	if cp, ok := s.ing.(interface{ CrashPoint(string) }); ok && failed < len(results) {
 		cp.CrashPoint(ingest.CrashBeforeResponse) // crash-consistency tests only
 	}
-	return c.Blob(stowStatus(results), "application/dicom+json", body)
+	status := stowStatus(results)
+	if status == http.StatusServiceUnavailable {
+		c.Response().Header().Set("Retry-After", retryAfter)
+	}
+	return c.Blob(status, "application/dicom+json", body)
 }
 
 // stowBody checks a STOW request's headers and returns its parts one by
@@ -151,15 +156,20 @@ func (s *Server) addParts(ctx context.Context, b *ingest.Batch, next func() (io.
 // stowStatus is the HTTP status of a STOW response (PS3.18 §10.5.3.1):
 // 200 when every instance was stored without warning, 202 when some
 // failed or have warnings, 409 when all failed, 400 when all failed
-// because no part was a DICOM object.
+// because no part was a DICOM object, 503 when all failed because the
+// object store or the index was unavailable (a database failover): the
+// client sends again after Retry-After.
 func stowStatus(results []ingest.Result) int {
-	failed, warned, notDICOM := 0, 0, 0
+	failed, warned, notDICOM, unavailable := 0, 0, 0, 0
 	for _, r := range results {
 		switch {
 		case r.Failure != 0:
 			failed++
 			if r.NotDICOM {
 				notDICOM++
+			}
+			if kind.Of(r.Err) == kind.Unavailable {
+				unavailable++
 			}
 		case r.Warning != 0:
 			warned++
@@ -168,6 +178,8 @@ func stowStatus(results []ingest.Result) int {
 	switch {
 	case failed == len(results) && notDICOM == failed:
 		return http.StatusBadRequest
+	case failed == len(results) && unavailable == failed:
+		return http.StatusServiceUnavailable
 	case failed == len(results):
 		return http.StatusConflict
 	case failed > 0 || warned > 0:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/minipacs/minipacs/dicomweb/kind"
 	"hash/maphash"
 	"io"
 	"log/slog"
@@ -453,9 +454,14 @@ func (g *Ingester) commitAll(ctx context.Context, prs []*Prepared) []Result {
 		pr, res := todo[j], &todo[j].res
 		if err := errs[k]; err != nil {
 			g.deleteIfUnreferenced(context.WithoutCancel(ctx), pr.key)
-			if errors.Is(err, index.ErrConflict) {
+			switch {
+			case errors.Is(err, index.ErrConflict):
 				results[at[j]] = fail(*res, FailureDuplicate, err)
-			} else {
+			case kind.Of(err) == kind.Unavailable:
+				// The index cannot take writes now (a database
+				// failover): out of resources, to be sent again.
+				results[at[j]] = fail(*res, FailureOutOfResources, fmt.Errorf("index put: %w", err))
+			default:
 				results[at[j]] = fail(*res, FailureProcessing, fmt.Errorf("index put: %w", err))
 			}
 			continue
