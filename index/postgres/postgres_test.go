@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/dicomweb/testkit/pgtest"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/index/indextest"
@@ -100,4 +101,8 @@ func TestDifferential(t *testing.T) {
 			indextest.Differential(t, bb, pg, seed, 300)
 		})
 	}
+}
+
+func errorsIsUnavailable(err error) bool {
+	return err != nil && kind.Of(err) == kind.Unavailable
 }

@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,14 +46,27 @@ func (ix *Index) PutMany(ctx context.Context, insts []*index.Instance) ([]index.
 	if n == 0 {
 		return results, errs
 	}
+	// Members in one global order (patient, study, series, instance):
+	// transactions of several nodes then wait for each other's rows in
+	// the same order and never deadlock.
+	order := make([]int, 0, n)
+	for i, p := range preps {
+		if p != nil {
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		x, y := preps[a].In, preps[b].In
+		return cmp.Or(cmp.Compare(x.PatientID, y.PatientID), cmp.Compare(x.IssuerOfPatientID, y.IssuerOfPatientID),
+			cmp.Compare(x.StudyUID, y.StudyUID), cmp.Compare(x.SeriesUID, y.SeriesUID),
+			cmp.Compare(x.SOPInstanceUID, y.SOPInstanceUID), cmp.Compare(a, b))
+	})
 	start := time.Now()
 	var memberErrs []error
 	err := ix.inTx(ctx, "put", func(tx pgx.Tx) error {
 		memberErrs = make([]error, len(insts))
-		for i, p := range preps {
-			if p == nil {
-				continue
-			}
+		for _, i := range order {
+			p := preps[i]
 			res, merr, err := ix.apply(ctx, tx, p)
 			if err != nil {
 				return err
@@ -120,6 +135,37 @@ SELECT (SELECT count(*) FROM st), (SELECT count(*) FROM i),
 // untouched; any other error aborts the transaction (retried when
 // retryable).
 func (ix *Index) apply(ctx context.Context, tx pgx.Tx, p *index.Prepared) (res index.PutResult, memberErr, txErr error) {
+	res, done, memberErr, txErr := ix.check(ctx, tx, p)
+	if done || memberErr != nil || txErr != nil {
+		return res, memberErr, txErr
+	}
+	inserted, mismatch, err := ix.insert(ctx, tx, p)
+	if err != nil {
+		return res, nil, err
+	}
+	if !inserted {
+		// Another transaction committed this SOP instance (or object
+		// key) since our read, and the insert waited for it: nothing was
+		// written (its study and series exist too), so the check now
+		// tells what it is.
+		res2, done, memberErr, txErr := ix.check(ctx, tx, p)
+		if memberErr != nil || txErr != nil {
+			return res2, memberErr, txErr
+		}
+		if !done || res.ReplacedObjectKey != "" {
+			return res, nil, errRetry
+		}
+		return res2, nil, nil
+	}
+	res.PatientMismatch = mismatch
+	return res, nil, nil
+}
+
+// check reads what an instance would change: done with the result when
+// the instance is already indexed with the same content, a member error
+// for a conflict. With Options.Replace it removes an instance of other
+// content (res.ReplacedObjectKey).
+func (ix *Index) check(ctx context.Context, tx pgx.Tx, p *index.Prepared) (res index.PutResult, done bool, memberErr, txErr error) {
 	in := p.In
 	var (
 		oldStudy, oldSeries, oldKey, seriesOwner, keyOwner *string
@@ -128,37 +174,46 @@ func (ix *Index) apply(ctx context.Context, tx pgx.Tx, p *index.Prepared) (res i
 	err := tx.QueryRow(ctx, existingSQL, in.SOPInstanceUID, in.SeriesUID, in.ObjectKey).
 		Scan(&oldStudy, &oldSeries, &oldSum, &oldKey, &seriesOwner, &keyOwner)
 	if err != nil {
-		return res, nil, err
+		return res, false, nil, err
 	}
 	replacing := false
 	if oldStudy != nil {
 		if *oldStudy != in.StudyUID || *oldSeries != in.SeriesUID {
-			return res, fmt.Errorf("%w: SOP instance already stored in another study or series", index.ErrConflict), nil
+			return res, false, fmt.Errorf("%w: SOP instance already stored in another study or series", index.ErrConflict), nil
 		}
 		if string(oldSum) == string(in.SHA256[:]) {
-			return index.PutResult{Existed: true, ExistingObjectKey: *oldKey}, nil, nil
+			return index.PutResult{Existed: true, ExistingObjectKey: *oldKey}, true, nil, nil
 		}
 		if !ix.opt.Replace {
-			return res, index.ErrConflict, nil
+			return res, false, index.ErrConflict, nil
 		}
 		replacing = true
 	}
 	if seriesOwner != nil && *seriesOwner != in.StudyUID {
-		return res, fmt.Errorf("%w: series already stored in another study", index.ErrConflict), nil
+		return res, false, fmt.Errorf("%w: series already stored in another study", index.ErrConflict), nil
 	}
 	if keyOwner != nil && *keyOwner != in.SOPInstanceUID {
-		return res, fmt.Errorf("%w: object key already indexed for another instance", index.ErrConflict), nil
+		return res, false, fmt.Errorf("%w: object key already indexed for another instance", index.ErrConflict), nil
 	}
 	if replacing {
 		// The old instance goes with what depends on it (an empty series,
 		// study, patient), then the new one comes as a new instance.
 		if _, err := removeInstances(ctx, tx, []string{in.SOPInstanceUID}); err != nil {
-			return res, nil, fmt.Errorf("replace: %w", err)
+			return res, false, nil, fmt.Errorf("replace: %w", err)
 		}
 		if *oldKey != in.ObjectKey {
 			res.ReplacedObjectKey = *oldKey
 		}
 	}
+	return res, false, nil, nil
+}
+
+// insert writes a checked instance, with its patient, study and series
+// when they are new. inserted is false when another transaction put the
+// instance (or its object key) first; mismatch tells that the study
+// existed with other patient demographics.
+func (ix *Index) insert(ctx context.Context, tx pgx.Tx, p *index.Prepared) (inserted, mismatch bool, err error) {
+	in := p.In
 	keys := index.KeysOf(in.Study)
 	var date *string
 	if keys.Date != "" {
@@ -190,31 +245,26 @@ func (ix *Index) apply(ctx context.Context, tx pgx.Tx, p *index.Prepared) (res i
 		in.SOPInstanceUID, in.SOPClassUID, in.TransferSyntaxUID, in.SHA256[:], in.ObjectKey, in.Size, // 19-24
 		instNum, nonNilBytes(in.Layout), p.InstanceAttrs, p.Metadata, // 25-28
 	).Scan(&studyNew, &instNew, &demo)
-	if err != nil {
-		return res, nil, err
-	}
-	if instNew == 0 {
-		// Another transaction put this SOP instance (or this object key)
-		// since our read: run again, the read now sees it.
-		return res, nil, errRetry
+	if err != nil || instNew == 0 {
+		return false, false, err
 	}
 	if studyNew == 0 {
 		if demo == nil {
 			// The study was committed by another node after this
 			// statement's snapshot.
 			if err := tx.QueryRow(ctx, "SELECT demo FROM studies WHERE uid = $1", in.StudyUID).Scan(&demo); err != nil {
-				return res, nil, err
+				return false, false, err
 			}
 		}
-		res.PatientMismatch = string(demo) != string(p.Demographics)
-	}
-	if in.PatientFromRecord && studyNew == 0 {
-		if _, err := tx.Exec(ctx, `UPDATE studies SET patient_version = $2 WHERE uid = $1 AND patient_version IS NULL`,
-			in.StudyUID, time.Now().UnixNano()); err != nil {
-			return res, nil, err
+		mismatch = string(demo) != string(p.Demographics)
+		if in.PatientFromRecord {
+			if _, err := tx.Exec(ctx, `UPDATE studies SET patient_version = $2 WHERE uid = $1 AND patient_version IS NULL`,
+				in.StudyUID, time.Now().UnixNano()); err != nil {
+				return false, false, err
+			}
 		}
 	}
-	return res, nil, nil
+	return true, mismatch, nil
 }
 
 // namesText is the names of a study joined for trigram matching: each
