@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
+	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
 
@@ -141,19 +142,41 @@ func GC(ctx context.Context, idx ObjectIndex, store storage.Store, opt GCOptions
 				continue
 			}
 		}
-		ok, err := idx.HasObject(ctx, c.key)
-		if err != nil {
-			return rep, fmt.Errorf("scrub: gc: %w", err)
-		}
-		if ok {
-			rep.Orphans--
-			continue
-		}
-		if !opt.DryRun {
-			if err := store.Delete(ctx, c.key); err != nil {
+		guard, guarded := idx.(index.ObjectGuard)
+		if !opt.DryRun && guarded {
+			// An index that nodes share: the check and the removal run
+			// under the key's claim lock, so a node that claimed the key
+			// (writing the same object to index it) keeps it.
+			key := c.key
+			ran, err := guard.DeleteUnreferenced(ctx, key, func(ctx context.Context) error {
+				if err := store.Delete(ctx, key); err != nil && !storage.IsNotExist(err) {
+					return err
+				}
+				return nil
+			})
+			if err != nil {
 				return rep, fmt.Errorf("scrub: gc: %w", err)
 			}
+			if !ran {
+				rep.Orphans--
+				continue
+			}
 			log.Info("gc: orphan object removed", "key", c.key, "size", c.size)
+		} else {
+			ok, err := idx.HasObject(ctx, c.key)
+			if err != nil {
+				return rep, fmt.Errorf("scrub: gc: %w", err)
+			}
+			if ok {
+				rep.Orphans--
+				continue
+			}
+			if !opt.DryRun {
+				if err := store.Delete(ctx, c.key); err != nil {
+					return rep, fmt.Errorf("scrub: gc: %w", err)
+				}
+				log.Info("gc: orphan object removed", "key", c.key, "size", c.size)
+			}
 		}
 		rep.Removed++
 		rep.RemovedBytes += c.size
