@@ -148,8 +148,9 @@ func UnpackMetadata(dst, v []byte) ([]byte, error) {
 type StudyKeys struct {
 	// Date is StudyDate as YYYYMMDD ("" when missing or invalid).
 	Date string
-	// PatientID and Accession are trimmed as for matching.
-	PatientID, Accession string
+	// PatientID, Accession and Description (StudyDescription) are
+	// trimmed as for matching.
+	PatientID, Accession, Description string
 	// Names are the normalised PatientName groups; Components their
 	// components (fuzzy matching).
 	Names, Components []string
@@ -170,6 +171,7 @@ func KeysOf(study []Attr) StudyKeys {
 		return ""
 	}
 	k.PatientID, k.Accession = first(tagPatientID, "LO"), first(tagAccessionNumber, "SH")
+	k.Description = first(tagStudyDescription, "LO")
 	if a := attrByTag(study, tagPatientName); a != nil {
 		for _, v := range a.Values {
 			for _, g := range pnGroups(v) {

@@ -19,6 +19,7 @@ import (
 // Tags the index interprets.
 const (
 	tagAccessionNumber    = 0x00080050
+	tagStudyDescription   = 0x00081030
 	tagStudyDate          = 0x00080020
 	tagStudyTime          = 0x00080030
 	tagModality           = 0x00080060

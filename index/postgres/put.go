@@ -114,8 +114,8 @@ WITH p AS (
 	ON CONFLICT DO NOTHING
 ), st AS (
 	INSERT INTO studies (uid, patient_id, issuer, demo, sort_key, study_date, pid_key, accession,
-		names, names_text, attrs, created, patient_version)
-	VALUES ($4, $1, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		names, names_text, attrs, created, patient_version, description)
+	VALUES ($4, $1, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $29)
 	ON CONFLICT DO NOTHING
 	RETURNING uid
 ), se AS (
@@ -244,6 +244,7 @@ func (ix *Index) insert(ctx context.Context, tx pgx.Tx, p *index.Prepared) (inse
 		in.SeriesUID, seriesNum, p.Modality, p.SeriesAttrs, // 15-18
 		in.SOPInstanceUID, in.SOPClassUID, in.TransferSyntaxUID, in.SHA256[:], in.ObjectKey, in.Size, // 19-24
 		instNum, nonNilBytes(in.Layout), p.InstanceAttrs, p.Metadata, // 25-28
+		keys.Description, // 29
 	).Scan(&studyNew, &instNew, &demo)
 	if err != nil || instNew == 0 {
 		return false, false, err

@@ -160,9 +160,10 @@ ON CONFLICT (patient_id, issuer) DO UPDATE SET attrs = EXCLUDED.attrs`, pid, iss
 				date = &keys.Date
 			}
 			_, err = tx.Exec(ctx, `UPDATE studies SET patient_id = $2, issuer = $3, demo = $4, study_date = $5,
-pid_key = $6, accession = $7, names = $8, names_text = $9, attrs = $10, patient_version = $11 WHERE uid = $1`,
+pid_key = $6, accession = $7, names = $8, names_text = $9, attrs = $10, patient_version = $11, description = $12
+WHERE uid = $1`,
 				st.uid, pid, issuer, demo, date, keys.PatientID, keys.Accession, nonNil(keys.Names), namesText(keys.Names),
-				index.PackAttrs(attrs), now)
+				index.PackAttrs(attrs), now, keys.Description)
 			if err != nil {
 				return err
 			}

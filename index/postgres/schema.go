@@ -33,6 +33,7 @@ CREATE TABLE studies (
 	study_date      text COLLATE "C",
 	pid_key         text COLLATE "C" NOT NULL,
 	accession       text COLLATE "C" NOT NULL,
+	description     text COLLATE "C" NOT NULL,
 	names           text[] COLLATE "C" NOT NULL,
 	names_text      text COLLATE "C" NOT NULL,
 	attrs           bytea NOT NULL,
@@ -45,6 +46,9 @@ CREATE INDEX studies_patient ON studies (patient_id, issuer);
 CREATE INDEX studies_pid ON studies (pid_key);
 CREATE INDEX studies_accession ON studies (accession);
 CREATE INDEX studies_date ON studies (study_date);
+CREATE INDEX studies_pid_trgm ON studies USING gin (pid_key gin_trgm_ops);
+CREATE INDEX studies_accession_trgm ON studies USING gin (accession gin_trgm_ops);
+CREATE INDEX studies_description_trgm ON studies USING gin (description gin_trgm_ops);
 CREATE INDEX studies_names ON studies USING gin (names);
 CREATE INDEX studies_names_trgm ON studies USING gin (names_text gin_trgm_ops);
 

@@ -17,6 +17,7 @@ const (
 	tagPatientID         = 0x00100020
 	tagPatientName       = 0x00100010
 	tagAccessionNumber   = 0x00080050
+	tagStudyDescription  = 0x00081030
 	tagStudyDate         = 0x00080020
 	tagModality          = 0x00080060
 	tagModalitiesInStudy = 0x00080061
@@ -133,10 +134,13 @@ func (p *plan) filter(q index.Query, f index.Filter) {
 		if exact {
 			p.study = append(p.study, c("s.uid = ANY(?)", vals))
 		}
-	case tagPatientID, tagAccessionNumber:
+	case tagPatientID, tagAccessionNumber, tagStudyDescription:
 		col := "s.pid_key"
-		if f.Tag == tagAccessionNumber {
+		switch f.Tag {
+		case tagAccessionNumber:
 			col = "s.accession"
+		case tagStudyDescription:
+			col = "s.description"
 		}
 		switch {
 		case exact:
