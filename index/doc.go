@@ -5,6 +5,15 @@
 // storage); the index only records their keys, so it can be rebuilt from the
 // objects.
 //
+// Engine (engine.go) is the index as the archive uses it; *Index, the
+// bbolt engine, is the default, and package index/postgres is the
+// PostgreSQL engine for several nodes. engine.go also exports what the
+// engines share so that they answer alike: validation and derived values
+// (Prepare), packed attribute lists and metadata, the matcher of QIDO
+// filters, computed attributes, patient updates and overlays. Package
+// index/indextest runs one conformance suite and a differential test on
+// any engine.
+//
 // # Writes
 //
 // Put uses group commit: concurrent Put calls are queued to one committer
