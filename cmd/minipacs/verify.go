@@ -112,32 +112,30 @@ func setupWith(name string, args []string, stderr io.Writer, more func(fs *flag.
 // store, for a command that must run while the server is stopped. The
 // index comes first: its file lock tells whether a server runs, and the
 // disk store must not be opened beside a running server (opening it
-// removes the server's uploads in progress).
+// removes the server's uploads in progress). A PostgreSQL index (with the
+// S3 store the nodes share) is opened beside the running nodes.
 func openOffline(ctx context.Context, cfg *config, cmd string) (index.Engine, storage.Store, error) {
+	var idx index.Engine
 	if cfg.indexShared() {
 		// A database shared by nodes: the command runs beside them.
-		idx, err := cfg.openIndex(ctx, "")
+		var err error
+		if idx, err = cfg.openIndex(ctx, ""); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		path := filepath.Join(cfg.data, "index.db")
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("no index at %s (wrong --data?): %w", path, err)
+		}
+		bolt, err := index.Open(ctx, path, index.Options{Timeout: 2 * time.Second})
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, nil, fmt.Errorf("the index %s is locked by another process, probably the running server: "+
+				"%s works offline, stop the server first (bbolt lets one process open the index)", path, cmd)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
-		store, err := cfg.openStore(ctx)
-		if err != nil {
-			idx.Close()
-			return nil, nil, fmt.Errorf("object store: %w", err)
-		}
-		return idx, store, nil
-	}
-	path := filepath.Join(cfg.data, "index.db")
-	if _, err := os.Stat(path); err != nil {
-		return nil, nil, fmt.Errorf("no index at %s (wrong --data?): %w", path, err)
-	}
-	idx, err := index.Open(ctx, path, index.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, nil, fmt.Errorf("the index %s is locked by another process, probably the running server: "+
-			"%s works offline, stop the server first (bbolt lets one process open the index)", path, cmd)
-	}
-	if err != nil {
-		return nil, nil, err
+		idx = bolt
 	}
 	store, err := cfg.openStore(ctx)
 	if err != nil {
