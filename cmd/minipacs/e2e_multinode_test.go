@@ -421,6 +421,7 @@ func TestMultiNode(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("(e) object claims left in the database (the killed node's included): %s", pg.Psql(t, "SELECT count(*) FROM object_claims"))
 	t.Logf("(e) gc --dry-run: %d orphans listed (the killed node's unacknowledged uploads); %s", would, tail(strings.TrimSpace(out), 1))
 	t.Logf("TestMultiNode done in %v", time.Since(start).Round(time.Millisecond))
 }
@@ -444,11 +445,12 @@ func contains(list []string, s string) bool {
 
 // outage records the answers of the nodes around a failover.
 type outage struct {
-	mu                   sync.Mutex
-	first503, last503    time.Time
-	n503, noRetryAfter   int
-	other                []string
-	lastOK, firstOKAfter time.Time
+	mu                 sync.Mutex
+	first503, last503  time.Time
+	n503, noRetryAfter int
+	by503              map[string]int // 503s by request kind (first word of what)
+	other              []string
+	lastOK             time.Time
 }
 
 // note records an answer; what says which request it was.
@@ -465,6 +467,10 @@ func (o *outage) note(what string, status int, header http.Header, body []byte, 
 		}
 		o.last503 = now
 		o.n503++
+		if o.by503 == nil {
+			o.by503 = map[string]int{}
+		}
+		o.by503[strings.Fields(what)[0]]++
 		if header.Get("Retry-After") == "" {
 			o.noRetryAfter++
 		}
@@ -593,8 +599,8 @@ func TestFailover(t *testing.T) {
 	if o.n503 == 0 {
 		t.Errorf("no 503 answers at all during the failover")
 	} else {
-		t.Logf("503 window: %d answers were 503, from %v to %v after the crash (%v long); the primary was down %v before the promotion",
-			o.n503, o.first503.Sub(crash).Round(time.Millisecond), o.last503.Sub(crash).Round(time.Millisecond),
+		t.Logf("503 window: %d answers were 503 (%v), from %v to %v after the crash (%v long); the primary was down %v before the promotion",
+			o.n503, o.by503, o.first503.Sub(crash).Round(time.Millisecond), o.last503.Sub(crash).Round(time.Millisecond),
 			o.last503.Sub(o.first503).Round(time.Millisecond), promote.Sub(crash).Round(time.Millisecond))
 	}
 	if o.noRetryAfter > 0 {
