@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/minipacs/minipacs/dicomweb/kind"
 	"io"
 	"mime"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/jsonstr"
+	"github.com/minipacs/minipacs/index"
 
 	"github.com/labstack/echo/v4"
 	"github.com/minipacs/minipacs/dicomweb/archive/ingest"
@@ -157,8 +157,9 @@ func (s *Server) addParts(ctx context.Context, b *ingest.Batch, next func() (io.
 // 200 when every instance was stored without warning, 202 when some
 // failed or have warnings, 409 when all failed, 400 when all failed
 // because no part was a DICOM object, 503 when all failed because the
-// object store or the index was unavailable (a database failover): the
-// client sends again after Retry-After.
+// index was unavailable (a database failover): the client sends again
+// after Retry-After. (An object store that fails mid-request keeps 409
+// with 0xA700 per instance, as agreed for STOW.)
 func stowStatus(results []ingest.Result) int {
 	failed, warned, notDICOM, unavailable := 0, 0, 0, 0
 	for _, r := range results {
@@ -168,7 +169,7 @@ func stowStatus(results []ingest.Result) int {
 			if r.NotDICOM {
 				notDICOM++
 			}
-			if kind.Of(r.Err) == kind.Unavailable {
+			if errors.Is(r.Err, index.ErrUnavailable) {
 				unavailable++
 			}
 		case r.Warning != 0:

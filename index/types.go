@@ -13,6 +13,11 @@ var ErrNotFound = kind.New(kind.NotFound, "index: not found")
 // indexed with different content (different SHA-256).
 var ErrConflict = kind.New(kind.Conflict, "index: instance already stored with different content")
 
+// ErrUnavailable is returned by an engine whose database cannot be
+// reached or cannot take writes now (index/postgres during a failover);
+// the call may succeed when sent again.
+var ErrUnavailable = kind.New(kind.Unavailable, "index: database unavailable")
+
 // ErrClosed is returned by every call after Close.
 var ErrClosed = kind.New(kind.Unavailable, "index: closed")
 

@@ -22,7 +22,7 @@ import (
 // ErrUnavailable wraps the errors of a database that cannot be reached or
 // cannot take writes (no primary during a failover): kind Unavailable, so
 // HTTP answers 503 with Retry-After and the client sends again.
-var ErrUnavailable = kind.New(kind.Unavailable, "index: database unavailable")
+var ErrUnavailable = index.ErrUnavailable
 
 // Index is the PostgreSQL index. It is safe for concurrent use, and any
 // number of processes may share one database.
@@ -241,14 +241,14 @@ func (ix *Index) classify(err error) error {
 
 // SQLSTATE codes handled here.
 const (
-	codeSerialization  = "40001"
-	codeDeadlock       = "40P01"
-	codeFKViolation    = "23503"
+	codeSerialization   = "40001"
+	codeDeadlock        = "40P01"
+	codeFKViolation     = "23503"
 	codeUniqueViolation = "23505"
-	codeReadOnly       = "25006"
-	codeAdminShutdown  = "57P01"
-	codeCrashShutdown  = "57P02"
-	codeCannotConnect  = "57P03"
+	codeReadOnly        = "25006"
+	codeAdminShutdown   = "57P01"
+	codeCrashShutdown   = "57P02"
+	codeCannotConnect   = "57P03"
 )
 
 // retryable reports whether a transaction that failed with err may

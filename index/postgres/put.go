@@ -3,9 +3,9 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"slices"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 

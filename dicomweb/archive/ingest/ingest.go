@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/minipacs/minipacs/dicomweb/kind"
 	"hash/maphash"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/dicom/part10"
+	"github.com/minipacs/minipacs/dicomweb/kind"
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
@@ -176,6 +176,16 @@ type Result struct {
 	Err error
 }
 
+// indexFailure is the failure reason of an index error: out of resources
+// (to be sent again) while the index is unavailable (a database
+// failover), else a processing failure.
+func indexFailure(err error) uint16 {
+	if kind.Of(err) == kind.Unavailable {
+		return FailureOutOfResources
+	}
+	return FailureProcessing
+}
+
 func fail(res Result, code uint16, err error) Result {
 	res.Failure = code
 	res.Err = err
@@ -319,7 +329,7 @@ func (g *Ingester) check(ctx context.Context, p *Part, studyUID string) *Prepare
 		// The replace policy: the index replaces the stored instance at
 		// commit (or refuses one of another study or series).
 	case !errors.Is(err, index.ErrNotFound):
-		*res = fail(*res, FailureProcessing, fmt.Errorf("index lookup: %w", err))
+		*res = fail(*res, indexFailure(err), fmt.Errorf("index lookup: %w", err))
 		return pr
 	}
 
@@ -454,15 +464,10 @@ func (g *Ingester) commitAll(ctx context.Context, prs []*Prepared) []Result {
 		pr, res := todo[j], &todo[j].res
 		if err := errs[k]; err != nil {
 			g.deleteIfUnreferenced(context.WithoutCancel(ctx), pr.key)
-			switch {
-			case errors.Is(err, index.ErrConflict):
+			if errors.Is(err, index.ErrConflict) {
 				results[at[j]] = fail(*res, FailureDuplicate, err)
-			case kind.Of(err) == kind.Unavailable:
-				// The index cannot take writes now (a database
-				// failover): out of resources, to be sent again.
-				results[at[j]] = fail(*res, FailureOutOfResources, fmt.Errorf("index put: %w", err))
-			default:
-				results[at[j]] = fail(*res, FailureProcessing, fmt.Errorf("index put: %w", err))
+			} else {
+				results[at[j]] = fail(*res, indexFailure(err), fmt.Errorf("index put: %w", err))
 			}
 			continue
 		}
