@@ -269,6 +269,47 @@ func TestStow(t *testing.T) {
 	}
 }
 
+// TestStowNodes sends to three servers at once, as to three nodes sharing
+// one index: 4 clients round-robin give the first node two concurrent
+// clients and the others one; every part arrives once, somewhere.
+func TestStowNodes(t *testing.T) {
+	dir := t.TempDir()
+	const files = 40
+	for i := range files {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%05d.dcm", i)), bytes.Repeat([]byte{byte(i)}, 500+i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fakes []*fakeServer
+	var bases []string
+	for range 3 {
+		f, base := newFakeServer(t, 0)
+		fakes = append(fakes, f)
+		bases = append(bases, base)
+	}
+	m := runLine(t, "stow", "-url", strings.Join(bases, ",")+"/", "-dir", dir, "-clients", "4", "-batch", "2")[0]
+	if m["nodes"] != "3" || m["stored"] != strconv.Itoa(files) || m["status_200"] != strconv.Itoa(files/2) {
+		t.Errorf("result %v", m)
+	}
+	total := 0
+	for i, f := range fakes {
+		f.mu.Lock()
+		if f.requests == 0 {
+			t.Errorf("node %d got no request", i)
+		}
+		for _, n := range f.received {
+			total += n
+		}
+		f.mu.Unlock()
+	}
+	if total != files {
+		t.Errorf("%d parts received over the nodes, want %d", total, files)
+	}
+	if err := run(context.Background(), []string{"stow", "-url", bases[0] + ",," + bases[1], "-dir", dir}, io.Discard, io.Discard); err == nil {
+		t.Error("an empty URL in the list: no error")
+	}
+}
+
 func TestStowReportsHTTPErrors(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)

@@ -162,7 +162,7 @@ type stowResponse struct {
 
 func cmdStow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("stow", stderr)
-	base := fs.String("url", "", "DICOMweb root, e.g. http://127.0.0.1:8080/dicomweb")
+	base := fs.String("url", "", "DICOMweb root, e.g. http://127.0.0.1:8080/dicomweb; several, comma-separated: the clients are spread over them round-robin (nodes sharing one index and store)")
 	dir := fs.String("dir", "", "directory of *.dcm files (searched recursively)")
 	clients := fs.Int("clients", 1, "concurrent clients")
 	batch := fs.Int("batch", 50, "instances per request")
@@ -194,7 +194,14 @@ func cmdStow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, err := stow(ctx, newHTTPClient(*clients, 0), strings.TrimRight(*base, "/"), files, *clients, *batch, *name, *bodyDir)
+	var bases []string
+	for _, b := range strings.Split(*base, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b == "" {
+			return fmt.Errorf("stow: -url %q: an empty URL", *base)
+		}
+		bases = append(bases, b)
+	}
+	res, err := stow(ctx, newHTTPClient(*clients, 0), bases, files, *clients, *batch, *name, *bodyDir)
 	if err != nil {
 		return err
 	}
@@ -258,8 +265,10 @@ func prebuild(dir string, bodies []*stowBody) error {
 }
 
 // stow sends files in batches from clients workers and reports the rates.
-// With bodyDir set, the bodies are written there first (see prebuild).
-func stow(ctx context.Context, client *http.Client, base string, files []dicomFile, clients, batch int, name, bodyDir string) (*result, error) {
+// Client i sends to bases[i%len(bases)]: at any time, as many requests run
+// against each base as round-robin gives it. With bodyDir set, the bodies
+// are written there first (see prebuild).
+func stow(ctx context.Context, client *http.Client, bases []string, files []dicomFile, clients, batch int, name, bodyDir string) (*result, error) {
 	var batches []*stowBody
 	for i := 0; i < len(files); i += batch {
 		batches = append(batches, &stowBody{files: files[i:min(i+batch, len(files))], boundary: newBoundary()})
@@ -282,7 +291,16 @@ func stow(ctx context.Context, client *http.Client, base string, files []dicomFi
 		stored, failed  atomic.Int64
 		sentBytes, sent atomic.Int64
 	)
+	// A worker takes a base for each request and gives it back: with as
+	// many bases in the pool as workers, none waits, and each base serves
+	// its round-robin share of the clients.
+	pool := make(chan string, clients)
+	for i := range clients {
+		pool <- bases[i%len(bases)]
+	}
 	elapsed := runWorkers(ctx, clients, slices.Values(batches), cnt, func(b *stowBody) {
+		base := <-pool
+		defer func() { pool <- base }()
 		t0 := time.Now()
 		status, resp, n, err := postBatch(ctx, client, base, b)
 		if err != nil {
@@ -299,6 +317,7 @@ func stow(ctx context.Context, client *http.Client, base string, files []dicomFi
 
 	r := newResult(name)
 	r.int("clients", int64(clients))
+	r.int("nodes", int64(len(bases)))
 	r.int("batch", int64(batch))
 	r.int("instances", sent.Load())
 	r.int("stored", stored.Load())

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/minipacs/minipacs/dicomweb/testkit/pgtest"
 	"github.com/minipacs/minipacs/index"
 )
 
@@ -54,7 +55,7 @@ func TestGrowAndQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n, per = 600, 4
-	if err := populate(ctx, ix, 0, n, 16, gen(per)); err != nil {
+	if err := populate(ctx, ix, 0, n, 16, 1, gen(per)); err != nil {
 		t.Fatal(err)
 	}
 	if err := ix.Close(); err != nil {
@@ -72,7 +73,7 @@ func TestGrowAndQuery(t *testing.T) {
 	if o := byName["open"]; o["studies"] != "150" || o["series"] != "300" || o["instances"] != "600" {
 		t.Errorf("open: %v", o)
 	}
-	for _, q := range []string{"pn_exact", "pn_wildcard", "pid", "date_month", "all"} {
+	for _, q := range []string{"pn_exact", "pn_wildcard", "pid", "date_month", "all", "modality", "accession"} {
 		l := byName["search_"+q]
 		if l == nil {
 			t.Errorf("no line for %s in %q", q, out.String())
@@ -85,9 +86,71 @@ func TestGrowAndQuery(t *testing.T) {
 	if byName["search_all"]["matches"] != "25" {
 		t.Errorf("all: %v", byName["search_all"])
 	}
+	if byName["search_all100"]["matches"] != "100" {
+		t.Errorf("all100: %v", byName["search_all100"])
+	}
+	if byName["search_accession"]["matches"] != "1" {
+		t.Errorf("accession: %v", byName["search_accession"])
+	}
 	if v, _ := strconv.ParseFloat(byName["memory"]["vmhwm_mb"], 64); v <= 0 {
 		t.Errorf("memory: %v", byName["memory"])
 	}
+}
+
+// TestGrowPostgres grows a PostgreSQL index in two steps with PutMany
+// batches and checks the size and search lines of both steps.
+func TestGrowPostgres(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	var out bytes.Buffer
+	// runGrow runs the query child as os.Executable: the test binary, whose
+	// TestMain runs main for it.
+	if err := runGrow(context.Background(), []string{"-index-url", srv.URL(), "-sizes", "300,700", "-per-study", "1",
+		"-n", "3", "-batch", "40", "-writers", "3"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var grows, searches int
+	for _, l := range parse(t, out.String()) {
+		if l["engine"] != "postgres" {
+			t.Errorf("engine: %v", l)
+		}
+		switch {
+		case l["name"] == "grow":
+			grows++
+			per, _ := strconv.ParseFloat(l["bytes_per_instance"], 64)
+			db, _ := strconv.ParseInt(l["db_bytes"], 10, 64)
+			empty, _ := strconv.ParseInt(l["empty_bytes"], 10, 64)
+			if per <= 0 || empty <= 0 || db <= empty {
+				t.Errorf("grow sizes: %v", l)
+			}
+		case l["name"] == "open":
+			if l["studies"] != l["size"] {
+				t.Errorf("open: %v", l)
+			}
+		case strings.HasPrefix(l["name"], "search_"):
+			searches++
+			if m, _ := strconv.Atoi(l["matches"]); m < 1 {
+				t.Errorf("%v: no match", l)
+			}
+		}
+	}
+	if grows != 2 || searches != 2*8 {
+		t.Errorf("%d grow lines, %d search lines; want 2 and 16:\n%s", grows, searches, out.String())
+	}
+	// A database that is not empty is refused: its size cannot be told.
+	if err := runGrow(context.Background(), []string{"-index-url", srv.URL(), "-sizes", "800", "-per-study", "1", "-n", "1"},
+		io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "already holds") {
+		t.Errorf("grow of a populated database: %v", err)
+	}
+}
+
+// TestMain runs the command itself when the test binary is started as the
+// query child (runGrow runs os.Executable with "query").
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "query" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
 }
 
 func TestFlagErrors(t *testing.T) {
@@ -95,6 +158,7 @@ func TestFlagErrors(t *testing.T) {
 		{"-sizes", "100,10"},
 		{"-sizes", "x"},
 		{"-per-study", "0"},
+		{"-batch", "0"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			if err := runGrow(context.Background(), append(args, "-dir", t.TempDir()), io.Discard, io.Discard); err == nil {
@@ -104,6 +168,9 @@ func TestFlagErrors(t *testing.T) {
 	}
 	if err := runQuery(context.Background(), []string{"-db", ""}, io.Discard, io.Discard); err == nil {
 		t.Error("query without -db: no error")
+	}
+	if err := runQuery(context.Background(), []string{"-db", "x", "-index-url", "postgres://127.0.0.1:1/x"}, io.Discard, io.Discard); err == nil {
+		t.Error("query with both -db and -index-url: no error")
 	}
 	if err := runQuery(context.Background(), []string{"-db", os.DevNull + "/nope/index.db"}, io.Discard, io.Discard); err == nil {
 		t.Error("query of a missing directory: no error")

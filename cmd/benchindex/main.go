@@ -1,20 +1,28 @@
-// Command benchindex measures how the bbolt index grows: it generates
-// synthetic instances directly into an index through its public API (no
-// STOW, no objects), in steps (by default 10,000 → 100,000 → 1,000,000
-// instances, ten per study in two series), and after each step reports the
-// put rate, the index file size, and — in a fresh child process, so that
-// the generator's garbage is not counted — the time to open the index, the
-// QIDO study searches' p50/p99 and the process's peak RSS.
+// Command benchindex measures how an index grows: it generates synthetic
+// instances directly into an index through its public API (no STOW, no
+// objects), in steps (by default 10,000 → 100,000 → 1,000,000 instances,
+// ten per study in two series), and after each step reports the put rate,
+// the index size, and — in a fresh child process, so that the generator's
+// garbage is not counted — the time to open the index, the QIDO study
+// searches' p50/p99 and the process's peak RSS.
 //
-//	benchindex [-dir DIR] [-sizes 10000,100000,1000000] [-per-study 10] [-n 200]
-//	benchindex query -db FILE [-n 200] [-studies N]    (the child; also usable alone)
+// The index is the embedded bbolt file (index.db in -dir) or, with
+// -index-url, a PostgreSQL database (package index/postgres), which must
+// be empty at the start for its size to be measured: the size reported is
+// pg_database_size after the step minus its size once the schema was
+// created (VACUUM ANALYZE runs after each step, as autovacuum would on a
+// server, so that the planner knows the tables' sizes).
+//
+//	benchindex [-dir DIR | -index-url URL] [-sizes 10000,100000,1000000] [-per-study 10] [-n 200]
+//	benchindex query (-db FILE | -index-url URL) [-n 200] [-studies N]    (the child; also usable alone)
 //
 // Output: one machine-readable line per measurement, "name=... key=value",
 // like cmd/benchclient. The searches are those of scripts/bench-compare:
 // PatientName exact and wildcard, PatientID, a one-month StudyDate range,
-// and no filter, all with limit=25 and the encoded result form that the
-// QIDO handler uses; each result's attributes are read once, as the
-// handler's JSON writer does.
+// and no filter, all with limit=25; then the newest 100 studies (no
+// filter, limit=100), ModalitiesInStudy and AccessionNumber. All use the
+// encoded result form that the QIDO handler uses; each result's attributes
+// are read once, as the handler's JSON writer does.
 package main
 
 import (
@@ -35,8 +43,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/index/indextest"
+	"github.com/minipacs/minipacs/index/postgres"
 )
 
 func main() {
@@ -77,15 +88,27 @@ func gen(perStudy int) func(i int) *index.Instance {
 func runGrow(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("benchindex", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dir := fs.String("dir", "", "work directory (default: a new temporary one, removed at the end)")
+	dir := fs.String("dir", "", "work directory of the bbolt index (default: a new temporary one, removed at the end)")
+	indexURL := fs.String("index-url", "", "PostgreSQL database to grow instead of a bbolt file (an empty database: its size is measured)")
 	sizesFlag := fs.String("sizes", "10000,100000,1000000", "instance counts to grow the index to, ascending")
 	perStudy := fs.Int("per-study", 10, "instances per study")
 	n := fs.Int("n", 200, "measured searches per query")
 	keep := fs.Bool("keep", false, "keep the index file")
-	writers := fs.Int("writers", 1024, "concurrent Put callers (group commit batches them)")
+	writers := fs.Int("writers", 1024, "concurrent Put callers (group commit batches them); with -index-url the default is 4")
+	batch := fs.Int("batch", 1, "instances per call: 1 calls Put, more call PutMany (one transaction); with -index-url the default is 250")
 	maxGroup := fs.Int("max-group", 1024, "index.Options.MaxGroup while generating (the server uses the default, 256)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *indexURL != "" {
+		if !set["writers"] {
+			*writers = 4
+		}
+		if !set["batch"] {
+			*batch = 250
+		}
 	}
 	var sizes []int
 	for _, f := range strings.Split(*sizesFlag, ",") {
@@ -95,34 +118,50 @@ func runGrow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		sizes = append(sizes, v)
 	}
-	if *perStudy < 1 || *n < 1 || *writers < 1 || *maxGroup < 1 {
-		return errors.New("-per-study, -n, -writers and -max-group must be at least 1")
+	if *perStudy < 1 || *n < 1 || *writers < 1 || *maxGroup < 1 || *batch < 1 {
+		return errors.New("-per-study, -n, -writers, -batch and -max-group must be at least 1")
 	}
-	if *dir == "" {
-		d, err := os.MkdirTemp("", "benchindex-")
-		if err != nil {
-			return fmt.Errorf("work directory: %w", err)
+	var path string
+	if *indexURL == "" {
+		if *dir == "" {
+			d, err := os.MkdirTemp("", "benchindex-")
+			if err != nil {
+				return fmt.Errorf("work directory: %w", err)
+			}
+			*dir = d
+			if !*keep {
+				defer os.RemoveAll(d)
+			}
 		}
-		*dir = d
-		if !*keep {
-			defer os.RemoveAll(d)
-		}
+		path = filepath.Join(*dir, "index.db")
 	}
-	path := filepath.Join(*dir, "index.db")
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own executable: %w", err)
 	}
 	done := 0
 	g := gen(*perStudy)
+	var emptyBytes int64 = -1 // PostgreSQL: the database's size with the schema and no rows
 	for _, size := range sizes {
-		ix, err := index.Open(ctx, path, index.Options{MaxGroup: *maxGroup, MaxGroupBytes: *maxGroup * 32 << 10})
+		var ix index.Engine
+		if *indexURL != "" {
+			ix, err = postgres.Open(ctx, *indexURL, index.Options{})
+		} else {
+			ix, err = index.Open(ctx, path, index.Options{MaxGroup: *maxGroup, MaxGroupBytes: *maxGroup * 32 << 10})
+		}
 		if err != nil {
 			return err
 		}
+		if *indexURL != "" && done == 0 {
+			emptyBytes, err = emptySize(ctx, ix, *indexURL)
+			if err != nil {
+				ix.Close()
+				return err
+			}
+		}
 		t0 := time.Now()
 		from := done
-		err = populate(ctx, ix, from, size, *writers, g)
+		err = populate(ctx, ix, from, size, *writers, *batch, g)
 		elapsed := time.Since(t0)
 		commits, _ := ix.Commits()
 		if cerr := ix.Close(); err == nil {
@@ -132,26 +171,43 @@ func runGrow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("populate to %d: %w", size, err)
 		}
 		done = size
-		fi, err := os.Stat(path)
-		if err != nil {
-			return fmt.Errorf("index size: %w", err)
-		}
 		r := newLine("grow")
+		r.set("engine", engineName(*indexURL))
 		r.int("instances", int64(size))
 		r.int("studies", int64((size+*perStudy-1) / *perStudy))
 		r.int("added", int64(size-from))
 		r.float("seconds", elapsed.Seconds())
 		r.float("puts_per_s", float64(size-from)/elapsed.Seconds())
 		r.int("commits", int64(commits))
-		r.int("file_bytes", fi.Size())
-		r.float("file_mb", float64(fi.Size())/1e6)
-		r.float("bytes_per_instance", float64(fi.Size())/float64(size))
+		var bytes int64
+		if *indexURL != "" {
+			db, err := vacuumAndSize(ctx, *indexURL)
+			if err != nil {
+				return err
+			}
+			r.int("db_bytes", db)
+			r.int("empty_bytes", emptyBytes)
+			bytes = db - emptyBytes
+		} else {
+			fi, err := os.Stat(path)
+			if err != nil {
+				return fmt.Errorf("index size: %w", err)
+			}
+			bytes = fi.Size()
+		}
+		r.int("file_bytes", bytes)
+		r.float("file_mb", float64(bytes)/1e6)
+		r.float("bytes_per_instance", float64(bytes)/float64(size))
 		fmt.Fprintln(stdout, r)
 
 		// The searches run in a fresh process: its RSS is what a server
 		// that opens this index pays, not the generator's heap.
-		cmd := exec.CommandContext(ctx, self, "query", "-db", path, "-n", strconv.Itoa(*n),
-			"-studies", strconv.Itoa((size+*perStudy-1) / *perStudy), "-label", strconv.Itoa(size))
+		where := []string{"-db", path}
+		if *indexURL != "" {
+			where = []string{"-index-url", *indexURL}
+		}
+		cmd := exec.CommandContext(ctx, self, append([]string{"query"}, append(where, "-n", strconv.Itoa(*n),
+			"-studies", strconv.Itoa((size+*perStudy-1) / *perStudy), "-label", strconv.Itoa(size))...)...)
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("query child at %d: %w", size, err)
@@ -160,27 +216,82 @@ func runGrow(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// populate puts instances from .. to-1 from writers goroutines, stopping at
-// the first error. (indextest.Populate does the same with 64 writers; more
-// writers fill the index's group commits, which makes 1M instances a matter
+// engineName names the engine in output lines.
+func engineName(indexURL string) string {
+	if indexURL != "" {
+		return "postgres"
+	}
+	return "bbolt"
+}
+
+// emptySize returns the size of the database at url, which must hold no
+// instance yet (ix is open on it, so the schema exists).
+func emptySize(ctx context.Context, ix index.Engine, url string) (int64, error) {
+	_, _, n, err := ix.Stats(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stats: %w", err)
+	}
+	if n > 0 {
+		return 0, fmt.Errorf("-index-url: the database already holds %d instances; give an empty one", n)
+	}
+	return vacuumAndSize(ctx, url)
+}
+
+// vacuumAndSize runs VACUUM ANALYZE on the database at url and returns
+// pg_database_size.
+func vacuumAndSize(ctx context.Context, url string) (int64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+		return 0, fmt.Errorf("vacuum analyze: %w", err)
+	}
+	var size int64
+	if err := conn.QueryRow(ctx, "SELECT pg_database_size(current_database())").Scan(&size); err != nil {
+		return 0, fmt.Errorf("database size: %w", err)
+	}
+	return size, nil
+}
+
+// populate puts instances from .. to-1 from writers goroutines, batch
+// instances per call (Put for 1, PutMany for more), stopping at the first
+// error. (indextest.Populate does the same with 64 writers; more writers
+// fill the bbolt index's group commits, which makes 1M instances a matter
 // of minutes on a disk whose fsync takes milliseconds.)
-func populate(ctx context.Context, ix *index.Index, from, to, writers int, g func(int) *index.Instance) error {
+func populate(ctx context.Context, ix index.Engine, from, to, writers, batch int, g func(int) *index.Instance) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
 	next.Store(int64(from))
 	var wg sync.WaitGroup
 	for range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < to && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-				if _, err := ix.Put(ctx, g(i)); err != nil {
-					cancel(fmt.Errorf("put instance %d: %w", i, err))
+		wg.Go(func() {
+			insts := make([]*index.Instance, 0, batch)
+			for ctx.Err() == nil {
+				first := int(next.Add(int64(batch)) - int64(batch))
+				if first >= to {
+					return
+				}
+				insts = insts[:0]
+				for i := first; i < min(first+batch, to); i++ {
+					insts = append(insts, g(i))
+				}
+				if len(insts) == 1 {
+					if _, err := ix.Put(ctx, insts[0]); err != nil {
+						cancel(fmt.Errorf("put instance %d: %w", first, err))
+						return
+					}
+					continue
+				}
+				_, errs := ix.PutMany(ctx, insts)
+				if err := errors.Join(errs...); err != nil {
+					cancel(fmt.Errorf("put instances %d to %d: %w", first, first+len(insts)-1, err))
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return context.Cause(ctx)
@@ -188,13 +299,16 @@ func populate(ctx context.Context, ix *index.Index, from, to, writers int, g fun
 
 // Tags of the searched attributes.
 const (
-	tagStudyDate   = 0x00080020
-	tagPatientName = 0x00100010
-	tagPatientID   = 0x00100020
+	tagStudyDate         = 0x00080020
+	tagAccessionNumber   = 0x00080050
+	tagModalitiesInStudy = 0x00080061
+	tagPatientName       = 0x00100010
+	tagPatientID         = 0x00100020
 )
 
-// queries are the study-level searches of scripts/bench-compare, with
-// values that exist among the first studies studies.
+// queries are the study-level searches of scripts/bench-compare and more,
+// with values that exist among the first studies studies (study s, its
+// patient, date, modality and accession number).
 func queries(studies int) []struct {
 	name string
 	q    index.Query
@@ -215,6 +329,9 @@ func queries(studies int) []struct {
 		{"pid", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagPatientID, VR: "LO", Kind: index.MatchSingle, Values: []string{fmt.Sprintf("PID%06d", p)}}}}},
 		{"date_month", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagStudyDate, VR: "DA", Kind: index.MatchRange, Low: first, High: last}}}},
 		{"all", index.Query{Limit: 25}},
+		{"all100", index.Query{Limit: 100}},
+		{"modality", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagModalitiesInStudy, VR: "CS", Kind: index.MatchSingle, Values: []string{indextest.DefaultSpec(s).Modality}}}}},
+		{"accession", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagAccessionNumber, VR: "SH", Kind: index.MatchSingle, Values: []string{indextest.DefaultSpec(s).AccessionNumber}}}}},
 	}
 }
 
@@ -222,17 +339,24 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("benchindex query", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := fs.String("db", "", "index file")
+	indexURL := fs.String("index-url", "", "PostgreSQL index instead of -db")
 	n := fs.Int("n", 200, "measured searches per query")
 	studies := fs.Int("studies", 1, "studies in the index (picks query values that exist)")
 	label := fs.String("label", "", "size label for the output lines (default: the instance count)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *db == "" || *n < 1 || *studies < 1 {
-		return errors.New("query: -db is required; -n and -studies must be at least 1")
+	if (*db == "") == (*indexURL == "") || *n < 1 || *studies < 1 {
+		return errors.New("query: one of -db and -index-url is required; -n and -studies must be at least 1")
 	}
 	t0 := time.Now()
-	ix, err := index.Open(ctx, *db, index.Options{})
+	var ix index.Engine
+	var err error
+	if *indexURL != "" {
+		ix, err = postgres.Open(ctx, *indexURL, index.Options{})
+	} else {
+		ix, err = index.Open(ctx, *db, index.Options{})
+	}
 	if err != nil {
 		return err
 	}
@@ -246,6 +370,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*label = strconv.Itoa(nInst)
 	}
 	r := newLine("open")
+	r.set("engine", engineName(*indexURL))
 	r.set("size", *label)
 	r.ms("open_ms", openTime)
 	r.int("studies", int64(nStudies))
@@ -286,6 +411,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		slices.Sort(lat)
 		r := newLine("search_" + c.name)
+		r.set("engine", engineName(*indexURL))
 		r.set("size", *label)
 		r.int("matches", int64(matches))
 		r.int("attrs", int64(attrs))
@@ -296,6 +422,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, r)
 	}
 	r = newLine("memory")
+	r.set("engine", engineName(*indexURL))
 	r.set("size", *label)
 	for _, k := range []string{"VmHWM", "VmRSS", "RssAnon", "RssFile"} {
 		if v, ok := procStatusKB(k); ok {
