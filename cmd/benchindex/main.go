@@ -297,42 +297,10 @@ func populate(ctx context.Context, ix index.Engine, from, to, writers, batch int
 	return context.Cause(ctx)
 }
 
-// Tags of the searched attributes.
-const (
-	tagStudyDate         = 0x00080020
-	tagAccessionNumber   = 0x00080050
-	tagModalitiesInStudy = 0x00080061
-	tagPatientName       = 0x00100010
-	tagPatientID         = 0x00100020
-)
-
 // queries are the study-level searches of scripts/bench-compare and more,
-// with values that exist among the first studies studies (study s, its
-// patient, date, modality and accession number).
-func queries(studies int) []struct {
-	name string
-	q    index.Query
-} {
-	s := min(studies-1, 1234)
-	p := s / 3
-	date := indextest.StudyDate(s)
-	first := date[:6] + "01"
-	t, _ := time.Parse("20060102", first)
-	last := t.AddDate(0, 1, -1).Format("20060102")
-	name := indextest.PatientName(p)
-	return []struct {
-		name string
-		q    index.Query
-	}{
-		{"pn_exact", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagPatientName, VR: "PN", Kind: index.MatchSingle, Values: []string{name}}}}},
-		{"pn_wildcard", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagPatientName, VR: "PN", Kind: index.MatchWildcard, Values: []string{name[:3] + "*"}}}}},
-		{"pid", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagPatientID, VR: "LO", Kind: index.MatchSingle, Values: []string{fmt.Sprintf("PID%06d", p)}}}}},
-		{"date_month", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagStudyDate, VR: "DA", Kind: index.MatchRange, Low: first, High: last}}}},
-		{"all", index.Query{Limit: 25}},
-		{"all100", index.Query{Limit: 100}},
-		{"modality", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagModalitiesInStudy, VR: "CS", Kind: index.MatchSingle, Values: []string{indextest.DefaultSpec(s).Modality}}}}},
-		{"accession", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagAccessionNumber, VR: "SH", Kind: index.MatchSingle, Values: []string{indextest.DefaultSpec(s).AccessionNumber}}}}},
-	}
+// with values that exist among the first studies studies.
+func queries(studies int) []indextest.NamedQuery {
+	return indextest.StudyQueries(min(studies-1, 1234))
 }
 
 func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -379,7 +347,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintln(stdout, r)
 
 	for _, c := range queries(*studies) {
-		c.q.Encoded = true
+		c.Q.Encoded = true
 		var lat []time.Duration
 		matches := 0
 		attrs := 0
@@ -387,7 +355,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			count := 0
 			attrs = 0
 			t := time.Now()
-			err := ix.Search(ctx, c.q, func(res *index.Result) error {
+			err := ix.Search(ctx, c.Q, func(res *index.Result) error {
 				count++
 				for _, l := range []index.Level{index.LevelStudy, index.LevelSeries, index.LevelInstance} {
 					rd := res.Reader(l)
@@ -402,7 +370,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			})
 			d := time.Since(t)
 			if err != nil {
-				return fmt.Errorf("search %s: %w", c.name, err)
+				return fmt.Errorf("search %s: %w", c.Name, err)
 			}
 			if i >= 3 { // warm-up first
 				lat = append(lat, d)
@@ -410,7 +378,7 @@ func runQuery(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			matches = count
 		}
 		slices.Sort(lat)
-		r := newLine("search_" + c.name)
+		r := newLine("search_" + c.Name)
 		r.set("engine", engineName(*indexURL))
 		r.set("size", *label)
 		r.int("matches", int64(matches))

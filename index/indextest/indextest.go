@@ -317,3 +317,33 @@ func Populate(ctx context.Context, ix *index.Index, n int, gen func(i int) *inde
 	wg.Wait()
 	return first
 }
+
+// NamedQuery is a search with a name (benchmarks).
+type NamedQuery struct {
+	Name string
+	Q    index.Query
+}
+
+// StudyQueries are the study-level searches of the index benchmarks
+// (cmd/benchindex, scripts/bench-compare's QIDO rows, index/postgres),
+// with the values of DefaultSpec(s): its patient, date month, modality
+// and accession number.
+func StudyQueries(s int) []NamedQuery {
+	spec := DefaultSpec(s)
+	name := spec.PatientName
+	t, _ := time.Parse("20060102", spec.StudyDate[:6]+"01")
+	first, last := t.Format("20060102"), t.AddDate(0, 1, -1).Format("20060102")
+	filter := func(tag uint32, vr string, kind index.MatchKind, v string) []index.Filter {
+		return []index.Filter{{Tag: tag, VR: vr, Kind: kind, Values: []string{v}}}
+	}
+	return []NamedQuery{
+		{"pn_exact", index.Query{Limit: 25, Filters: filter(0x00100010, "PN", index.MatchSingle, name)}},
+		{"pn_wildcard", index.Query{Limit: 25, Filters: filter(0x00100010, "PN", index.MatchWildcard, name[:3]+"*")}},
+		{"pid", index.Query{Limit: 25, Filters: filter(0x00100020, "LO", index.MatchSingle, spec.PatientID)}},
+		{"date_month", index.Query{Limit: 25, Filters: []index.Filter{{Tag: 0x00080020, VR: "DA", Kind: index.MatchRange, Low: first, High: last}}}},
+		{"all", index.Query{Limit: 25}},
+		{"all100", index.Query{Limit: 100}},
+		{"modality", index.Query{Limit: 25, Filters: filter(0x00080061, "CS", index.MatchSingle, spec.Modality)}},
+		{"accession", index.Query{Limit: 25, Filters: filter(0x00080050, "SH", index.MatchSingle, spec.AccessionNumber)}},
+	}
+}

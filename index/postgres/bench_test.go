@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/testkit/pgtest"
 	"github.com/minipacs/minipacs/index"
@@ -16,42 +15,6 @@ import (
 // benchStudies is the size of the benchmarks' indexes: one instance per
 // study, indextest's default studies.
 const benchStudies = 3000
-
-// Tags of the benchmark's searches.
-const (
-	tagStudyDate         = 0x00080020
-	tagAccessionNumber   = 0x00080050
-	tagModalitiesInStudy = 0x00080061
-	tagPatientName       = 0x00100010
-	tagPatientID         = 0x00100020
-)
-
-// benchQueries are the study-level searches of cmd/benchindex (and of the
-// QIDO rows of scripts/bench-compare), with values of study s.
-func benchQueries(s int) []struct {
-	name string
-	q    index.Query
-} {
-	spec := indextest.DefaultSpec(s)
-	name := spec.PatientName
-	t, _ := time.Parse("20060102", spec.StudyDate[:6]+"01")
-	first, last := t.Format("20060102"), t.AddDate(0, 1, -1).Format("20060102")
-	filter := func(tag uint32, vr string, kind index.MatchKind, v string) []index.Filter {
-		return []index.Filter{{Tag: tag, VR: vr, Kind: kind, Values: []string{v}}}
-	}
-	return []struct {
-		name string
-		q    index.Query
-	}{
-		{"all100", index.Query{Limit: 100}},
-		{"pid", index.Query{Limit: 25, Filters: filter(tagPatientID, "LO", index.MatchSingle, spec.PatientID)}},
-		{"pn_exact", index.Query{Limit: 25, Filters: filter(tagPatientName, "PN", index.MatchSingle, name)}},
-		{"pn_wildcard", index.Query{Limit: 25, Filters: filter(tagPatientName, "PN", index.MatchWildcard, name[:3]+"*")}},
-		{"date_month", index.Query{Limit: 25, Filters: []index.Filter{{Tag: tagStudyDate, VR: "DA", Kind: index.MatchRange, Low: first, High: last}}}},
-		{"modality", index.Query{Limit: 25, Filters: filter(tagModalitiesInStudy, "CS", index.MatchSingle, spec.Modality)}},
-		{"accession", index.Query{Limit: 25, Filters: filter(tagAccessionNumber, "SH", index.MatchSingle, spec.AccessionNumber)}},
-	}
-}
 
 // fill puts benchStudies studies into ix in PutMany batches.
 func fill(ctx context.Context, ix index.Engine) error {
@@ -126,22 +89,22 @@ func BenchmarkSearchStudy(b *testing.B) {
 	// learns the tables' sizes.
 	srv.Psql(b, "VACUUM ANALYZE")
 
-	for _, c := range benchQueries(1234 % benchStudies) {
+	for _, c := range indextest.StudyQueries(1234 % benchStudies) {
 		want := -1
 		for _, e := range engines {
-			n, err := search(ctx, e.ix, c.q)
+			n, err := search(ctx, e.ix, c.Q)
 			if err != nil {
-				b.Fatalf("%s %s: %v", c.name, e.name, err)
+				b.Fatalf("%s %s: %v", c.Name, e.name, err)
 			}
 			if n == 0 || (want >= 0 && n != want) {
-				b.Fatalf("%s: %s finds %d studies, the other engine %d", c.name, e.name, n, want)
+				b.Fatalf("%s: %s finds %d studies, the other engine %d", c.Name, e.name, n, want)
 			}
 			want = n
 		}
 		for _, e := range engines {
-			b.Run(c.name+"/"+e.name, func(b *testing.B) {
+			b.Run(c.Name+"/"+e.name, func(b *testing.B) {
 				for b.Loop() {
-					if _, err := search(ctx, e.ix, c.q); err != nil {
+					if _, err := search(ctx, e.ix, c.Q); err != nil {
 						b.Fatal(err)
 					}
 				}
