@@ -69,6 +69,17 @@ type ObjectGuard interface {
 	DeleteUnreferenced(ctx context.Context, key string, del func(ctx context.Context) error) (bool, error)
 }
 
+// Turns is implemented by an index that several nodes share
+// (index/postgres): a periodic job that one node should run for all (the
+// background scrub) takes a turn first.
+type Turns interface {
+	// TakeTurn gives the turn of the job name to this node when no other
+	// node holds it and no node completed it within every; done ends the
+	// turn, recording a completion when completed. A node that dies
+	// loses its turn.
+	TakeTurn(ctx context.Context, name string, every time.Duration) (done func(completed bool), ok bool, err error)
+}
+
 // RecordSource is where CopyRecords reads records from: another engine.
 type RecordSource interface {
 	ForEachRecord(ctx context.Context, kind RecordKind, prefix string, fn func(key string, value []byte) error) error

@@ -106,6 +106,9 @@
 //	                sop_uid), (study_uid, sop_class)
 //	object_claims   (key, claim) PK, deleting, expires — claims of object
 //	                keys (see above)
+//	turns           name PK, completed — the last completion of a job that
+//	                one node runs for all (the background scrub); the turn
+//	                itself is a session advisory lock (TakeTurn)
 //	records         (kind, key bytea) PK, value — the records of
 //	                index.RecordKind (HL7 orders, reports, journal, patient
 //	                records, share links), opaque to the index

@@ -209,3 +209,61 @@ func TestUnavailable(t *testing.T) {
 		t.Fatalf("committed before the crash: %v", err)
 	}
 }
+
+// TestTurns: one node at a time holds a job's turn; a completion within
+// the period refuses the turn to every node; a node that dies loses it.
+func TestTurns(t *testing.T) {
+	ctx := context.Background()
+	srv, url, ix := nodes(t, 2)
+	a, b := ix[0], ix[1]
+	doneA, ok, err := a.TakeTurn(ctx, "scrub", time.Hour)
+	if err != nil || !ok {
+		t.Fatalf("first turn: %v %v", ok, err)
+	}
+	if _, ok, err := b.TakeTurn(ctx, "scrub", time.Hour); ok || err != nil {
+		t.Fatalf("second node took a held turn: %v %v", ok, err)
+	}
+	if done, ok, err := b.TakeTurn(ctx, "other job", time.Hour); !ok || err != nil {
+		t.Fatalf("another job's turn: %v %v", ok, err)
+	} else {
+		done(false)
+	}
+	doneA(true)
+	if _, ok, err := b.TakeTurn(ctx, "scrub", time.Hour); ok || err != nil {
+		t.Fatalf("turn taken though completed within the period: %v %v", ok, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	doneB, ok, err := b.TakeTurn(ctx, "scrub", 10*time.Millisecond)
+	if !ok || err != nil {
+		t.Fatalf("turn after the period: %v %v", ok, err)
+	}
+	doneB(false)
+
+	// A node dies holding the turn: its session ends, the turn is free.
+	c, err := postgres.Open(ctx, url, index.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	doneC, ok, err := c.TakeTurn(ctx, "scrub", time.Millisecond)
+	if !ok || err != nil {
+		t.Fatalf("turn of the node about to die: %v %v", ok, err)
+	}
+	defer doneC(false)
+	srv.Psql(t, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		done, ok, err := a.TakeTurn(ctx, "scrub", time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			done(false)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dead node's turn was never freed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -88,6 +88,11 @@ CREATE TABLE object_claims (
 	PRIMARY KEY (key, claim)
 );
 
+CREATE TABLE turns (
+	name      text COLLATE "C" PRIMARY KEY,
+	completed timestamptz NOT NULL
+);
+
 CREATE TABLE records (
 	kind  text COLLATE "C" NOT NULL,
 	key   bytea NOT NULL,

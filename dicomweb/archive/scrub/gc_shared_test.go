@@ -3,6 +3,7 @@ package scrub
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/minipacs/minipacs/dicomweb/testkit/pgtest"
 	"github.com/minipacs/minipacs/index"
@@ -67,4 +68,32 @@ func indexInstance(t *testing.T, e *env, ref index.Ref) *index.Instance {
 	}
 	t.Fatalf("no object for %s", ref.SOPInstanceUID)
 	return nil
+}
+
+// TestScrubTurns: scrubbers of several nodes on one PostgreSQL index make
+// one pass an interval between them, not one each.
+func TestScrubTurns(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, backends[0], 4)
+	srv := pgtest.Start(t, pgtest.Options{})
+	url := srv.NewDatabase(t)
+	var scrubbers []*Scrubber
+	for range 3 {
+		pg, err := postgres.Open(ctx, url, index.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close() })
+		scrubbers = append(scrubbers, NewScrubber(pg, e.store, ScrubConfig{Interval: time.Hour}))
+	}
+	for _, s := range scrubbers {
+		s.turn(ctx)
+	}
+	passes := 0
+	for _, s := range scrubbers {
+		passes += int(s.Counters().Passes.Load())
+	}
+	if passes != 1 {
+		t.Fatalf("%d passes by three nodes within one interval, want 1", passes)
+	}
 }

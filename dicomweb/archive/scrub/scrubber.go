@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/minipacs/minipacs/index"
 	"github.com/minipacs/minipacs/storage"
 )
 
@@ -66,9 +67,32 @@ func (s *Scrubber) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.RunOnce(ctx)
+		s.turn(ctx)
 		t.Reset(s.cfg.Interval)
 	}
+}
+
+// turn runs a pass, or, on an index that several nodes share
+// (index.Turns), a pass when it is this node's turn: no other node
+// scrubbing and none having completed a pass within the interval. Each
+// node otherwise re-reads the whole bucket once an interval.
+func (s *Scrubber) turn(ctx context.Context) {
+	turns, ok := s.idx.(index.Turns)
+	if !ok {
+		s.RunOnce(ctx)
+		return
+	}
+	done, mine, err := turns.TakeTurn(ctx, "scrub", s.cfg.Interval)
+	if err != nil {
+		s.log.Warn("scrub: cannot take the turn", "err", err)
+		return
+	}
+	if !mine {
+		s.log.Debug("scrub: another node scrubs, or did within the interval")
+		return
+	}
+	rep := s.RunOnce(ctx)
+	done(rep != nil)
 }
 
 // RunOnce makes one pass over the whole index and returns its report (nil
