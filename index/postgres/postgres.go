@@ -46,7 +46,7 @@ var _ index.Engine = (*Index)(nil)
 func Open(ctx context.Context, url string, opt index.Options) (*Index, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("index: %w: bad database URL: %v", index.ErrInvalid, redact(err))
+		return nil, fmt.Errorf("bad database URL: %v", redact(err))
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -60,12 +60,12 @@ func Open(ctx context.Context, url string, opt index.Options) (*Index, error) {
 	cfg.MaxConnIdleTime = time.Minute
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("index: open: %w", err)
+		return nil, fmt.Errorf("open: %w", err)
 	}
 	ix := &Index{pool: pool, opt: opt}
 	if err := ix.migrate(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("index: open: %w", ix.classify(err))
+		return nil, fmt.Errorf("open: %w", ix.classify(err))
 	}
 	return ix, nil
 }
