@@ -217,14 +217,10 @@ func (ix *Index) wrap(what string, err error) error {
 	if errors.As(err, &cb) {
 		return cb.err
 	}
-	var k *kind.Kind
-	if kind.Of(err) != nil {
-		k = kind.Of(err)
-	}
-	if k != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		if errors.Is(err, index.ErrNotFound) {
-			return err
-		}
+	switch {
+	case errors.Is(err, index.ErrNotFound):
+		return err
+	case kind.Of(err) != nil, errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("index: %s: %w", what, err)
 	}
 	return fmt.Errorf("index: %s: %w", what, ix.classify(err))
@@ -265,9 +261,10 @@ func retryable(err error) bool {
 		}
 		return false
 	}
-	// A connection lost before the commit was sent: nothing was
-	// committed. (After the commit was sent the outcome is unknown; Put
-	// is idempotent, so running it again is safe too.)
+	// A connection lost before anything was sent: nothing can have been
+	// committed. Once the commit was sent the outcome is unknown and the
+	// error goes to the caller (a client sending the instance again finds
+	// it stored, or stores it).
 	return pgconn.SafeToRetry(err)
 }
 
