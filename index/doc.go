@@ -172,6 +172,10 @@
 //	           share.Record (dicomweb/security/share: study, creator,
 //	           created, expires, revoked, and the SHA-256 of the link's
 //	           secret, never the secret)
+//	r_grant    break-glass grant id -> JSON breakglass.Grant
+//	           (dicomweb/security/breakglass), written only when nodes
+//	           share the index (PostgreSQL): every node reads them, so a
+//	           grant made through one node opens the patient on all
 //
 // Secondary study indexes (value = the study's 21-byte sort key, so that
 // candidates can be ordered without loading study records):

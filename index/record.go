@@ -30,10 +30,13 @@ const (
 	// RecordShare: share links to one study (dicomweb/security/share), by
 	// share id.
 	RecordShare RecordKind = "r_share"
+	// RecordGrant: break-glass grants (dicomweb/security/breakglass) of
+	// an archive whose nodes share the index, by grant id.
+	RecordGrant RecordKind = "r_grant"
 )
 
 // recordKinds are the record buckets, created by Open.
-var recordKinds = []RecordKind{RecordOrder, RecordReport, RecordJournal, RecordPatient, RecordShare}
+var recordKinds = []RecordKind{RecordOrder, RecordReport, RecordJournal, RecordPatient, RecordShare, RecordGrant}
 
 // Record is one record write: Value under Key in the bucket of Kind, or
 // the deletion of Key.

@@ -697,3 +697,57 @@ func postStow(client *http.Client, base string, batch []*synthInstance) (int, ht
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b, err
 }
+
+// TestMultiNodeBreakGlass: a break-glass grant made through one node opens
+// the patient on the other (grants are index records when nodes share the
+// index), and both list it for review.
+func TestMultiNodeBreakGlass(t *testing.T) {
+	pg := pgtest.Start(t, pgtest.Options{})
+	st := s3Store(t)
+	store := st.args(t)
+	dir := t.TempDir()
+	adminTok, adminLine := secMakeToken(t, "boss", "admin")
+	docTok, docLine := secMakeToken(t, "doctor", "reader", "--patients", "PA")
+	tokens := secWriteFile(t, dir, "tokens", adminLine, docLine)
+	var nodes []*secServer
+	for range 2 {
+		args := append(append([]string{}, store...), "--index-url", pg.URL(), "--api-tokens", tokens, "--break-glass-duration", "1h")
+		client := &http.Client{Timeout: 30 * time.Second}
+		nodes = append(nodes, &secServer{server: launch(t, t.TempDir(), args, st.env, "http", client), client: client})
+	}
+	a, b := nodes[0], nodes[1]
+	own := secStudy("8.1", 1, "PA", "Alpha^Patient")
+	other := secStudy("8.2", 1, "PB", "Beta^Patient")
+	a.mustStow(t, bearer(adminTok), append(own, other...)...)
+	meta := func(s *secServer) int {
+		return s.must(t, "GET", "/dicomweb/studies/"+other[0].study+"/metadata",
+			secHdr("Authorization", bearer(docTok), "Accept", acceptJSON), nil).status
+	}
+	if ma, mb := meta(a), meta(b); ma != http.StatusNotFound || mb != http.StatusNotFound {
+		t.Fatalf("before the grant: %d on a, %d on b; want 404", ma, mb)
+	}
+	const reason = "trauma bay: prior imaging of this patient needed now"
+	r := a.must(t, "POST", "/auth/break-glass", secHdr("Authorization", bearer(docTok), "Content-Type", "application/json"),
+		[]byte(`{"study":"`+other[0].study+`","reason":"`+reason+`"}`))
+	if r.status != http.StatusCreated {
+		t.Fatalf("grant on a: %s", r)
+	}
+	granted := time.Now()
+	deadline := granted.Add(10 * time.Second)
+	for meta(b) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the grant made on node a never opened the study on node b")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("grant in effect on node b %v after it was made on node a", time.Since(granted).Round(time.Millisecond))
+	if meta(a) != http.StatusOK {
+		t.Fatal("the grant does not open the study on node a")
+	}
+	for i, s := range nodes {
+		l := s.must(t, "GET", "/admin/break-glass", secHdr("Authorization", bearer(adminTok), "Accept", "application/json"), nil)
+		if l.status != http.StatusOK || !strings.Contains(string(l.body), reason) {
+			t.Errorf("node %d lists: %s", i, l)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -289,15 +290,53 @@ func fhirBaseURL(dicomwebURL string) string {
 }
 
 // breakGlass builds the break-glass registry (off with a zero
-// --break-glass-duration); grants are recorded in aud (nil: no trail).
-func (c *securityConfig) breakGlassRegistry(idx index.Engine, aud *audit.Trail, log *slog.Logger) (*breakglass.Registry, error) {
+// --break-glass-duration); grants are recorded in aud (nil: no trail),
+// and, when nodes share the index, in the index for every node.
+func (c *securityConfig) breakGlassRegistry(idx index.Engine, shared bool, aud *audit.Trail, log *slog.Logger) (*breakglass.Registry, error) {
 	cfg := breakglass.Config{
 		Duration: c.breakGlass, MaxGrants: c.breakGlassMax, Patients: studyPatients{idx}, Logger: log,
+	}
+	if shared {
+		cfg.Store = grantRecords{idx}
 	}
 	if aud != nil {
 		cfg.Auditor = aud
 	}
 	return breakglass.New(cfg)
+}
+
+// grantRecords keeps break-glass grants as index records (r_grant), for
+// the nodes that share a PostgreSQL index (breakglass.Store).
+type grantRecords struct{ idx index.Engine }
+
+// SaveGrant implements breakglass.Store.
+func (s grantRecords) SaveGrant(ctx context.Context, g breakglass.Grant) error {
+	v, err := json.Marshal(g)
+	if err != nil {
+		return err
+	}
+	return s.idx.PutRecords(ctx, index.Record{Kind: index.RecordGrant, Key: g.ID, Value: v})
+}
+
+// Grants implements breakglass.Store; grants expired for longer than the
+// review retention are removed as they are met.
+func (s grantRecords) Grants(ctx context.Context) ([]breakglass.Grant, error) {
+	var out []breakglass.Grant
+	var stale []index.Record
+	cut := time.Now().Add(-breakglass.DefaultRetention)
+	err := s.idx.ForEachRecord(ctx, index.RecordGrant, "", func(key string, v []byte) error {
+		var g breakglass.Grant
+		if err := json.Unmarshal(v, &g); err != nil || g.Expires.Before(cut) {
+			stale = append(stale, index.Record{Kind: index.RecordGrant, Key: key, Delete: true})
+			return nil
+		}
+		out = append(out, g)
+		return nil
+	})
+	if err == nil && len(stale) > 0 {
+		err = s.idx.PutRecords(ctx, stale...)
+	}
+	return out, err
 }
 
 // studyPatients finds a study's patient in the index (breakglass.Locator).

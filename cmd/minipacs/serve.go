@@ -138,7 +138,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	// Break-glass access of restricted readers (off unless
 	// --break-glass-duration): grants widen the patient filter of every
 	// front door below.
-	bg, err := cfg.sec.breakGlassRegistry(idx, aud, log)
+	bg, err := cfg.sec.breakGlassRegistry(idx, cfg.indexShared(), aud, log)
 	if err != nil {
 		return fmt.Errorf("break-glass: %w", err)
 	}

@@ -2,6 +2,8 @@ package breakglass
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +39,7 @@ var (
 	ErrAllowed       = errors.New("breakglass: the principal may already see this study's patient")
 	ErrFull          = errors.New("breakglass: too many active grants")
 	ErrAudit         = errors.New("breakglass: the audit record could not be written: no grant given")
+	ErrShare         = errors.New("breakglass: the grant could not be recorded for the other nodes: no grant given")
 )
 
 // Locator finds the patient of a study. It returns an error wrapping
@@ -49,6 +52,21 @@ type Locator interface {
 type Auditor interface {
 	EmergencyOverride(ctx context.Context, r *http.Request, o audit.Override) error
 }
+
+// Store keeps grants where every node of an archive sees them (an index
+// that several nodes share), so that a grant made through one node opens
+// the patient on all.
+type Store interface {
+	// SaveGrant records g durably.
+	SaveGrant(ctx context.Context, g Grant) error
+	// Grants returns the grants recorded, expired ones within retention
+	// included.
+	Grants(ctx context.Context) ([]Grant, error)
+}
+
+// storeRefresh is how often a Registry with a Store reads it: a grant
+// made on another node takes effect here within that time.
+const storeRefresh = time.Second
 
 // Config configures a Registry.
 type Config struct {
@@ -67,6 +85,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Store, when set, shares the grants between the nodes of an archive
+	// (nil: grants live in this process only).
+	Store Store
 }
 
 // Grant is a break-glass grant as listed for review.
@@ -105,8 +126,8 @@ type Registry struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	seq    uint64
 	grants []*grant // oldest first
+	synced time.Time // last read of Config.Store
 }
 
 // New returns a Registry; with a zero Duration the feature is off.
@@ -176,7 +197,7 @@ func (g *Registry) Grant(ctx context.Context, r *http.Request, p *auth.Principal
 	if err != nil {
 		return Grant{}, err
 	}
-	if g.allows(p, id, issuer) {
+	if g.allows(ctx, p, id, issuer) {
 		return Grant{}, ErrAllowed
 	}
 	// Reserve the slot (pending: not in effect), record, then activate.
@@ -195,6 +216,13 @@ func (g *Registry) Grant(ctx context.Context, r *http.Request, p *auth.Principal
 			return Grant{}, fmt.Errorf("%w: %w", ErrAudit, err)
 		}
 	}
+	if g.cfg.Store != nil {
+		if err := g.cfg.Store.SaveGrant(ctx, ng.Grant); err != nil {
+			g.drop(ng)
+			g.log.Error("grant refused: not shared with the other nodes", "err", err)
+			return Grant{}, fmt.Errorf("%w: %w", ErrShare, err)
+		}
+	}
 	g.mu.Lock()
 	ng.pending = false
 	out := ng.view(g.cfg.Now())
@@ -205,11 +233,11 @@ func (g *Registry) Grant(ctx context.Context, r *http.Request, p *auth.Principal
 
 // allows reports whether p may see the patient by its restriction or an
 // active grant.
-func (g *Registry) allows(p *auth.Principal, id, issuer string) bool {
+func (g *Registry) allows(ctx context.Context, p *auth.Principal, id, issuer string) bool {
 	if p.AllowsPatient(id, issuer) {
 		return true
 	}
-	for _, gr := range g.active(p) {
+	for _, gr := range g.active(ctx, p) {
 		if gr.PatientID == id && gr.Issuer == issuer {
 			return true
 		}
@@ -230,10 +258,9 @@ func (g *Registry) reserve(p *auth.Principal, id, issuer, study, reason string) 
 		}
 		g.grants = slices.Delete(g.grants, i, i+1)
 	}
-	g.seq++
 	ng := &grant{
 		Grant: Grant{
-			ID: fmt.Sprintf("bg-%d-%d", now.Unix(), g.seq), User: p.Subject, Name: p.Name, Method: string(p.Method),
+			ID: fmt.Sprintf("bg-%d-%s", now.Unix(), randomHex(6)), User: p.Subject, Name: p.Name, Method: string(p.Method),
 			PatientID: id, Issuer: issuer, Study: study, Reason: reason,
 			Start: now.UTC(), Expires: now.Add(g.cfg.Duration).UTC(),
 		},
@@ -255,11 +282,62 @@ func (g *Registry) pruneLocked(now time.Time) {
 	g.grants = slices.DeleteFunc(g.grants, func(gr *grant) bool { return !gr.pending && gr.Expires.Before(cut) })
 }
 
+// sync merges the grants of Config.Store made on other nodes, at most
+// once per storeRefresh; a failing store leaves the grants held.
+func (g *Registry) sync(ctx context.Context) {
+	if g.cfg.Store == nil {
+		return
+	}
+	now := g.cfg.Now()
+	g.mu.Lock()
+	due := now.Sub(g.synced) >= storeRefresh || now.Before(g.synced)
+	if due {
+		g.synced = now
+	}
+	g.mu.Unlock()
+	if !due {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	shared, err := g.cfg.Store.Grants(ctx)
+	if err != nil {
+		g.log.Warn("break-glass: cannot read the shared grants", "err", err)
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, sg := range shared {
+		if slices.ContainsFunc(g.grants, func(gr *grant) bool { return gr.ID == sg.ID }) {
+			continue
+		}
+		sg.Uses, sg.Active = 0, false
+		g.grants = append(g.grants, &grant{Grant: sg, key: principalKey{sg.User, sg.Method}})
+	}
+	slices.SortStableFunc(g.grants, func(a, b *grant) int { return a.Start.Compare(b.Start) })
+	g.pruneLocked(now)
+	for len(g.grants) > g.cfg.MaxGrants {
+		i := slices.IndexFunc(g.grants, func(gr *grant) bool { return !gr.pending && !now.Before(gr.Expires) })
+		if i < 0 {
+			break
+		}
+		g.grants = slices.Delete(g.grants, i, i+1)
+	}
+}
+
+// randomHex is n random bytes in hex (grant ids unique across nodes).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // active returns p's grants in effect now.
-func (g *Registry) active(p *auth.Principal) []*grant {
+func (g *Registry) active(ctx context.Context, p *auth.Principal) []*grant {
 	if !g.Enabled() || p == nil {
 		return nil
 	}
+	g.sync(ctx)
 	k := keyOf(p)
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -286,6 +364,7 @@ func (g *Registry) List() []Grant {
 	if !g.Enabled() {
 		return nil
 	}
+	g.sync(context.Background())
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.cfg.Now()
@@ -308,7 +387,7 @@ func (g *Registry) Filter(ctx context.Context, p *auth.Principal) func(id, issue
 	if p == nil || p.Restriction == nil {
 		return nil
 	}
-	grants := g.active(p)
+	grants := g.active(ctx, p)
 	if len(grants) == 0 {
 		return p.AllowsPatient
 	}

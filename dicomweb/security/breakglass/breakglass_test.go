@@ -336,3 +336,87 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("GET %s: %d %s", AdminPath, rec.Code, rec.Body)
 	}
 }
+
+// memStore is a fake shared store of grants (the index of several nodes).
+type memStore struct {
+	mu     sync.Mutex
+	grants []Grant
+	fail   error
+}
+
+func (m *memStore) SaveGrant(_ context.Context, g Grant) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return m.fail
+	}
+	m.grants = append(m.grants, g)
+	return nil
+}
+
+func (m *memStore) Grants(context.Context) ([]Grant, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return nil, m.fail
+	}
+	return append([]Grant(nil), m.grants...), nil
+}
+
+// TestSharedGrants: a grant made through one node opens the patient on
+// another within storeRefresh, for the same principal only, until its
+// expiry; a grant that cannot be shared is not given.
+func TestSharedGrants(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	store := &memStore{}
+	node := func() *Registry {
+		g, err := New(Config{Duration: time.Hour, Patients: archive, Now: clk.now, Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
+	}
+	a, b := node(), node()
+	doc, other := restricted("doc", "PA"), restricted("nurse", "PA")
+	if b.Filter(ctx, doc)("PB", "") {
+		t.Fatal("PB open before any grant")
+	}
+	req := httptest.NewRequest(http.MethodPost, "/auth/break-glass", nil)
+	gr, err := a.Grant(ctx, req, doc, "1.2.2", reason)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Filter(ctx, doc)("PB", "") {
+		t.Fatal("the granting node does not open PB")
+	}
+	if b.Filter(ctx, doc)("PB", "") {
+		t.Fatal("node b read the store again within storeRefresh")
+	}
+	clk.add(storeRefresh)
+	if !b.Filter(ctx, doc)("PB", "") {
+		t.Fatal("node b does not open PB after storeRefresh")
+	}
+	if b.Filter(ctx, other)("PB", "") {
+		t.Fatal("another principal got the grant")
+	}
+	if l := b.List(); len(l) != 1 || l[0].ID != gr.ID || !l[0].Active {
+		t.Fatalf("node b lists %+v", l)
+	}
+	// A second grant on b for the same patient: already allowed.
+	if _, err := b.Grant(ctx, req, doc, "1.2.2", reason); !errors.Is(err, ErrAllowed) {
+		t.Fatalf("second grant on b: %v, want ErrAllowed", err)
+	}
+	clk.add(time.Hour)
+	if a.Filter(ctx, doc)("PB", "") || b.Filter(ctx, doc)("PB", "") {
+		t.Fatal("grant in effect after its expiry")
+	}
+	// The store refuses: no grant.
+	store.fail = errors.New("database unavailable")
+	if _, err := a.Grant(ctx, req, doc, "1.2.3", reason); !errors.Is(err, ErrShare) {
+		t.Fatalf("grant with the store down: %v, want ErrShare", err)
+	}
+	if a.Filter(ctx, doc)("PC", "SITE2") {
+		t.Fatal("a grant that was not shared is in effect")
+	}
+}

@@ -34,7 +34,12 @@
 // audit record, which is otherwise the usual one).
 //
 // Grants live in memory: a restart ends them all (their audit records
-// remain). At most Config.MaxGrants are held, active or expired; expired
+// remain). With a Config.Store (an archive of several nodes on one
+// database) each grant is also recorded there before it takes effect
+// (503 when that fails, as for the audit record), and every node reads
+// the store at most once a second, so a grant made through one node opens
+// the patient on all within a second and survives restarts; the number of
+// uses that GET /admin/break-glass shows is the answering node's. At most Config.MaxGrants are held, active or expired; expired
 // grants are kept for review for Config.Retention (default 7 days) and are
 // the first dropped when the cap is reached; when every held grant is
 // active a new one is refused (503).

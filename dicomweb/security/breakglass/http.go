@@ -101,6 +101,8 @@ func (g *Registry) post(c echo.Context) error {
 		return text(c, http.StatusServiceUnavailable, err.Error()+"\n")
 	case errors.Is(err, ErrAudit):
 		return text(c, http.StatusServiceUnavailable, ErrAudit.Error()+"\n")
+	case errors.Is(err, ErrShare):
+		return text(c, http.StatusServiceUnavailable, ErrShare.Error()+"\n")
 	case errors.Is(err, ErrOff):
 		return text(c, http.StatusNotFound, offText)
 	default:
