@@ -23,9 +23,9 @@ func markPatientFromRecord(tx *bolt.Tx, study string) error {
 }
 
 // patientOverlay returns, for a study whose patient attributes come from
-// a patient record, those attributes (group 0010 of the study record) as
-// JSON members in tag order; nil for other studies.
-func patientOverlay(tx *bolt.Tx, study string) ([]member, error) {
+// a patient record, the overlay of those attributes (group 0010 of the
+// study record); nil for other studies.
+func patientOverlay(tx *bolt.Tx, study string) (*PatientOverlay, error) {
 	if tx.Bucket(bPatAdt).Get([]byte(study)) == nil {
 		return nil, nil
 	}
@@ -41,22 +41,7 @@ func patientOverlay(tx *bolt.Tx, study string) ([]member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("study record: %w", err)
 	}
-	var out []member
-	it := newAttrIter(list)
-	for {
-		a, ok := it.next()
-		if !ok {
-			break
-		}
-		if a.Tag>>16 != 0x0010 {
-			continue
-		}
-		var m member
-		copy(m.key[:], fmt.Sprintf("%08X", a.Tag))
-		m.val = append([]byte(nil), a.JSON...)
-		out = append(out, m)
-	}
-	return out, nil
+	return NewPatientOverlay(decodeAttrList(list)), nil
 }
 
 // PatientVersion returns the time of the last patient record change of a
@@ -223,11 +208,7 @@ func (ix *Index) PatientAttrs(ctx context.Context, study string) ([]Attr, error)
 		if err != nil {
 			return fmt.Errorf("study record: %w", err)
 		}
-		for _, a := range decodeAttrList(list) {
-			if a.Tag>>16 == 0x0010 {
-				out = append(out, a)
-			}
-		}
+		out = PatientGroup(decodeAttrList(list))
 		return nil
 	})
 	return out, err

@@ -209,7 +209,7 @@ const metadataBatchBytes = 1 << 20
 // is returned as is.
 func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn func(json []byte) error) error {
 	var items []sopItem
-	var over []member
+	var over *PatientOverlay
 	err := ix.view(ctx, "metadata", func(tx *bolt.Tx) error {
 		var err error
 		if over, err = patientOverlay(tx, study); err != nil {
@@ -277,7 +277,7 @@ func (ix *Index) Metadata(ctx context.Context, study, series, sop string, fn fun
 		for _, end := range ends {
 			js := buf[start:end:end]
 			if over != nil {
-				scratch = overlayMembers(scratch[:0], js, over)
+				scratch = over.Apply(scratch[:0], js)
 				js = scratch
 			}
 			if err := fn(js); err != nil {
