@@ -105,12 +105,14 @@ LEFT JOIN instances i ON i.sop_uid = $1
 LEFT JOIN series s ON s.uid = $2
 LEFT JOIN instances o ON o.object_key = $3`
 
-// insertSQL creates the patient, study and series when they are new and
-// the instance, in one statement. It answers whether the study and the
+// insertSQL creates the patient and study (when the study is new: a study
+// keeps its first patient), the series when it is new, and the instance,
+// in one statement. It answers whether the study and the
 // instance were inserted, and the demographics of a study that existed.
 const insertSQL = `
 WITH p AS (
-	INSERT INTO patients (patient_id, issuer, attrs) VALUES ($1, $2, $3)
+	INSERT INTO patients (patient_id, issuer, attrs)
+	SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM studies WHERE uid = $4)
 	ON CONFLICT DO NOTHING
 ), st AS (
 	INSERT INTO studies (uid, patient_id, issuer, demo, sort_key, study_date, pid_key, accession,
