@@ -118,14 +118,12 @@ func reindexShared(ctx context.Context, cfg *config, log *slog.Logger, stdout io
 	if err != nil {
 		return fmt.Errorf("object store: %w", err)
 	}
+	if err := os.MkdirAll(cfg.data, 0o700); err != nil {
+		return err
+	}
 	spool, err := os.MkdirTemp(cfg.data, "reindex-spool-")
 	if err != nil {
-		if err := os.MkdirAll(cfg.data, 0o700); err != nil {
-			return err
-		}
-		if spool, err = os.MkdirTemp(cfg.data, "reindex-spool-"); err != nil {
-			return err
-		}
+		return err
 	}
 	defer os.RemoveAll(spool)
 	ing, err := ingest.New(store, idx, ingest.Config{SpoolDir: spool, Logger: log, Patients: patient.New(idx)})

@@ -46,7 +46,7 @@ var _ index.Engine = (*Index)(nil)
 func Open(ctx context.Context, url string, opt index.Options) (*Index, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("bad database URL: %v", redact(err))
+		return nil, fmt.Errorf("bad database URL: %v", err) // pgx masks the password
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
@@ -68,15 +68,6 @@ func Open(ctx context.Context, url string, opt index.Options) (*Index, error) {
 		return nil, fmt.Errorf("open: %w", ix.classify(err))
 	}
 	return ix, nil
-}
-
-// redact keeps passwords out of URL parse errors.
-func redact(err error) string {
-	s := err.Error()
-	if i := strings.Index(s, "password"); i >= 0 {
-		return s[:i] + "…"
-	}
-	return s
 }
 
 // Close waits for running calls and closes the connections. Calls after

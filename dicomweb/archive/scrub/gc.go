@@ -142,41 +142,16 @@ func GC(ctx context.Context, idx ObjectIndex, store storage.Store, opt GCOptions
 				continue
 			}
 		}
-		guard, guarded := idx.(index.ObjectGuard)
-		if !opt.DryRun && guarded {
-			// An index that nodes share: the check and the removal run
-			// under the key's claim lock, so a node that claimed the key
-			// (writing the same object to index it) keeps it.
-			key := c.key
-			ran, err := guard.DeleteUnreferenced(ctx, key, func(ctx context.Context) error {
-				if err := store.Delete(ctx, key); err != nil && !storage.IsNotExist(err) {
-					return err
-				}
-				return nil
-			})
-			if err != nil {
-				return rep, fmt.Errorf("scrub: gc: %w", err)
-			}
-			if !ran {
-				rep.Orphans--
-				continue
-			}
+		removed, err := removeOrphan(ctx, idx, store, c.key, opt.DryRun)
+		if err != nil {
+			return rep, fmt.Errorf("scrub: gc: %w", err)
+		}
+		if !removed {
+			rep.Orphans--
+			continue
+		}
+		if !opt.DryRun {
 			log.Info("gc: orphan object removed", "key", c.key, "size", c.size)
-		} else {
-			ok, err := idx.HasObject(ctx, c.key)
-			if err != nil {
-				return rep, fmt.Errorf("scrub: gc: %w", err)
-			}
-			if ok {
-				rep.Orphans--
-				continue
-			}
-			if !opt.DryRun {
-				if err := store.Delete(ctx, c.key); err != nil {
-					return rep, fmt.Errorf("scrub: gc: %w", err)
-				}
-				log.Info("gc: orphan object removed", "key", c.key, "size", c.size)
-			}
 		}
 		rep.Removed++
 		rep.RemovedBytes += c.size
@@ -198,6 +173,31 @@ func GC(ctx context.Context, idx ObjectIndex, store storage.Store, opt GCOptions
 		rep.SpoolRemoved++
 	}
 	return rep, nil
+}
+
+// removeOrphan removes the object at key unless the index references it
+// now (dryRun: only checks), and reports whether it was (would be)
+// removed. On an index that nodes share (index.ObjectGuard) the check and
+// the removal run under the key's claim lock, so a node that claimed the
+// key (writing the same object, to index it) keeps it.
+func removeOrphan(ctx context.Context, idx ObjectIndex, store storage.Store, key string, dryRun bool) (bool, error) {
+	del := func(ctx context.Context) error {
+		if err := store.Delete(ctx, key); err != nil && !storage.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	if guard, ok := idx.(index.ObjectGuard); ok && !dryRun {
+		return guard.DeleteUnreferenced(ctx, key, del)
+	}
+	referenced, err := idx.HasObject(ctx, key)
+	if err != nil || referenced {
+		return false, err
+	}
+	if dryRun {
+		return true, nil
+	}
+	return true, del(ctx)
 }
 
 // readSpool returns the object keys named by pending uploads modified

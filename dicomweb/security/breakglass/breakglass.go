@@ -126,7 +126,7 @@ type Registry struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
-	grants []*grant // oldest first
+	grants []*grant  // oldest first
 	synced time.Time // last read of Config.Store
 }
 
